@@ -1,0 +1,59 @@
+"""isingscale: critical 2-D Ising lattices, simulated, super-resolved by SKILD, and checked.
+
+The public API is imported lazily (torch and numba load only when first used)::
+
+    import isingscale as isc
+    path = isc.simulate(L=64, samples=1000)          # Wolff Monte Carlo at Tc -> HDF5
+    ds = isc.open_ensemble(path)                     # xarray Dataset (sample, y, x)
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("isingscale")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
+
+from .constants import BINDER_CRITICAL, CORRELATION_AMPLITUDE, T_C, U_C
+from .errors import IsingScaleError
+from .io import append_ensemble, create_ensemble, read_attrs, read_ensemble
+
+# name -> module that defines it; each module owns its own names.
+_LAZY = {
+    # Monte Carlo
+    "simulate": "isingscale.mc.simulate",
+    "SimulationResult": "isingscale.mc.simulate",
+    # exact references
+    "exact": "isingscale.exact",
+    # analysis
+    "open_ensemble": "isingscale.analysis.ensemble",
+    "correlate": "isingscale.analysis.report",
+    # SKILD
+    "skild": "isingscale.skild",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        module = importlib.import_module(_LAZY[name])
+        value = module if module.__name__.endswith("." + name) else getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'isingscale' has no attribute {name!r}")
+
+
+__all__ = [
+    "T_C",
+    "U_C",
+    "BINDER_CRITICAL",
+    "CORRELATION_AMPLITUDE",
+    "IsingScaleError",
+    "create_ensemble",
+    "append_ensemble",
+    "read_attrs",
+    "read_ensemble",
+    *_LAZY,
+]
