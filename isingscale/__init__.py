@@ -21,7 +21,7 @@ from .constants import BINDER_CRITICAL, CORRELATION_AMPLITUDE, T_C, U_C
 from .errors import IsingScaleError
 from .io import append_ensemble, create_ensemble, read_attrs, read_ensemble
 
-# name -> module that defines it; each module owns its own names.
+# name -> module that defines it (a module listed under its own name is returned whole).
 _LAZY = {
     # Monte Carlo
     "simulate": "isingscale.mc.simulate",
@@ -39,7 +39,7 @@ _LAZY = {
 def __getattr__(name: str):
     if name in _LAZY:
         module = importlib.import_module(_LAZY[name])
-        value = module if module.__name__.endswith("." + name) else getattr(module, name)
+        value = module if _LAZY[name] == f"isingscale.{name}" else getattr(module, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'isingscale' has no attribute {name!r}")

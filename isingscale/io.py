@@ -82,6 +82,11 @@ class EnsembleWriter:
     def attrs(self) -> h5py.AttributeManager:
         return self._f.attrs
 
+    @property
+    def h5file(self) -> h5py.File:
+        """The open h5py file, for producers that keep extra groups (e.g. MC resume state)."""
+        return self._f
+
     def append(
         self,
         spins: np.ndarray | None = None,
