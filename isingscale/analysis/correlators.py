@@ -1,0 +1,189 @@
+"""Connected two- and four-point spin correlators with jackknife error bars.
+
+Conventions (lattice indexed [y, x], periodic, r in lattice spacings, r = 0 ... L/2):
+
+- C(dx, dy) = < (1/L^2) sum_x s(x, y) s(x + dx, y + dy) >, translation-averaged per sample
+  by FFT (rfft2, Wiener-Khinchin), then averaged over samples.
+- G2(r) = (C(r, 0) + C(0, r)) / 2 - <s>^2 along the axes; G2_radial bins all displacements
+  (minimal image) by rint(|d|).
+- G4c = <s1 s2 s3 s4> - <s1 s2><s3 s4> - <s1 s3><s2 s4> - <s1 s4><s2 s3>, each <.>
+  translation-averaged and averaged over the same samples. Shapes: ``square`` (corners
+  (0,0), (r,0), (0,r), (r,r)), ``collinear`` (0, r, 2r, 3r on a line) and ``rectangle``
+  (r x 2r). Collinear and rectangle are the mean of their x- and y-oriented versions (each
+  orientation's G4c computed whole, then averaged); the square maps onto itself.
+
+The four-point products come from the bit-packed Numba kernel in
+:mod:`isingscale.analysis.kernels`; the pair terms from the FFT map C.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import xarray as xr
+
+from ..errors import IsingScaleError
+from . import kernels
+from .errors import DEFAULT_BLOCKS, BlockAccumulator, jackknife
+
+SHAPES = ("square", "collinear", "rectangle")
+
+# Per-sample four-point products needed by each shape: name -> kernel row.
+_P4_ROWS = {
+    "square": {"P4_square": kernels.P4_SQUARE},
+    "collinear": {"P4_collinear_x": kernels.P4_COLLINEAR_X, "P4_collinear_y": kernels.P4_COLLINEAR_Y},
+    "rectangle": {"P4_rectangle_x": kernels.P4_RECT_X, "P4_rectangle_y": kernels.P4_RECT_Y},
+}
+
+
+def check_shapes(shapes: Sequence[str]) -> tuple[str, ...]:
+    shapes = tuple(dict.fromkeys(shapes))
+    bad = [s for s in shapes if s not in SHAPES]
+    if bad or not shapes:
+        raise IsingScaleError(f"unknown shape {bad[0] if bad else '(none)'!r}; expected some of {', '.join(SHAPES)}")
+    return shapes
+
+
+def correlation_map(spins: np.ndarray) -> np.ndarray:
+    """Per-sample C[i, dy, dx] = (1/L^2) sum_{x,y} s(x, y) s(x + dx, y + dy), by rfft2."""
+    L = spins.shape[-1]
+    F = np.fft.rfft2(spins.astype(np.float64))
+    return np.fft.irfft2(F.real**2 + F.imag**2, s=(L, L)) / (L * L)
+
+
+def sample_quantities(spins: np.ndarray, *, shapes: Sequence[str] = ("square",)) -> dict[str, np.ndarray]:
+    """Per-sample lattice averages from which every estimator is built.
+
+    spins: (n, L, L) int8 of +-1. Returns m, |m|, m^2, m^4 (n,), C (n, L, L) and the
+    four-point products ``P4_<shape>[_x|_y]`` (n, L/2 + 1).
+    """
+    spins = np.ascontiguousarray(spins, dtype=np.int8)
+    L = spins.shape[-1]
+    m = spins.mean(axis=(1, 2), dtype=np.float64)
+    out = {"m": m, "abs_m": np.abs(m), "m2": m**2, "m4": m**4, "C": correlation_map(spins)}
+    prod = kernels.lattice_products(
+        spins, L // 2, "square" in shapes, "collinear" in shapes, "rectangle" in shapes
+    )
+    for shape in shapes:
+        for name, row in _P4_ROWS[shape].items():
+            out[name] = prod[:, row, :]
+    return out
+
+
+def _pair(C: np.ndarray, dx, dy) -> np.ndarray:
+    """<s(0,0) s(dx,dy)> from the (..., L, L) map C, any signs and sizes of the shifts."""
+    L = C.shape[-1]
+    return C[..., np.asarray(dy) % L, np.asarray(dx) % L]
+
+
+def g2_axis(C: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """G2(r) = (C(r, 0) + C(0, r)) / 2 - <m>^2, r = 0 ... L/2."""
+    r = np.arange(C.shape[-1] // 2 + 1)
+    return 0.5 * (_pair(C, r, 0) + _pair(C, 0, r)) - (np.asarray(m) ** 2)[..., None]
+
+
+def radial_bins(L: int) -> tuple[np.ndarray, np.ndarray]:
+    """Averaging matrix (L/2 + 1, L^2) over displacements with rint(|d|) = b (minimal
+    image; |d| > L/2 + 1/2 dropped), and the mean |d| of each bin."""
+    d = np.minimum(np.arange(L), L - np.arange(L))
+    dist = np.hypot(d[:, None], d[None, :]).ravel()
+    b = np.rint(dist).astype(int)
+    nb = L // 2 + 1
+    M = np.zeros((nb, L * L))
+    M[b[b < nb], np.flatnonzero(b < nb)] = 1.0
+    count = M.sum(axis=1)
+    return M / count[:, None], (M @ dist) / count
+
+
+def g2_radial(C: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """G2 averaged over all displacements in each rint(|d|) bin, minus <m>^2."""
+    L = C.shape[-1]
+    M, _ = radial_bins(L)
+    flat = C.reshape(*C.shape[:-2], L * L)
+    return flat @ M.T - (np.asarray(m) ** 2)[..., None]
+
+
+def g4c(shape: str, means: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(G4c, full <s1 s2 s3 s4>) of ``shape`` for r = 0 ... L/2 from ensemble means.
+
+    Pair terms written out for each orientation; see the module docstring for corners.
+    """
+    C = means["C"]
+    r = np.arange(C.shape[-1] // 2 + 1)
+    if shape == "square":
+        p4 = means["P4_square"]
+        # s1 s2 and s3 s4: x at r; s1 s3 and s2 s4: y at r; s1 s4 diagonal; s2 s3 anti-diagonal.
+        pairs = _pair(C, r, 0) ** 2 + _pair(C, 0, r) ** 2 + _pair(C, r, r) * _pair(C, -r, r)
+        return p4 - pairs, p4
+    if shape == "collinear":
+        # 0, r, 2r, 3r: s1s2 = s3s4 = s2s3 at r, s1s3 = s2s4 at 2r, s1s4 at 3r.
+        g = []
+        for orient, (ux, uy) in (("x", (1, 0)), ("y", (0, 1))):
+            c = [_pair(C, k * r * ux, k * r * uy) for k in (1, 2, 3)]
+            g.append(means[f"P4_collinear_{orient}"] - c[0] ** 2 - c[1] ** 2 - c[2] * c[0])
+        return 0.5 * (g[0] + g[1]), 0.5 * (means["P4_collinear_x"] + means["P4_collinear_y"])
+    if shape == "rectangle":
+        # x: corners (0,0) (r,0) (0,2r) (r,2r); y: (0,0) (2r,0) (0,r) (2r,r).
+        gx = means["P4_rectangle_x"] - _pair(C, r, 0) ** 2 - _pair(C, 0, 2 * r) ** 2
+        gx = gx - _pair(C, r, 2 * r) * _pair(C, -r, 2 * r)
+        gy = means["P4_rectangle_y"] - _pair(C, 2 * r, 0) ** 2 - _pair(C, 0, r) ** 2
+        gy = gy - _pair(C, 2 * r, r) * _pair(C, -2 * r, r)
+        return 0.5 * (gx + gy), 0.5 * (means["P4_rectangle_x"] + means["P4_rectangle_y"])
+    raise IsingScaleError(f"unknown shape {shape!r}")
+
+
+def accumulate(ds: xr.Dataset, *, shapes: Sequence[str], n_blocks: int, progress=None) -> BlockAccumulator:
+    """Stream an ensemble's spins chunk by chunk into per-block sums (bounded memory)."""
+    from .ensemble import iter_spin_chunks
+
+    acc = BlockAccumulator(ds.sizes["sample"], n_blocks)
+    for start, spins in iter_spin_chunks(ds):
+        acc.add(start, sample_quantities(spins, shapes=shapes))
+        if progress is not None:
+            progress.update(len(spins))
+    return acc
+
+
+def measure(
+    ds: xr.Dataset,
+    *,
+    shapes: Sequence[str] = ("square",),
+    n_blocks: int = DEFAULT_BLOCKS,
+    progress=None,
+) -> xr.Dataset:
+    """Every correlator and observable of one ensemble, with jackknife errors, in one pass.
+
+    Returns a Dataset over ``r`` = 0 ... L/2 and ``k`` holding ``G2`` (axis), ``G2_radial``
+    (coordinate ``r_radial``: mean |d| of each bin), ``G4c_<shape>`` and ``G4_<shape>`` (the
+    full four-point average), ``S`` (power spectrum) and the scalars of
+    :mod:`isingscale.analysis.observables` plus ``spectrum_exponent``; each with an ``_err``.
+    """
+    from . import observables, spectrum
+
+    shapes = check_shapes(shapes)
+    L = int(ds.attrs["L"])
+    T = float(ds.attrs.get("T", np.nan))
+    J = float(ds.attrs.get("J", 1.0))
+    acc = accumulate(ds, shapes=shapes, n_blocks=n_blocks, progress=progress)
+
+    def estimators(means):
+        out = {"G2": g2_axis(means["C"], means["m"]), "G2_radial": g2_radial(means["C"], means["m"])}
+        for shape in shapes:
+            out[f"G4c_{shape}"], out[f"G4_{shape}"] = g4c(shape, means)
+        out.update(observables.scalars(means, L=L, T=T, J=J))
+        out.update(spectrum.spectrum(means["C"]))
+        return out
+
+    res = jackknife(acc, estimators)
+    _, r_radial = radial_bins(L)
+    _, k = spectrum.k_bins(L)
+    out = xr.Dataset(coords={"r": np.arange(L // 2 + 1), "k": k, "r_radial": ("r", r_radial)})
+    for name, (value, err) in res.items():
+        dims = () if value.ndim == 0 else (("k",) if name == "S" else ("r",))
+        out[name] = (dims, value)
+        out[f"{name}_err"] = (dims, err)
+    out["n_samples"] = acc.n_samples
+    out["n_blocks"] = acc.n_blocks
+    out.attrs.update(L=L, T=T, J=J, shapes=list(shapes))
+    return out

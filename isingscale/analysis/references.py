@@ -1,0 +1,76 @@
+"""Exact reference curves at an ensemble's L, drawn from :mod:`isingscale.exact`.
+
+Torus CFT forms (Di Francesco, Saleur & Zuber 1987, normalised to the lattice amplitude A)
+are the references the report judges against; the plane forms are their L -> infinity
+limit, drawn for orientation. CFT references hold at Tc only: at another temperature they
+are nan. A reference the exact module cannot give (not implemented, or failing at some r)
+is nan, never an exception, and ``notes`` says why.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import numpy as np
+import xarray as xr
+
+from ..constants import BINDER_CRITICAL, T_C
+
+# The CFT is a long-distance theory: references are compared from this r on.
+R_MIN_CFT = 4
+
+
+def _curve(f: Callable[[int], float], rs: np.ndarray, notes: list[str], what: str) -> np.ndarray:
+    out = np.full(len(rs), np.nan)
+    for i, r in enumerate(rs):
+        if r == 0:
+            continue
+        try:
+            with np.errstate(all="ignore"):
+                v = float(f(int(r)))
+            out[i] = v if np.isfinite(v) else np.nan  # coincident points on the torus
+        except Exception as e:  # noqa: BLE001 - a missing reference must not stop a report
+            notes.append(f"{what}: unavailable ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
+            return np.full(len(rs), np.nan)
+    return out
+
+
+def reference_curves(L: int, T: float, shapes: Sequence[str]) -> tuple[xr.Dataset, list[str]]:
+    """Reference Dataset over ``r`` = 0 ... L/2 (r = 0 is nan) and notes on what is missing.
+
+    Variables: ``G2_torus`` (torus CFT along an axis), ``G2_plane``, ``G4c_<shape>_torus``,
+    ``G4c_<shape>_plane``, ``energy_exact`` (Kaufman torus energy u(L, T)),
+    ``energy_onsager`` (L = infinity), ``binder_critical`` (U4* at Tc).
+    """
+    import isingscale.exact as exact
+
+    notes: list[str] = []
+    rs = np.arange(L // 2 + 1)
+    at_tc = bool(np.isfinite(T) and math.isclose(T, T_C, rel_tol=1e-6))
+    ref = xr.Dataset(coords={"r": rs})
+    nan = np.full(len(rs), np.nan)
+    if not at_tc:
+        notes.append(f"T = {T:g} is not Tc: CFT references and U4* omitted")
+    cft = [
+        ("G2_torus", lambda r: exact.torus_g2(r, 0, L)),
+        ("G2_plane", lambda r: exact.plane_g2(r)),
+    ]
+    for shape in shapes:
+        cft.append((f"G4c_{shape}_torus", lambda r, s=shape: exact.torus_g4c(r, L, shape=s)))
+        cft.append((f"G4c_{shape}_plane", lambda r, s=shape: exact.plane_g4c(r, shape=s)))
+    for name, f in cft:
+        ref[name] = ("r", _curve(f, rs, notes, name) if at_tc else nan)
+    ref["energy_exact"] = _scalar(lambda: exact.torus_energy(L, T), notes, "energy_exact")
+    ref["energy_onsager"] = _scalar(lambda: exact.onsager_energy(T), notes, "energy_onsager")
+    ref["binder_critical"] = BINDER_CRITICAL if at_tc else np.nan
+    ref.attrs["r_min_cft"] = R_MIN_CFT
+    return ref, notes
+
+
+def _scalar(f: Callable[[], float], notes: list[str], what: str) -> float:
+    try:
+        return float(f())
+    except Exception as e:  # noqa: BLE001
+        notes.append(f"{what}: unavailable ({type(e).__name__})")
+        return float("nan")
