@@ -1,0 +1,187 @@
+"""SKILD checkpoints: safetensors weights + JSON metadata. Loading never unpickles.
+
+File layout (one ``.safetensors`` file)::
+
+    metadata["isingscale"]   JSON: format="isingscale-skild", schema_version, lattice
+                             ("ising-periodic" | "image-dct"), L, T, spectrum, schedule,
+                             model config, block-spin transfer functions, training
+                             provenance (data files + sha256, seed, steps, lattices seen,
+                             package version, ...), and for training checkpoints the
+                             optimizer hyper-parameters and step
+    model.<param>            EMA weights, the ones used for sampling
+    train.raw.<param>        (training checkpoints) raw weights
+    train.optim.<i>.<key>    (training checkpoints) Adam moments and step per parameter
+    train.rng                (training checkpoints) torch generator state, uint8
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import IsingScaleError
+from .process import Schedule, Whitener
+from .spectral import Spectrum
+from .unet import UNet, UNetConfig
+
+FORMAT = "isingscale-skild"
+SCHEMA_VERSION = 1
+DEFAULT_CHECKPOINT = "skild_ising_L32.safetensors"
+
+
+def sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def repository_root() -> Path:
+    """The source tree the package was imported from (isingscale/..)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def default_checkpoint() -> Path:
+    """The shipped checkpoint, data/checkpoints/ under the repository root."""
+    for path in (
+        repository_root() / "data" / "checkpoints" / DEFAULT_CHECKPOINT,
+        Path(__file__).resolve().parents[1] / "checkpoints" / DEFAULT_CHECKPOINT,
+    ):
+        if path.is_file():
+            return path
+    raise IsingScaleError(
+        f"no shipped checkpoint at {repository_root() / 'data' / 'checkpoints' / DEFAULT_CHECKPOINT}; "
+        "train one with 'isingscale train' and pass --checkpoint"
+    )
+
+
+@dataclass
+class SkildModel:
+    """A loaded checkpoint: network (eval mode), spectrum, schedule and metadata."""
+
+    net: UNet
+    spectrum: Spectrum
+    schedule: Schedule
+    meta: dict
+    path: Path | None = None
+    sha256: str | None = None
+    whitener: Whitener = field(init=False)
+
+    def __post_init__(self):
+        self.whitener = Whitener(self.spectrum)
+
+    @property
+    def lattice(self) -> str:
+        return self.meta["lattice"]
+
+    @property
+    def basis(self):
+        return self.whitener.basis
+
+    @property
+    def block_transfer(self) -> list[dict]:
+        return self.meta.get("block_transfer", [])
+
+
+def _write_atomic(path: Path, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise IsingScaleError(f"cannot create directory {path.parent}: {e.strerror}") from None
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+        save_file(tensors, str(tmp), metadata={"isingscale": json.dumps(meta)})
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise IsingScaleError(f"cannot write checkpoint {path}: {e.strerror or e}") from None
+
+
+def save_checkpoint(path, net: torch.nn.Module, meta: dict, *, train_state: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write weights (``model.*``), metadata and optional training state, atomically."""
+    meta = {"format": FORMAT, "schema_version": SCHEMA_VERSION, **meta}
+    tensors = {f"model.{k}": v for k, v in net.state_dict().items()}
+    tensors.update(train_state or {})
+    _write_atomic(Path(path), tensors, meta)
+    return Path(path)
+
+
+def read_checkpoint(path) -> tuple[dict, dict[str, torch.Tensor]]:
+    """(metadata, tensors) of a checkpoint file, validated; never unpickles."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.exists():
+        raise IsingScaleError(f"{path}: no such checkpoint")
+    if path.is_dir():
+        raise IsingScaleError(f"{path} is a directory, not a checkpoint file")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get("isingscale")
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:  # safetensors raises its own error types for foreign/corrupt files
+        raise IsingScaleError(f"{path} is not a readable safetensors checkpoint ({str(e).splitlines()[0][:120]})") from None
+    if raw is None:
+        raise IsingScaleError(f"{path} is a safetensors file but not an isingscale SKILD checkpoint")
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError:
+        raise IsingScaleError(f"{path}: checkpoint metadata is corrupt (not JSON)") from None
+    if meta.get("format") != FORMAT:
+        raise IsingScaleError(f"{path} is not an isingscale SKILD checkpoint (format={meta.get('format')!r})")
+    if int(meta.get("schema_version", 0)) > SCHEMA_VERSION:
+        raise IsingScaleError(f"{path} uses checkpoint schema {meta['schema_version']}, newer than this isingscale; upgrade")
+    return meta, tensors
+
+
+def load_checkpoint(path=None, *, lattice: str | None = "ising-periodic", device: str | torch.device = "cpu") -> SkildModel:
+    """Load a checkpoint for sampling (EMA weights). ``path=None``: the shipped checkpoint.
+
+    ``lattice`` is what the caller will run it on; a mismatch (e.g. an "image-dct"
+    checkpoint used on periodic lattices) is an error.
+    """
+    path = default_checkpoint() if path is None else Path(path)
+    meta, tensors = read_checkpoint(path)
+    if lattice is not None and meta.get("lattice") != lattice:
+        raise IsingScaleError(
+            f"{path} was trained on {meta.get('lattice')!r} data and cannot be used on {lattice!r} lattices"
+        )
+    try:
+        net = UNet(UNetConfig.from_dict(meta["model"]))
+        net.load_state_dict({k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")})
+        spectrum = Spectrum.from_dict(meta["spectrum"])
+        schedule = Schedule.from_dict(meta["schedule"])
+    except (KeyError, RuntimeError, TypeError) as e:
+        raise IsingScaleError(f"{path}: checkpoint is incomplete or does not match its model config ({type(e).__name__})") from None
+    net.to(device).eval()
+    return SkildModel(net, spectrum, schedule, meta, path=path, sha256=sha256(path))
+
+
+def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Adam state as flat tensors + JSON-able param groups (for safetensors)."""
+    sd = opt.state_dict()
+    tensors = {}
+    for i, st in sd["state"].items():
+        for key, value in st.items():
+            tensors[f"train.optim.{i}.{key}"] = torch.as_tensor(value)
+    return tensors, {"param_groups": sd["param_groups"]}
+
+
+def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: dict[str, Any]) -> None:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for name, value in tensors.items():
+        if name.startswith("train.optim."):
+            i, key = name[len("train.optim.") :].split(".", 1)
+            state.setdefault(int(i), {})[key] = value
+    opt.load_state_dict({"state": state, "param_groups": groups["param_groups"]})

@@ -1,0 +1,184 @@
+"""The SKILD network: a fully convolutional UNet, conditioned on the scale s only.
+
+Properties the maths relies on (DESIGN.md §3), each tested:
+
+* fully convolutional with circular padding (periodic lattices; reflect for DCT images),
+  so it runs at any N divisible by 2**depth and commutes with periodic translations by
+  multiples of 2**depth (the pooling grid); no positional input of any kind;
+* odd under the spin flip, f(-y) = -f(y), by construction: convolutions and linear maps
+  carry no bias, the activation is odd (y tanh|y|), group normalisation has a scale but
+  no shift, and s enters only multiplicatively. The magnetisation therefore cannot drift
+  (a per-pixel output bias b would be N·b in the zero mode);
+* a global path at the bottleneck (spatial mean -> MLP -> broadcast), so the zero mode
+  and the largest scales see the whole lattice whatever N is;
+* the output convolution starts at zero, so an untrained network is the Gaussian
+  Bayes-optimal denoiser (see process.py).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from ..errors import IsingScaleError
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    base_channels: int = 32
+    depth: int = 3  # number of 2x poolings; N must be divisible by 2**depth
+    channel_mult: tuple[int, ...] = (1, 2, 2, 4)  # channels per level = base * mult (depth + 1 levels)
+    blocks: int = 1  # residual blocks per level
+    padding: str = "circular"  # "circular" (ising-periodic) or "reflect" (image-dct)
+    s_scale: float = 8.0  # s is embedded as s / s_scale
+
+    def __post_init__(self):
+        if self.base_channels < 4 or self.base_channels % 4:
+            raise IsingScaleError(f"base_channels must be a positive multiple of 4, got {self.base_channels}")
+        if self.depth < 1:
+            raise IsingScaleError(f"depth must be at least 1, got {self.depth}")
+        if len(self.channel_mult) < self.depth + 1:
+            mult = tuple(self.channel_mult) + (self.channel_mult[-1],) * (self.depth + 1 - len(self.channel_mult))
+            object.__setattr__(self, "channel_mult", mult)
+        object.__setattr__(self, "channel_mult", tuple(int(m) for m in self.channel_mult[: self.depth + 1]))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["channel_mult"] = list(self.channel_mult)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "UNetConfig":
+        d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        if "channel_mult" in d:
+            d["channel_mult"] = tuple(d["channel_mult"])
+        return cls(**d)
+
+
+def odd_act(x: torch.Tensor) -> torch.Tensor:
+    """x tanh|x|: smooth, odd, ~x|x| near 0 and ~x for large |x|."""
+    return x * torch.tanh(x.abs())
+
+
+class OddGroupNorm(nn.Module):
+    """GroupNorm with a per-channel scale and no shift, hence odd: GN(-x) = -GN(x)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.groups = math.gcd(8, channels)
+        self.weight = nn.Parameter(torch.ones(channels))
+
+    def forward(self, x):
+        return nn.functional.group_norm(x, self.groups, eps=1e-5) * self.weight[:, None, None]
+
+
+def conv(cin: int, cout: int, k: int, padding: str) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, k, padding=k // 2, padding_mode=padding, bias=False)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, emb: int, padding: str):
+        super().__init__()
+        self.norm1, self.conv1 = OddGroupNorm(cin), conv(cin, cout, 3, padding)
+        self.scale = nn.Linear(emb, cout)  # s -> multiplicative modulation (keeps oddness)
+        self.norm2, self.conv2 = OddGroupNorm(cout), conv(cout, cout, 3, padding)
+        self.skip = conv(cin, cout, 1, padding) if cin != cout else nn.Identity()
+        nn.init.zeros_(self.scale.weight)
+        nn.init.zeros_(self.scale.bias)
+
+    def forward(self, x, e):
+        h = self.conv1(odd_act(self.norm1(x)))
+        h = h * (1.0 + self.scale(e))[:, :, None, None]
+        h = self.conv2(odd_act(self.norm2(h)))
+        return (h + self.skip(x)) / math.sqrt(2.0)
+
+
+class GlobalBlock(nn.Module):
+    """Spatial mean -> bias-free MLP -> broadcast: a global path whatever the lattice size."""
+
+    def __init__(self, channels: int, emb: int):
+        super().__init__()
+        self.fc1 = nn.Linear(channels, 2 * channels, bias=False)
+        self.fc2 = nn.Linear(2 * channels, channels, bias=False)
+        self.scale = nn.Linear(emb, 2 * channels)
+        nn.init.zeros_(self.scale.weight)
+        nn.init.zeros_(self.scale.bias)
+
+    def forward(self, x, e):
+        g = odd_act(self.fc1(x.mean(dim=(-2, -1))) * (1.0 + self.scale(e)))
+        return x + self.fc2(g)[:, :, None, None]
+
+
+class ScaleEmbedding(nn.Module):
+    """Sinusoidal features of s / s_scale -> MLP (biases are fine: s is not the field)."""
+
+    def __init__(self, dim: int, s_scale: float):
+        super().__init__()
+        self.s_scale = s_scale
+        self.register_buffer("freqs", torch.exp(torch.linspace(0.0, math.log(100.0), dim // 2)), persistent=False)
+        self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+
+    def forward(self, s):
+        z = (s.float() / self.s_scale)[:, None] * self.freqs[None, :]
+        return self.mlp(torch.cat([torch.sin(z), torch.cos(z)], dim=1))
+
+
+class UNet(nn.Module):
+    """v̂ = net(y_s, s): (B, N, N) whitened field and (B,) scales -> (B, N, N)."""
+
+    def __init__(self, config: UNetConfig = UNetConfig()):
+        super().__init__()
+        self.config = c = config
+        ch = [c.base_channels * m for m in c.channel_mult]
+        emb = 4 * c.base_channels
+        self.embed = ScaleEmbedding(emb, c.s_scale)
+        self.inp = conv(1, ch[0], 3, c.padding)
+        self.down = nn.ModuleList()
+        for i in range(c.depth + 1):
+            cin = ch[max(i - 1, 0)]
+            self.down.append(nn.ModuleList([ResBlock(cin if j == 0 else ch[i], ch[i], emb, c.padding) for j in range(c.blocks)]))
+        self.mid1 = ResBlock(ch[-1], ch[-1], emb, c.padding)
+        self.glob = GlobalBlock(ch[-1], emb)
+        self.mid2 = ResBlock(ch[-1], ch[-1], emb, c.padding)
+        self.up = nn.ModuleList()
+        for i in reversed(range(c.depth + 1)):
+            cin = ch[min(i + 1, c.depth)] + ch[i]
+            self.up.append(nn.ModuleList([ResBlock(cin if j == 0 else ch[i], ch[i], emb, c.padding) for j in range(c.blocks)]))
+        self.out_norm = OddGroupNorm(ch[0])
+        self.out = conv(ch[0], 1, 3, c.padding)
+        nn.init.zeros_(self.out.weight)
+
+    def check_size(self, N: int) -> None:
+        m = 2**self.config.depth
+        if N % m or N < m:
+            raise IsingScaleError(f"this network takes lattice sizes divisible by {m} (depth {self.config.depth}); got {N}")
+
+    def forward(self, y: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        self.check_size(y.shape[-1])
+        if y.shape[-1] != y.shape[-2]:
+            raise IsingScaleError(f"lattices must be square, got {tuple(y.shape[-2:])}")
+        s = torch.as_tensor(s, dtype=torch.float32, device=y.device).expand(y.shape[0])
+        e = self.embed(s)
+        h = self.inp(y[:, None].to(self.inp.weight.dtype))
+        skips = []
+        for i, blocks in enumerate(self.down):
+            if i > 0:
+                h = nn.functional.avg_pool2d(h, 2)
+            for block in blocks:
+                h = block(h, e)
+            skips.append(h)
+        h = self.mid2(self.glob(self.mid1(h, e), e), e)
+        for i, blocks in enumerate(self.up):
+            if i > 0:
+                h = nn.functional.interpolate(h, scale_factor=2.0, mode="nearest")
+            h = torch.cat([h, skips.pop()], dim=1)
+            for block in blocks:
+                h = block(h, e)
+        return self.out(odd_act(self.out_norm(h)))[:, 0]
+
+
+def count_parameters(net: nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())

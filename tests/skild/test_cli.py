@@ -1,0 +1,119 @@
+"""The CLI: end-to-end runs on tiny inputs and one-line errors for bad input (CliRunner)."""
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from isingscale.cli import main
+from isingscale.io import create_ensemble, read_ensemble
+
+from .conftest import make_checkpoint, random_spins, write_spins
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def assert_one_line_error(res, match):
+    assert res.exit_code == 1, res.output
+    assert "Traceback" not in res.output and res.output.strip().count("\n") == 0, res.output
+    assert match in res.output, res.output
+
+
+@pytest.fixture()
+def field_file(tmp_path):
+    with create_ensemble(tmp_path / "coarse.h5", L=8, kind="coarse", attrs={"method": "fourier"}) as w:
+        w.append(field=np.random.default_rng(0).normal(size=(3, 8, 8)) * 0.3)
+    return tmp_path / "coarse.h5"
+
+
+def test_help_texts():
+    for cmd in ("train", "generate", "coarsen", "upsample"):
+        res = run(cmd, "--help")
+        assert res.exit_code == 0 and "Examples" in res.output
+    assert run("bench", "skild", "--help").exit_code == 0
+
+
+def test_upsample_from_fourier_field(tmp_path, field_file, tiny_checkpoint):
+    out = tmp_path / "sr.h5"
+    res = run("upsample", "--factor", 2, "--input", field_file, "--checkpoint", tiny_checkpoint, "--out", out,
+              "--no-progress", "--device", "cpu", "--save-field", "--steps", 4)
+    assert res.exit_code == 0, res.output
+    d = read_ensemble(out)
+    assert d["spins"].shape == (3, 16, 16) and d["field"].shape == (3, 16, 16)
+    assert d["attrs"]["kind"] == "superresolved" and d["attrs"]["input_kind"] == "fourier"
+    assert len(d["attrs"]["checkpoint_sha256"]) == 64
+
+
+def test_upsample_block_non_integer_and_repeat(tmp_path, tiny_checkpoint):
+    src = write_spins(tmp_path / "b.h5", random_spins(2, 16, seed=1))
+    res = run("upsample", "--factor", 1.5, "--input", src, "--checkpoint", tiny_checkpoint, "--out",
+              tmp_path / "o.h5", "--sampler", "ddim", "--no-progress", "--device", "cpu")
+    assert res.exit_code == 0, res.output
+    d = read_ensemble(tmp_path / "o.h5")
+    assert d["spins"].shape == (2, 24, 24) and d["attrs"]["input_kind"] == "block"
+    src4 = write_spins(tmp_path / "b4.h5", random_spins(2, 4, seed=2))
+    res = run("upsample", "--factor", 2, "--repeat", 2, "--input", src4, "--checkpoint", tiny_checkpoint, "--out",
+              tmp_path / "o2.h5", "--no-progress", "--device", "cpu", "--steps", 3)
+    assert res.exit_code == 0, res.output
+    assert read_ensemble(tmp_path / "o2.h5")["spins"].shape == (2, 16, 16)
+
+
+def test_generate_and_coarsen(tmp_path, tiny_checkpoint):
+    res = run("generate", "--checkpoint", tiny_checkpoint, "--L", 24, "--samples", 3, "--out", tmp_path / "g.h5",
+              "--steps", 5, "--no-progress", "--device", "cpu")
+    assert res.exit_code == 0, res.output
+    assert read_ensemble(tmp_path / "g.h5")["spins"].shape == (3, 24, 24)
+    res = run("coarsen", tmp_path / "g.h5", "--factor", 3, "--method", "block", "--out", tmp_path / "c.h5")
+    assert res.exit_code == 0 and read_ensemble(tmp_path / "c.h5")["spins"].shape == (3, 8, 8)
+
+
+def test_train_cli_smoke(tmp_path, spins_file):
+    res = run("train", "--data", spins_file, "--out", tmp_path / "run", "--steps", 3, "--base-channels", 8,
+              "--depth", 2, "--channel-mult", "1,2,2", "--batch", 2, "--no-progress", "--device", "cpu")
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "run" / "model.safetensors").exists() and (tmp_path / "run" / "loss.csv").exists()
+    res = run("train", "--data", spins_file, "--out", tmp_path / "run", "--steps", 3, "--device", "cpu")
+    assert_one_line_error(res, "--resume")
+
+
+def test_errors_are_one_line(tmp_path, field_file, tiny_checkpoint, spins_file):
+    ck = ("--checkpoint", tiny_checkpoint, "--no-progress", "--device", "cpu")
+    # factor <= 1
+    assert_one_line_error(run("upsample", "--factor", 1, "--input", field_file, "--out", tmp_path / "a.h5", *ck), "factor")
+    assert_one_line_error(run("coarsen", spins_file, "--factor", 0.5, "--out", tmp_path / "a.h5"), "factor")
+    # coarse input neither ±1 spins nor float field
+    with create_ensemble(tmp_path / "bad.h5", L=8, kind="coarse") as w:
+        w.append(np.full((2, 8, 8), 3, dtype=np.int8))
+    assert_one_line_error(run("upsample", "--factor", 2, "--input", tmp_path / "bad.h5", "--out", tmp_path / "a.h5", *ck),
+                          "neither")
+    # not square
+    with h5py.File(tmp_path / "rect.h5", "w") as f:
+        f.attrs.update(format="isingscale-ensemble", schema_version=1, kind="coarse", L=8, n_samples=2)
+        f["field"] = np.zeros((2, 8, 6), dtype=np.float32)
+    assert_one_line_error(run("upsample", "--factor", 2, "--input", tmp_path / "rect.h5", "--out", tmp_path / "a.h5", *ck),
+                          "shape")
+    # output size the network cannot take (8 x 1.5 = 12, not divisible by 8)
+    assert_one_line_error(run("upsample", "--factor", 1.5, "--input", field_file, "--out", tmp_path / "a.h5", *ck),
+                          "divisible by 8")
+    assert_one_line_error(run("generate", "--L", 20, "--out", tmp_path / "a.h5", *ck), "divisible by 8")
+    # image checkpoint on lattices; unknown / corrupt checkpoint
+    img = make_checkpoint(tmp_path / "img.safetensors", lattice="image-dct")
+    assert_one_line_error(run("upsample", "--factor", 2, "--input", field_file, "--out", tmp_path / "a.h5",
+                              "--checkpoint", img), "image-dct")
+    (tmp_path / "junk.safetensors").write_bytes(b"garbage" * 20)
+    assert_one_line_error(run("generate", "--L", 16, "--out", tmp_path / "a.h5", "--checkpoint",
+                              tmp_path / "junk.safetensors"), "safetensors")
+    # missing input, non-writable output
+    assert_one_line_error(run("upsample", "--factor", 2, "--input", tmp_path / "nope.h5", "--out", tmp_path / "a.h5", *ck),
+                          "no such file")
+    (tmp_path / "afile").write_text("x")
+    assert_one_line_error(run("upsample", "--factor", 2, "--input", field_file, "--out", tmp_path / "afile" / "o.h5", *ck),
+                          "afile")
+    assert_one_line_error(run("train", "--data", tmp_path / "nope.h5", "--out", tmp_path / "r", "--steps", 1), "no such")
+    # CUDA requested without a GPU
+    if not torch.cuda.is_available():
+        assert_one_line_error(run("generate", "--L", 16, "--out", tmp_path / "a.h5", "--checkpoint", tiny_checkpoint,
+                                  "--device", "cuda"), "CUDA")

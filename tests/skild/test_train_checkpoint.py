@@ -1,0 +1,109 @@
+"""Overfitting one batch, checkpoint round trip (safetensors, no pickle), bitwise resume."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from isingscale.errors import IsingScaleError
+from isingscale.skild.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from isingscale.skild.process import Schedule, Whitener, loss_weights, skild_loss
+from isingscale.skild.spectral import estimate_spectrum
+from isingscale.skild.train import augmented_batch, train
+from isingscale.skild.unet import UNet, UNetConfig
+
+from .conftest import make_checkpoint, random_spins, write_spins
+
+
+def test_tiny_model_overfits_one_batch():
+    torch.manual_seed(0)
+    spins = random_spins(8, 16, seed=2)
+    wh = Whitener(estimate_spectrum(spins.astype(float)))
+    sched = Schedule()
+    y0 = wh.whiten(torch.as_tensor(spins).float())
+    g = torch.Generator().manual_seed(1)
+    s = torch.rand(8, generator=g) * 2.0 + 0.5
+    eps = torch.randn(y0.shape, generator=g)
+    w = torch.as_tensor(loss_weights(16), dtype=torch.float32)
+    net = UNet(UNetConfig(base_channels=16, depth=2, channel_mult=(1, 2, 2)))
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(300):
+        loss = skild_loss(net, wh.basis, sched, y0, s, eps, w)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert min(losses[-10:]) < losses[0] / 10, f"loss {losses[0]:.4f} -> {losses[-1]:.4f}"
+
+
+def test_augmentation_is_a_symmetry_of_the_batch():
+    data = torch.as_tensor(random_spins(4, 8, seed=3))
+    x = augmented_batch(data, 64, torch.Generator().manual_seed(0))
+    assert x.shape == (64, 8, 8) and set(x.unique().tolist()) <= {-1.0, 1.0}
+    # Each augmented lattice has the |m| and energy of some source lattice.
+    abs_m = {round(abs(v), 6) for v in data.float().mean((-2, -1)).tolist()}
+    assert {round(abs(v), 6) for v in x.mean((-2, -1)).tolist()} <= abs_m
+
+
+def test_checkpoint_round_trip(tmp_path, tiny_checkpoint):
+    model = load_checkpoint(tiny_checkpoint)
+    meta, tensors = read_checkpoint(tiny_checkpoint)
+    again = save_checkpoint(tmp_path / "again.safetensors", model.net, {k: v for k, v in meta.items()})
+    m2 = load_checkpoint(again)
+    for (k, a), (_, b) in zip(model.net.state_dict().items(), m2.net.state_dict().items()):
+        assert torch.equal(a, b), k
+    assert m2.meta["spectrum"] == meta["spectrum"] and m2.meta["lattice"] == "ising-periodic"
+    assert all(k.startswith("model.") for k in load_file(str(again)))
+
+
+def test_image_checkpoint_refused_on_lattices(tmp_path):
+    path = make_checkpoint(tmp_path / "img.safetensors", lattice="image-dct")
+    with pytest.raises(IsingScaleError, match="image-dct"):
+        load_checkpoint(path)
+    assert load_checkpoint(path, lattice="image-dct").lattice == "image-dct"
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all" * 10, b"\x08\x00\x00\x00\x00\x00\x00\x00{}      "])
+def test_corrupt_checkpoint_is_a_clean_error(tmp_path, content):
+    p = tmp_path / "bad.safetensors"
+    p.write_bytes(content)
+    with pytest.raises(IsingScaleError):
+        load_checkpoint(p)
+    with pytest.raises(IsingScaleError, match="no such"):
+        load_checkpoint(tmp_path / "missing.safetensors")
+
+
+def test_no_pickle_anywhere():
+    src = Path(__file__).resolve().parents[2] / "isingscale" / "skild"
+    for f in src.glob("*.py"):
+        text = f.read_text()
+        assert "torch.load" not in text and "import pickle" not in text, f
+
+
+def _tensors(path):
+    return load_file(str(path))
+
+
+def test_resume_is_bitwise(tmp_path):
+    data = write_spins(tmp_path / "d.h5", random_spins(32, 16, seed=5))
+    kw = dict(base_channels=8, depth=2, channel_mult=(1, 2, 2), batch=4, seed=3, device="cpu", progress=False,
+              log_every=2, warmup=3)
+    full = train([data], tmp_path / "full", steps=8, **kw)
+    train([data], tmp_path / "half", steps=4, **kw)
+    half = train([data], tmp_path / "half", steps=8, resume=True, device="cpu", progress=False)
+    a, b = _tensors(full), _tensors(half)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    ta, tb = _tensors(tmp_path / "full" / "checkpoint.safetensors"), _tensors(tmp_path / "half" / "checkpoint.safetensors")
+    for k in ta:
+        assert torch.equal(ta[k], tb[k]), k
+    meta = read_checkpoint(full)[0]
+    assert meta["training"]["step"] == 8 and meta["training"]["data"][0]["sha256"]
+    assert (tmp_path / "half" / "loss.csv").read_text().count("\n") == 1 + 4
+    assert json.loads((tmp_path / "full" / "config.json").read_text())["L"] == 16
+    with pytest.raises(IsingScaleError, match="already holds"):
+        train([data], tmp_path / "full", steps=8, **kw)
