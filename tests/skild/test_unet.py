@@ -34,7 +34,7 @@ def test_translation_equivariance():
     y, s = torch.randn(2, 32, 32), torch.tensor([0.5, 3.0])
     out = net(y, s)
     for shift in [(8, 0), (0, 16), (24, 8)]:  # multiples of the pooling grid 2**depth
-        assert torch.allclose(net(torch.roll(y, shift, (-2, -1)), s), torch.roll(out, shift, (-2, -1)), atol=1e-5)
+        assert torch.allclose(net(torch.roll(y, shift, (-2, -1)), s), torch.roll(out, shift, (-2, -1)), atol=1e-4)  # float32 noise of NHWC kernels ~3e-5
     # Sanity: the check is sensitive (a non-circular network breaks it at the boundary).
     flat = random_net(1, padding="zeros")
     assert not torch.allclose(flat(torch.roll(y, (8, 0), (-2, -1)), s), torch.roll(flat(y, s), (8, 0), (-2, -1)), atol=1e-4)
