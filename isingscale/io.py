@@ -153,6 +153,16 @@ class EnsembleWriter:
         self.close()
 
 
+def numbered_path(stem: str, *, directory: str | os.PathLike = "data", suffix: str = ".h5") -> Path:
+    """First unused ``directory/stem-NNNN.h5`` (NNNN = 0001, 0002, ...): a default output
+    name that never overwrites an earlier run's file."""
+    directory = Path(directory)
+    n = 1
+    while (path := directory / f"{stem}-{n:04d}{suffix}").exists():
+        n += 1
+    return path
+
+
 def _attr_value(value: Any) -> Any:
     if value is None:
         return "none"

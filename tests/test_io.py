@@ -72,3 +72,12 @@ def test_interrupted_append_keeps_shortest(tmp_path):
         w.append(_block(1, 4, 2), energy=[9.0])
     d = read_ensemble(path)
     assert len(d["spins"]) == len(d["energy"]) == 5 and d["energy"][-1] == 9.0
+
+
+def test_numbered_path_never_reuses_an_existing_name(tmp_path):
+    from isingscale.io import numbered_path
+
+    first = numbered_path("upsample_x4", directory=tmp_path)
+    assert first.name == "upsample_x4-0001.h5"
+    first.touch()
+    assert numbered_path("upsample_x4", directory=tmp_path).name == "upsample_x4-0002.h5"

@@ -164,7 +164,8 @@ def coarsen(input_path, factor, method, out, overwrite):
 @_sampler
 @click.option("--s-offset", type=click.FloatRange(0, 1), default=0.0, show_default=True, metavar="OCTAVES",
               help="Start at s* = log2 F + offset.")
-@click.option("--out", type=_out_file, required=True, metavar="FILE.h5", help="Output ensemble (kind=superresolved).")
+@click.option("--out", type=_out_file, default=None, metavar="FILE.h5", show_default="data/upsample_x{F}-NNNN.h5, first unused",
+              help="Output ensemble (kind=superresolved).")
 @click.option("--save-field", is_flag=True, help="Also store the continuous pre-sign field.")
 @click.option("--seed", type=int, default=0, show_default=True, metavar="INT", help="Seed (Monte Carlo and noise).")
 @device_option
@@ -182,7 +183,8 @@ def upsample(factor, input_path, L, coarsen_method, samples, repeat, checkpoint,
     Examples:
 
     \b
-    isingscale upsample --factor 4 --out sr_x4.h5
+    isingscale upsample --factor 4
+    isingscale upsample --factor 4 --L 64 --samples 512 --coarsen block --out sr_x4.h5
     isingscale upsample --factor 2.5 --input coarse.h5 --out sr.h5 --sampler ddim
     isingscale upsample --factor 2 --repeat 2 --L 64 --coarsen block --out sr.h5
     """

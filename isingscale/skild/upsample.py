@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from ..errors import IsingScaleError
+from ..io import numbered_path
 from .checkpoint import SkildModel, load_checkpoint
 from .coarsen import block_spins, coarse_size, embed, fourier_truncate, lattice_energy, normalise_block_input
 from .generate import check_sampler, checkpoint_attrs, default_steps, reverse, to_spins
@@ -112,7 +113,7 @@ def upsample(
     input=None,
     *,
     factor: float,
-    out,
+    out=None,
     checkpoint=None,
     L: int | None = None,
     coarsen: str = "fourier",
@@ -130,6 +131,7 @@ def upsample(
 ) -> UpsampleResult:
     """Super-resolve coarse lattices by `factor` (any F > 1), `repeat` times; write HDF5.
 
+    out: output file; default ``data/upsample_x{F}-NNNN.h5``, the first unused number.
     input: ensemble with float ``field`` (Fourier-coarsened) or ±1 ``spins`` (block spins);
     None: simulate `samples` (default 64) fresh Monte Carlo lattices at L (default the
     checkpoint's L), coarse-grain them with `coarsen` ("fourier" | "block") by F**repeat,
@@ -147,7 +149,7 @@ def upsample(
     if coarsen not in ("fourier", "block"):
         raise IsingScaleError(f"unknown coarsening {coarsen!r}; expected fourier or block")
     check_sampler(sampler)
-    out = Path(out)
+    out = Path(out) if out is not None else numbered_path(f"upsample_x{factor:g}")
     if out.exists() and not overwrite:
         raise IsingScaleError(f"{out} already exists (use --overwrite to replace it)")
     parent = out.parent if str(out.parent) else Path(".")
