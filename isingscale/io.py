@@ -328,3 +328,68 @@ def check_spins(spins: np.ndarray, *, what: str = "spins") -> np.ndarray:
     if spins.size and not np.all(np.abs(spins) == 1):
         raise IsingScaleError(f"{what} must hold only +1 and -1 (found other values); use --binarize to take signs")
     return spins.astype(np.int8, copy=False)
+
+
+# ----------------------------------------------------------------------------
+# Joining shard files (``isingscale merge``).
+
+_MERGE_SAME = ("L", "T", "J", "algorithm", "kind", "schedule", "decorrelate", "thermalize")
+_MERGE_DROP = ("format", "schema_version", "package_version", "created", "n_samples", "datasets", "seed", "chains")
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def merge_ensembles(paths, out: str | os.PathLike, *, overwrite: bool = False, progress: bool = False) -> Path:
+    """Join ensemble files of one L (e.g. ``simulate --shards`` output) into ``out``, in the given order.
+
+    Samples are concatenated block by block (bounded memory). ``chain`` ids are offset so
+    that chains of different shards stay distinct. Provenance: attribute ``merged_from``
+    (JSON: path, sha256, seed, chains, n_samples, created of every input), ``seed`` (JSON
+    list of the inputs' seeds) and ``chains`` (their total). The per-shard resume state is
+    not carried over: a merged file is complete, not resumable.
+    """
+    from tqdm.auto import tqdm
+
+    paths = [Path(p) for p in paths]
+    if len(paths) < 1:
+        raise IsingScaleError("merge: no input files given")
+    attrs = [read_attrs(p) for p in paths]
+    for key in _MERGE_SAME:
+        values = {str(a.get(key)) for a in attrs}
+        if len(values) > 1:
+            raise IsingScaleError(f"merge: the files differ in {key} ({', '.join(sorted(values))}); "
+                                  "only shards of one ensemble can be joined")
+    names = [k for k in (*LATTICE_DATASETS, *SCALAR_DATASETS) if k in attrs[0]["datasets"]]
+    for p, a in zip(paths, attrs):
+        if [k for k in (*LATTICE_DATASETS, *SCALAR_DATASETS) if k in a["datasets"]] != names:
+            raise IsingScaleError(f"merge: {p} holds datasets {a['datasets']}, {paths[0]} holds {attrs[0]['datasets']}")
+    prov = [{"path": str(p.resolve()), "sha256": file_sha256(p), "seed": a.get("seed"), "chains": a.get("chains"),
+             "n_samples": a["n_samples"], "created": a.get("created")} for p, a in zip(paths, attrs)]
+    header = {k: v for k, v in attrs[0].items() if k not in _MERGE_DROP}
+    header.update(merged_from=prov, seed=[a.get("seed") for a in attrs],
+                  chains=int(sum(int(a.get("chains") or 0) for a in attrs)) or "none")
+    L = int(attrs[0]["L"])
+    total = sum(a["n_samples"] for a in attrs)
+    bar = tqdm(total=total, disable=not progress, desc="merge", unit="lattice")
+    with create_ensemble(out, L=L, kind=attrs[0]["kind"], attrs=header, overwrite=overwrite) as w:
+        chain_offset = 0
+        for p, a in zip(paths, attrs):
+            step = max(1, (1 << 24) // (L * L))
+            for start in range(0, a["n_samples"], step):
+                block = read_ensemble(p, start=start, stop=start + step, datasets=tuple(names))
+                if "chain" in block:
+                    block["chain"] = block["chain"] + chain_offset
+                w.append(block.pop("spins", None), field=block.pop("field", None),
+                         **{k: v for k, v in block.items() if k in SCALAR_DATASETS})
+                bar.update(min(step, a["n_samples"] - start))
+            chain_offset += int(a.get("chains") or 0)
+    bar.close()
+    return Path(out)

@@ -133,10 +133,52 @@ def g4c(shape: str, means: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.nda
     raise IsingScaleError(f"unknown shape {shape!r}")
 
 
-def accumulate(ds: xr.Dataset, *, shapes: Sequence[str], n_blocks: int, progress=None) -> BlockAccumulator:
-    """Stream an ensemble's spins chunk by chunk into per-block sums (bounded memory)."""
+def chunk_sums(path: str, start: int, stop: int, *, binarize: bool, shapes: Sequence[str], n_samples: int,
+               n_blocks: int) -> BlockAccumulator:
+    """Per-block sums of samples start:stop of one ensemble file (a task for a dask worker)."""
+    import dask
+
+    from .ensemble import open_ensemble
+
+    with dask.config.set(scheduler="synchronous"):
+        ds = open_ensemble(path, binarize=binarize)
+        try:
+            spins = np.ascontiguousarray(ds["spins"].data[start:stop].compute(), dtype=np.int8)
+        finally:
+            ds.close()
+    acc = BlockAccumulator(n_samples, n_blocks)
+    acc.add(start, sample_quantities(spins, shapes=shapes))
+    return acc
+
+
+def _accumulate_distributed(ds: xr.Dataset, client, *, shapes, n_blocks, progress) -> BlockAccumulator:
+    """Chunks as tasks on the cluster, merged in sample order (bitwise equal to the serial sums)."""
+    from ..cluster import ordered_results
+
+    n = ds.sizes["sample"]
+    acc = BlockAccumulator(n, n_blocks)
+    bounds = np.cumsum((0,) + tuple(ds["spins"].data.chunks[0]))
+    futures = [client.submit(chunk_sums, ds.attrs["source"], int(a), int(b), binarize=bool(ds.attrs["binarized"]),
+                             shapes=tuple(shapes), n_samples=n, n_blocks=n_blocks, pure=False)
+               for a, b in zip(bounds[:-1], bounds[1:])]
+    for part, a, b in zip(ordered_results(client, futures), bounds[:-1], bounds[1:]):
+        acc.merge(part)
+        if progress is not None:
+            progress.update(int(b - a))
+    return acc
+
+
+def accumulate(ds: xr.Dataset, *, shapes: Sequence[str], n_blocks: int, progress=None, client=None
+               ) -> BlockAccumulator:
+    """Stream an ensemble's spins chunk by chunk into per-block sums (bounded memory).
+
+    client: a dask.distributed Client; then each chunk is a task that reads its samples
+    from the ensemble file on a worker, and only per-block sums travel back.
+    """
     from .ensemble import iter_spin_chunks
 
+    if client is not None:
+        return _accumulate_distributed(ds, client, shapes=shapes, n_blocks=n_blocks, progress=progress)
     acc = BlockAccumulator(ds.sizes["sample"], n_blocks)
     for start, spins in iter_spin_chunks(ds):
         acc.add(start, sample_quantities(spins, shapes=shapes))
@@ -151,8 +193,11 @@ def measure(
     shapes: Sequence[str] = ("square",),
     n_blocks: int = DEFAULT_BLOCKS,
     progress=None,
+    client=None,
 ) -> xr.Dataset:
     """Every correlator and observable of one ensemble, with jackknife errors, in one pass.
+
+    client: optional dask.distributed Client that computes the chunks (see :func:`accumulate`).
 
     Returns a Dataset over ``r`` = 0 ... L/2 and ``k`` holding ``G2`` (axis), ``G2_radial``
     (coordinate ``r_radial``: mean |d| of each bin), ``G4c_<shape>`` and ``G4_<shape>`` (the
@@ -165,7 +210,7 @@ def measure(
     L = int(ds.attrs["L"])
     T = float(ds.attrs.get("T", np.nan))
     J = float(ds.attrs.get("J", 1.0))
-    acc = accumulate(ds, shapes=shapes, n_blocks=n_blocks, progress=progress)
+    acc = accumulate(ds, shapes=shapes, n_blocks=n_blocks, progress=progress, client=client)
 
     def estimators(means):
         out = {"G2": g2_axis(means["C"], means["m"]), "G2_radial": g2_radial(means["C"], means["m"])}

@@ -50,6 +50,20 @@ class BlockAccumulator:
         np.add.at(self.counts, blocks, 1)
         self._seen += n
 
+    def merge(self, other: "BlockAccumulator") -> None:
+        """Add the sums of ``other`` (same n_samples and blocks), e.g. one chunk computed elsewhere.
+
+        Merging per-chunk accumulators in sample order performs the same float additions as
+        :meth:`add` on those chunks in that order, so the result is bitwise the same.
+        """
+        if (other.n_samples, other.n_blocks) != (self.n_samples, self.n_blocks):
+            raise ValueError("merge: accumulators over different samples or blocks")
+        for name, s in other.sums.items():
+            acc = self.sums.setdefault(name, np.zeros_like(s))
+            acc += s
+        self.counts += other.counts
+        self._seen += other._seen
+
     def replicas(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """Means over all samples, and leave-one-block-out means (leading axis = block)."""
         if self._seen != self.n_samples:

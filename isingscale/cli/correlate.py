@@ -23,10 +23,14 @@ from . import bench, main
               metavar="N", help="Jackknife blocks of consecutive samples per ensemble.")
 @click.option("--binarize", is_flag=True, default=False,
               help="Take signs of a continuous field / non-+-1 spins (otherwise an error).")
+# Scale-out.
+@click.option("--scheduler", default=None, metavar="ADDRESS", show_default="in-process, chunk by chunk",
+              help="Compute the chunks on a dask.distributed scheduler: 'local' (a LocalCluster here) or "
+                   "tcp://host:8786. Files must be visible to every worker.")
 # I/O-related.
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Show a progress bar.")
-def correlate(files, out, shapes, labels, n_blocks, binarize, progress):
+def correlate(files, out, shapes, labels, n_blocks, binarize, scheduler, progress):
     """Connected 2- and 4-point correlators of ensemble FILEs vs each other and exact references.
 
     The first FILE is the reference ensemble. Writes DIR/correlations.nc (G2, G4c, ... with
@@ -38,11 +42,12 @@ def correlate(files, out, shapes, labels, n_blocks, binarize, progress):
       isingscale correlate mc.h5 --out report/
       isingscale correlate mc.h5 sr.h5 --shape square --shape collinear --out cmp/
       isingscale correlate mc.h5 field.h5 --binarize --label MC --label SKILD --out cmp/
+      isingscale correlate big.h5 --scheduler tcp://scheduler:8786 --out report/
     """
     from ..analysis.report import correlate as run, summary
 
     ds = run(list(files), out=out, shapes=shapes, binarize=binarize, n_blocks=n_blocks,
-             labels=list(labels) or None, progress=progress)
+             labels=list(labels) or None, progress=progress, scheduler=scheduler)
     click.echo(summary(ds))
     click.echo(f"Wrote {out}/correlations.nc, {out}/report.md and plots.")
 

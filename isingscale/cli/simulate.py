@@ -45,14 +45,20 @@ def _int_list(ctx, param, value: str) -> list[int]:
                    "threshold: the paper's biased rule (warns).")
 @click.option("--interval", type=click.IntRange(min=1), default=None, metavar="INT", show_default=True,
               help="Updates between saves for --schedule fixed.")
+# Scale-out.
+@click.option("--shards", type=click.IntRange(min=1), default=None, metavar="K", show_default="no sharding",
+              help="Write K independent-seed shard files PATH-stem.shardIII-of-KKK.h5 as dask tasks "
+                   "(join them with 'isingscale merge'); --chains is then per shard (default 1).")
+@click.option("--scheduler", default=None, metavar="ADDRESS", show_default="local cluster",
+              help="With --shards: dask.distributed scheduler running the shard tasks ('local' or tcp://host:8786).")
 # I/O-related.
 @click.option("--out", type=click.Path(dir_okay=False), default=None, metavar="PATH",
               show_default="data/ising_L{L}_T{T}_{algorithm}_seed{seed}.h5", help="Output HDF5 file.")
 @click.option("--resume", is_flag=True, help="Continue the file's chains up to --samples.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
-def simulate(L, T, samples, algorithm, chains, seed, thermalize, decorrelate, schedule, interval, out, resume,
-             overwrite, progress):
+def simulate(L, T, samples, algorithm, chains, seed, thermalize, decorrelate, schedule, interval, shards, scheduler,
+             out, resume, overwrite, progress):
     """Wolff / Swendsen-Wang / Metropolis Monte Carlo of the 2-D Ising model into an HDF5 ensemble.
 
     Saves `samples` configurations from independent chains, appended and flushed block
@@ -63,10 +69,17 @@ def simulate(L, T, samples, algorithm, chains, seed, thermalize, decorrelate, sc
       isingscale simulate --L 128 --samples 10000
       isingscale simulate --L 64 --samples 5000 --T 2.5 --algorithm sw --chains 4
       isingscale simulate --L 64 --samples 20000 --out data/l64.h5 --resume
+      isingscale simulate --L 128 --samples 100000 --shards 16 --scheduler tcp://sched:8786 --out data/l128.h5
     """
     from ..mc.simulate import default_path, simulate as run
 
     out = out or str(default_path(L, T, algorithm, seed))
+    if scheduler is not None and shards is None:
+        raise click.UsageError("--scheduler needs --shards")
+    if shards is not None:
+        _simulate_shards(L, T, samples, algorithm, chains, seed, thermalize, decorrelate, schedule, interval, shards,
+                         scheduler, out, resume, overwrite, progress)
+        return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if schedule == "threshold":
@@ -82,6 +95,42 @@ def simulate(L, T, samples, algorithm, chains, seed, thermalize, decorrelate, sc
                        f"  isingscale {shlex.join(args)} --resume", err=True)
             sys.exit(130)
     click.echo(result.summary())
+
+
+def _simulate_shards(L, T, samples, algorithm, chains, seed, thermalize, decorrelate, schedule, interval, shards,
+                     scheduler, out, resume, overwrite, progress):
+    from ..mc.shards import simulate_shards
+
+    results = simulate_shards(L, samples=samples, shards=shards, out=out, seed=seed, chains=chains,
+                              scheduler=scheduler, progress=progress, T=T, algorithm=algorithm,
+                              thermalize=thermalize, decorrelate=decorrelate, schedule=schedule,
+                              interval=interval, resume=resume, overwrite=overwrite)
+    for r in results:
+        click.echo(f"wrote {r['n_samples']} samples to {r['path']}  (energy per site {r['energy']:.5f} "
+                   f"± {r['energy_error']:.5f}, exact {r['energy_exact']:.5f})")
+    click.echo("join them with:\n  isingscale merge " + " ".join(shlex.quote(r["path"]) for r in results)
+               + f" --out {shlex.quote(out)}")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False), metavar="SHARD.h5 ...")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, metavar="PATH", help="Merged ensemble file.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
+def merge(files, out, overwrite, progress):
+    """Join ensemble files of one L, T and algorithm (e.g. simulate --shards output) into one.
+
+    Samples are concatenated in the order given; chain ids are offset per shard; the
+    attribute merged_from records every input's path, sha256, seed, chains and samples.
+
+    \b
+    Examples:
+      isingscale merge data/l128.shard*-of-016.h5 --out data/l128.h5
+    """
+    from ..io import merge_ensembles, read_attrs
+
+    path = merge_ensembles(list(files), out, overwrite=overwrite, progress=progress)
+    click.echo(f"wrote {read_attrs(path)['n_samples']} samples from {len(files)} files to {path}")
 
 
 @bench.command("mc")

@@ -34,6 +34,15 @@ def _threads(device: str) -> None:
 @click.option("--data", type=_in_file, multiple=True, required=False, metavar="FILE.h5",
               help="Training ensemble(s) of ±1 lattices (repeat, or list after one --data).")
 @click.argument("more_data", nargs=-1, type=_in_file, metavar="[FILE.h5 ...]")
+@click.option("--images", "images", type=click.Path(), default=None, metavar="DIR",
+              help="Train on images instead: a folder (searched recursively) of PNG/JPEG, .npy/.npz arrays or "
+                   "CIFAR-10 python batches, or one such file. DCT basis, per-channel spectrum.")
+@click.option("--image-size", type=click.IntRange(min=8), default=32, show_default=True, metavar="N",
+              help="Images are centre-cropped and resized to N x N (with --images).")
+@click.option("--color", type=click.Choice(["auto", "grey", "rgb"]), default="auto", show_default=True,
+              help="Image channels (with --images): auto = RGB if any image has colour.")
+@click.option("--max-images", type=click.IntRange(min=1), default=None, metavar="INT", show_default="all",
+              help="Read at most this many images (with --images).")
 @click.option("--out", type=click.Path(file_okay=False), required=True, metavar="RUNDIR",
               help="Run directory: config.json, spectrum.json, loss.csv, checkpoints.")
 @click.option("--steps", type=click.IntRange(min=1), default=None, metavar="INT", help="Total optimizer steps.")
@@ -60,8 +69,8 @@ def _threads(device: str) -> None:
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=500, show_default=True, metavar="INT",
               help="Steps between atomic training checkpoints (also every 5 minutes).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar with loss and lattices/s.")
-def train(data, more_data, out, steps, minutes, base_channels, depth, channel_mult, batch, lr, ema, width, seed, device,
-          resume, checkpoint_every, progress):
+def train(data, more_data, images, image_size, color, max_images, out, steps, minutes, base_channels, depth,
+          channel_mult, batch, lr, ema, width, seed, device, resume, checkpoint_every, progress):
     """Train a SKILD diffusion model on Monte Carlo lattices.
 
     One unconditional network learns to reverse the scale-space forward process; the
@@ -72,6 +81,10 @@ def train(data, more_data, out, steps, minutes, base_channels, depth, channel_mu
     \b
     isingscale train --data data/ising_L32.h5 --out runs/L32 --minutes 38
     isingscale train --data data/ising_L32.h5 --out runs/L32 --steps 30000 --resume
+    isingscale train --images photos/ --image-size 64 --out runs/img64 --steps 20000
+    torchrun --nproc-per-node 2 -m isingscale train --data data/ising_L32.h5 --out runs/ddp --batch 32 --steps 30000
+
+    Under torchrun, --batch is per process (global batch = batch x processes); only rank 0 writes.
     """
     from ..errors import IsingScaleError
     from ..skild import train as _train
@@ -80,10 +93,16 @@ def train(data, more_data, out, steps, minutes, base_channels, depth, channel_mu
         mult = tuple(int(v) for v in channel_mult.split(","))
     except ValueError:
         raise IsingScaleError(f"--channel-mult must be comma-separated integers, got {channel_mult!r}") from None
+    files = list(data) + list(more_data)
+    if images and files:
+        raise IsingScaleError("give either ensemble files (--data) or --images, not both")
+    if not images and not files and not resume:
+        raise IsingScaleError("no training data given (--data FILE.h5 ... or --images DIR)")
+    extra = dict(image_size=image_size, color=color, max_images=max_images) if images else {}
     _threads(device)
-    path = _train(list(data) + list(more_data), out, base_channels=base_channels, depth=depth, channel_mult=mult,
+    path = _train(files, out, images=images, base_channels=base_channels, depth=depth, channel_mult=mult,
                   batch=batch, steps=steps, minutes=minutes, lr=lr, ema=ema, seed=seed, device=device, resume=resume,
-                  progress=progress, width=width, checkpoint_every=checkpoint_every)
+                  progress=progress, width=width, checkpoint_every=checkpoint_every, **extra)
     click.echo(f"wrote {path}")
 
 
@@ -92,7 +111,8 @@ def train(data, more_data, out, steps, minutes, base_channels, depth, channel_mu
 @click.option("--L", "L", type=click.IntRange(min=2), required=True, metavar="N",
               help="Lattice size (divisible by 2**depth of the network).")
 @click.option("--samples", type=click.IntRange(min=1), default=64, show_default=True, metavar="INT", help="Lattices.")
-@click.option("--out", type=_out_file, required=True, metavar="FILE.h5", help="Output ensemble (kind=generated).")
+@click.option("--out", type=_out_file, required=True, metavar="FILE.h5|FILE.npz",
+              help="Output ensemble (kind=generated); an .npz of uint8 images for an image checkpoint.")
 @_steps
 @_sampler
 @click.option("--seed", type=int, default=0, show_default=True, metavar="INT", help="Seed of the noise.")
@@ -108,6 +128,7 @@ def generate(checkpoint, L, samples, out, steps, sampler, seed, device, batch, s
 
     \b
     isingscale generate --L 64 --samples 256 --out gen_L64.h5
+    isingscale generate --checkpoint runs/img64/model.safetensors --L 64 --samples 16 --out gen_img.npz
     """
     from ..skild import generate as _generate
 
@@ -151,6 +172,11 @@ def coarsen(input_path, factor, method, out, overwrite):
 @click.option("--input", "input_path", type=_in_file, default=None, metavar="FILE.h5",
               help="Coarse lattices: float 'field' = Fourier-coarsened, ±1 'spins' = block spins.  "
                    "Default: fresh Monte Carlo lattices, coarse-grained here and used as ground truth.")
+@click.option("--images", "images", type=click.Path(), default=None, metavar="DIR",
+              help="Original images (folder or file; PNG/JPEG, .npy/.npz, CIFAR-10 batches): DCT-coarsened by F, "
+                   "super-resolved with an image checkpoint, scored by PSNR/SSIM/spectrum error. Writes .npz + .md.")
+@click.option("--size", type=click.IntRange(min=8), default=None, metavar="N", show_default="checkpoint's size",
+              help="Fine image size N x N the originals are resized to (with --images).")
 @click.option("--L", "L", type=click.IntRange(min=4), default=None, metavar="N", show_default="checkpoint's L",
               help="Fine size of the fresh Monte Carlo ground truth (without --input).")
 @click.option("--coarsen", "coarsen_method", type=click.Choice(["fourier", "block"]), default="fourier",
@@ -172,8 +198,8 @@ def coarsen(input_path, factor, method, out, overwrite):
 @click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True, metavar="INT", help="Lattices per batch.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
-def upsample(factor, input_path, L, coarsen_method, samples, repeat, checkpoint, steps, sampler, s_offset, out,
-             save_field, seed, device, batch, overwrite, progress):
+def upsample(factor, input_path, images, size, L, coarsen_method, samples, repeat, checkpoint, steps, sampler, s_offset,
+             out, save_field, seed, device, batch, overwrite, progress):
     """Super-resolve coarse lattices by any factor with the unconditional SKILD model.
 
     Embeds the coarse spectrum, noises it to s* = log2 F and runs the reverse process from
@@ -187,10 +213,22 @@ def upsample(factor, input_path, L, coarsen_method, samples, repeat, checkpoint,
     isingscale upsample --factor 4 --L 64 --samples 512 --coarsen block --out sr_x4.h5
     isingscale upsample --factor 2.5 --input coarse.h5 --out sr.h5 --sampler ddim
     isingscale upsample --factor 2 --repeat 2 --L 64 --coarsen block --out sr.h5
+    isingscale upsample --images photos/ --factor 4 --checkpoint runs/img64/model.safetensors --out sr_img.npz
     """
+    from ..errors import IsingScaleError
     from ..skild import upsample as _upsample
 
     _threads(device)
+    if images is not None:
+        if input_path is not None or repeat != 1 or save_field:
+            raise IsingScaleError("--images does not combine with --input, --repeat or --save-field")
+        from ..skild.upsample import upsample_images
+
+        res = upsample_images(images, factor=factor, out=out, checkpoint=checkpoint, size=size, samples=samples,
+                              steps=steps, sampler=sampler, seed=seed, device=device, s_offset=s_offset, batch=batch,
+                              overwrite=overwrite, progress=progress)
+        click.echo(res.summary())
+        return
     res = _upsample(input_path, factor=factor, out=out, checkpoint=checkpoint, L=L, coarsen=coarsen_method,
                     samples=samples, repeat=repeat, steps=steps, sampler=sampler, seed=seed, device=device,
                     save_field=save_field, s_offset=s_offset, batch=batch, overwrite=overwrite, progress=progress)

@@ -3,7 +3,9 @@
 File layout (one ``.safetensors`` file)::
 
     metadata["isingscale"]   JSON: format="isingscale-skild", schema_version, lattice
-                             ("ising-periodic" | "image-dct"), L, T, spectrum, schedule,
+                             ("ising-periodic" | "image-dct"), L, T, spectrum (a list,
+                             one per channel, for images), schedule, channels and
+                             pixel_mean (images),
                              model config, block-spin transfer functions, training
                              provenance (data files + sha256, seed, steps, lattices seen,
                              package version, ...), and for training checkpoints the
@@ -67,7 +69,7 @@ class SkildModel:
     """A loaded checkpoint: network (eval mode), spectrum, schedule and metadata."""
 
     net: UNet
-    spectrum: Spectrum
+    spectrum: Spectrum | list[Spectrum]  # one per channel for images ("image-dct")
     schedule: Schedule
     meta: dict
     path: Path | None = None
@@ -84,6 +86,10 @@ class SkildModel:
     @property
     def basis(self):
         return self.whitener.basis
+
+    @property
+    def channels(self) -> int:
+        return int(self.meta.get("channels", 1))
 
     @property
     def block_transfer(self) -> list[dict]:
@@ -154,18 +160,26 @@ def load_checkpoint(path=None, *, lattice: str | None = "ising-periodic", device
     path = default_checkpoint() if path is None else Path(path)
     meta, tensors = read_checkpoint(path)
     if lattice is not None and meta.get("lattice") != lattice:
+        what = {"image-dct": "images", "ising-periodic": "Ising lattices"}
+        have = meta.get("lattice")
         raise IsingScaleError(
-            f"{path} was trained on {meta.get('lattice')!r} data and cannot be used on {lattice!r} lattices"
+            f"{path} was trained on {what.get(have, 'data')} ({have!r}) and cannot be used on "
+            f"{what.get(lattice, 'data')} ({lattice!r})"
         )
     try:
         net = UNet(UNetConfig.from_dict(meta["model"]))
         net.load_state_dict({k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")})
-        spectrum = Spectrum.from_dict(meta["spectrum"])
+        spectrum = spectrum_from_meta(meta["spectrum"])
         schedule = Schedule.from_dict(meta["schedule"])
     except (KeyError, RuntimeError, TypeError) as e:
         raise IsingScaleError(f"{path}: checkpoint is incomplete or does not match its model config ({type(e).__name__})") from None
     net.to(device).eval()
     return SkildModel(net, spectrum, schedule, meta, path=path, sha256=sha256(path))
+
+
+def spectrum_from_meta(d: dict | list) -> Spectrum | list[Spectrum]:
+    """A checkpoint's ``spectrum``: one dict (Ising) or a list, one per image channel."""
+    return [Spectrum.from_dict(x) for x in d] if isinstance(d, list) else Spectrum.from_dict(d)
 
 
 def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -117,7 +117,7 @@ def embed(
         Xn = torch.fft.fft2(x_coarse, norm="ortho")
         X = torch.zeros(x_coarse.shape[:-2] + (N, N), dtype=Xn.dtype)
         X[..., (q % N)[:, None], (q % N)[None, :]] = Xn[..., (q % n)[:, None], (q % n)[None, :]] * f
-    Y = X / torch.as_tensor(np.sqrt(whitener.spectrum(N)))
+    Y = X / torch.as_tensor(np.sqrt(whitener.S(N)))
     if noise_fill:
         z = torch.randn(x_coarse.shape[:-2] + (N, N), generator=generator, dtype=torch.float64)
         Y = torch.where(mask, Y, basis.forward(z))

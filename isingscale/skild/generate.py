@@ -74,6 +74,8 @@ def generate(
 
     L: any size the network takes (divisible by 2**depth). steps: reverse steps from
     s_max(L) to 0 (default 20 per octave for ddpm, 6 per octave for the Heun ODE sampler).
+    An image checkpoint (lattice type "image-dct") writes L x L images to an ``.npz``
+    instead (see :func:`generate_images`).
     """
     from tqdm.auto import tqdm
 
@@ -84,11 +86,16 @@ def generate(
     if samples < 1:
         raise IsingScaleError(f"samples must be at least 1, got {samples}")
     dev = resolve_device(device)
-    model = load_checkpoint(checkpoint, lattice="ising-periodic", device=dev)
+    model = load_checkpoint(checkpoint, lattice=None, device=dev)
     model.net.check_size(L)
     s_max = model.schedule.s_max(L)
     steps = steps or default_steps(sampler, s_max)
     g = torch.Generator().manual_seed(seed)
+    if model.lattice == "image-dct":
+        return generate_images(model, L=L, samples=samples, out=out, steps=steps, sampler=sampler, seed=seed,
+                               generator=g, device=dev, batch=batch, overwrite=overwrite, progress=progress)
+    if Path(out).suffix == ".npz":
+        raise IsingScaleError(f"{model.path} is an Ising checkpoint: it writes HDF5 ensembles, not {out}")
     attrs = {**checkpoint_attrs(model), "method": f"skild-generate ({sampler})", "sampler": sampler, "steps": steps,
              "seed": seed, "s_start": s_max}
     with create_ensemble(out, L=L, kind="generated", attrs=attrs, overwrite=overwrite) as w:
@@ -99,3 +106,22 @@ def generate(
             extra = {"field": x} if save_field else {}
             w.append(spins, energy=lattice_energy(spins), magnetization=spins.mean(axis=(-2, -1)), **extra)
     return Path(out)
+
+
+def generate_images(model: SkildModel, *, L: int, samples: int, out, steps: int, sampler: str, seed: int,
+                    generator: torch.Generator, device, batch: int = 64, overwrite: bool = False,
+                    progress: bool = True) -> Path:
+    """Images from noise with an "image-dct" checkpoint -> ``out`` (.npz: ``images`` uint8 (n, L, L, C))."""
+    from tqdm.auto import tqdm
+
+    from .images import to_pixels, to_uint8_hwc, write_images_npz
+
+    s_max = model.schedule.s_max(L)
+    parts = []
+    for start in tqdm(range(0, samples, batch), disable=not progress, desc="generate"):
+        y_start = torch.randn((min(batch, samples - start), model.channels, L, L), generator=generator)
+        x = reverse(model, y_start, s_max, steps=steps, sampler=sampler, generator=generator, device=device).numpy()
+        parts.append(to_pixels(x, model.meta["pixel_mean"]))
+    attrs = {**checkpoint_attrs(model), "kind": "generated-images", "method": f"skild-generate ({sampler})",
+             "sampler": sampler, "steps": steps, "seed": seed, "s_start": s_max, "size": L}
+    return write_images_npz(out, overwrite=overwrite, attrs=attrs, images=to_uint8_hwc(np.concatenate(parts)))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -88,17 +89,33 @@ def start_scale(factor: float, offset: float = 0.0) -> float:
 
 
 class Whitener:
-    """y = x̂ / √S and back, on N x N fields, for one spectrum and basis (cached per N)."""
+    """y = x̂ / √S and back, on N x N fields, for one spectrum and basis (cached per N).
 
-    def __init__(self, spectrum: Spectrum):
+    ``spectrum`` is one :class:`Spectrum` (fields (B, N, N), the Ising lattices) or a list
+    of one per channel (fields (B, C, N, N), images: each channel whitened by its own S).
+    """
+
+    def __init__(self, spectrum: Spectrum | Sequence[Spectrum]):
         self.spectrum = spectrum
-        self.basis = Basis(spectrum.lattice)
+        self.spectra = list(spectrum) if isinstance(spectrum, (list, tuple)) else [spectrum]
+        self.basis = Basis(self.spectra[0].lattice)
         self._sqrtS: dict[tuple, torch.Tensor] = {}
+
+    @property
+    def channels(self) -> int | None:
+        """Number of channels (None: single-channel fields without a channel axis)."""
+        return len(self.spectra) if isinstance(self.spectrum, (list, tuple)) else None
+
+    def S(self, N: int) -> np.ndarray:
+        """S(k) on the N x N grid: (N, N), or (C, N, N) with per-channel spectra."""
+        if self.channels is None:
+            return self.spectrum(N)
+        return np.stack([sp(N) for sp in self.spectra])
 
     def sqrt_S(self, N: int, device=None) -> torch.Tensor:
         key = (N, str(device))
         if key not in self._sqrtS:
-            self._sqrtS[key] = torch.as_tensor(np.sqrt(self.spectrum(N)), dtype=torch.float32, device=device)
+            self._sqrtS[key] = torch.as_tensor(np.sqrt(self.S(N)), dtype=torch.float32, device=device)
         return self._sqrtS[key]
 
     def whiten(self, x: torch.Tensor) -> torch.Tensor:
@@ -108,17 +125,24 @@ class Whitener:
         return self.basis.multiply(y, self.sqrt_S(y.shape[-1], y.device))
 
 
-def coefficients(schedule: Schedule, s: torch.Tensor | float, N: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(a_s(k), b_s(k)) as float32 tensors of shape (*s.shape, N, N)."""
+def coefficients(schedule: Schedule, s: torch.Tensor | float, N: int, device=None, *, channel_axis: bool = False
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(a_s(k), b_s(k)) as float32 tensors of shape (*s.shape, N, N).
+
+    channel_axis: fields are (B, C, N, N) (images); per-sample coefficients get a
+    singleton channel axis, (B, 1, N, N), so every channel of a sample shares its s.
+    """
     s_np = s.detach().cpu().double().numpy() if torch.is_tensor(s) else np.asarray(s, dtype=np.float64)
     a = schedule.a(s_np, N)
     b = np.sqrt(-np.expm1(2.0 * schedule.log_a(s_np, N)))
+    if channel_axis and a.ndim == 3:
+        a, b = a[:, None], b[:, None]
     return (torch.as_tensor(a, dtype=torch.float32, device=device), torch.as_tensor(b, dtype=torch.float32, device=device))
 
 
 def forward_marginal(basis: Basis, schedule: Schedule, y0: torch.Tensor, s: torch.Tensor | float, eps: torch.Tensor) -> torch.Tensor:
     """y_s = a_s y_0 + b_s ε (per frequency), for whitened real fields y0, ε of shape (B, N, N)."""
-    a, b = coefficients(schedule, s, y0.shape[-1], y0.device)
+    a, b = coefficients(schedule, s, y0.shape[-1], y0.device, channel_axis=y0.ndim == 4)
     return basis.multiply(y0, a) + basis.multiply(eps, b)
 
 
@@ -129,7 +153,7 @@ def eps_hat(basis: Basis, a: torch.Tensor, b: torch.Tensor, y_s: torch.Tensor, v
 
 def net_eps(net, basis: Basis, schedule: Schedule, y_s: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
     """ε̂(y_s, s) for a network net(y_s, s) -> v̂ (any callable; zero output = Gaussian optimum)."""
-    a, b = coefficients(schedule, s, y_s.shape[-1], y_s.device)
+    a, b = coefficients(schedule, s, y_s.shape[-1], y_s.device, channel_axis=y_s.ndim == 4)
     return eps_hat(basis, a, b, y_s, net(y_s, s))
 
 
@@ -149,7 +173,7 @@ def loss_weights(N: int, lattice: str = "ising-periodic", *, power: float = 1.0)
 
 def skild_loss(net, basis: Basis, schedule: Schedule, y0: torch.Tensor, s: torch.Tensor, eps: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """Weighted ε-prediction MSE, Σ_k w(k) |ε̂(k) - ε(k)|² / N², averaged over the batch."""
-    a, b = coefficients(schedule, s, y0.shape[-1], y0.device)
+    a, b = coefficients(schedule, s, y0.shape[-1], y0.device, channel_axis=y0.ndim == 4)
     eps_k = basis.forward(eps)
     ys_k = basis.forward(y0) * a + eps_k * b
     v_hat = net(basis.inverse(ys_k), s)

@@ -11,13 +11,23 @@ The run directory holds::
 Data order and augmentation come from one seeded torch generator whose state is
 checkpointed, so N steps in one go and N/2 + --resume N/2 give bitwise the same weights
 on CPU. Augmentations are exact symmetries of the periodic Ising ensemble: random
-periodic translations, the 8 symmetries of the square, and the global spin flip.
+periodic translations, the 8 symmetries of the square, and the global spin flip. Images
+(``images=DIR``, lattice type "image-dct": DCT basis, per-channel spectrum, reflecting
+padding) get horizontal mirror images only.
+
+Data-parallel training: under ``torchrun --nproc-per-node K`` (WORLD_SIZE > 1 in the
+environment) the network is wrapped in DistributedDataParallel (NCCL on GPUs, gloo on
+CPU). ``batch`` is per process; every rank draws the same global batch of K x batch
+from the shared generator and trains on its own slice, so K processes give the loss
+curve of one process with batch K x batch (up to the order of float sums), and resume
+works for any K. Only rank 0 writes (run directory, loss.csv, checkpoints).
 """
 
 from __future__ import annotations
 
 import copy
 import csv
+import hashlib
 import json
 import math
 import os
@@ -67,10 +77,21 @@ class TrainConfig:
     grad_clip: float = 1.0
     checkpoint_every: int = 500  # steps between training checkpoints (also every 5 minutes)
     log_every: int = 20  # steps per loss.csv row
+    images: str | None = None  # image file or directory: train on images (lattice type image-dct)
+    image_size: int = 32  # images are centre-cropped and resized to image_size x image_size
+    color: str = "auto"  # images: grey, rgb or auto (rgb if any image has colour)
+    max_images: int | None = None  # images: read at most this many
+    channels: int = 1  # set from the data: 1 (Ising, grey) or 3 (RGB)
+    world_size: int = 1  # data-parallel processes of the latest invocation (global batch = batch x world_size)
     data: list = field(default_factory=list)
 
+    @property
+    def lattice(self) -> str:
+        return "image-dct" if self.images else "ising-periodic"
+
     def model_config(self) -> UNetConfig:
-        return UNetConfig(base_channels=self.base_channels, depth=self.depth, channel_mult=tuple(self.channel_mult))
+        return UNetConfig(base_channels=self.base_channels, depth=self.depth, channel_mult=tuple(self.channel_mult),
+                          channels=self.channels, padding="reflect" if self.images else "circular")
 
 
 # ----------------------------------------------------------------------------
@@ -118,26 +139,153 @@ def augmented_batch(data: torch.Tensor, batch: int, g: torch.Generator) -> torch
     return x * flip[:, None, None]
 
 
+def augmented_images(data: torch.Tensor, batch: int, g: torch.Generator) -> torch.Tensor:
+    """A batch of images (n, C, N, N) with random horizontal mirroring (the DCT basis's symmetry)."""
+    idx = torch.randint(data.shape[0], (batch,), generator=g)
+    flip = torch.randint(2, (batch,), generator=g).bool()[:, None, None, None]
+    x = data[idx]
+    return torch.where(flip, x.flip(-1), x)
+
+
+@dataclass
+class TrainingData:
+    """What a run trains on: fields, their spectrum (per channel for images) and provenance."""
+
+    fields: torch.Tensor  # (n, L, L) int8 spins, or (n, C, L, L) float32 images (model scale)
+    spectrum: object  # Spectrum, or a list of one per channel
+    provenance: list
+    T: float | None = None
+    transfer: list = field(default_factory=list)
+    extra: dict = field(default_factory=dict)  # image metadata: channels, pixel_mean, color
+
+    @property
+    def L(self) -> int:
+        return int(self.fields.shape[-1])
+
+    def batch(self, batch: int, g: torch.Generator) -> torch.Tensor:
+        if self.fields.ndim == 4:
+            return augmented_images(self.fields, batch, g)
+        return augmented_batch(self.fields, batch, g)
+
+
+def load_ising(paths, meta: dict | None) -> TrainingData:
+    """Ising ensembles; spectrum and block transfer from ``meta`` (resume) or measured."""
+    spins, prov, T = load_training_data(paths)
+    L = spins.shape[-1]
+    if meta is not None:
+        from .checkpoint import spectrum_from_meta
+
+        spectrum, transfer = spectrum_from_meta(meta["spectrum"]), meta["block_transfer"]
+    else:
+        sub = spins[: min(len(spins), 20000)]
+        spectrum = estimate_spectrum(sub.astype(np.float64))
+        transfer = [measure_block_transfer(sub, b) for b in (2, 4, 8) if L % b == 0 and L // b >= 4]
+    return TrainingData(torch.as_tensor(spins), spectrum, prov, T, transfer)
+
+
+def load_image_data(cfg: TrainConfig, meta: dict | None, progress: bool) -> TrainingData:
+    """Images of ``cfg.images`` at cfg.image_size, centred per channel; per-channel DCT spectra."""
+    from .checkpoint import spectrum_from_meta
+    from .images import load_images, to_model
+
+    pixels, files = load_images(cfg.images, size=cfg.image_size, color=cfg.color, limit=cfg.max_images,
+                                progress=progress)
+    digest = hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest()
+    prov = [{"images": str(Path(cfg.images).resolve()), "n_images": int(len(pixels)), "files": len(files),
+             "size": cfg.image_size, "color": cfg.color, "pixels_sha256": digest}]
+    if meta is not None:
+        pixel_mean = np.asarray(meta["pixel_mean"], dtype=np.float32)
+        spectrum = spectrum_from_meta(meta["spectrum"])
+    else:
+        pixel_mean = pixels.mean(axis=(0, 2, 3)).astype(np.float32)
+        x = to_model(pixels, pixel_mean)
+        spectrum = [estimate_spectrum(x[:, c].astype(np.float64), lattice="image-dct") for c in range(x.shape[1])]
+    fields = torch.as_tensor(to_model(pixels, pixel_mean))
+    extra = {"channels": int(pixels.shape[1]), "pixel_mean": pixel_mean.tolist(),
+             "color": "rgb" if pixels.shape[1] == 3 else "grey"}
+    return TrainingData(fields, spectrum, prov, None, [], extra)
+
+
+# ----------------------------------------------------------------------------
+# Data parallelism (torchrun).
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """Rank, world size and local rank of this process (1 process: 0, 1, 0)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    owns_group: bool = False
+
+    @property
+    def is_writer(self) -> bool:
+        return self.rank == 0
+
+
+def distributed_context(device: str) -> DistContext:
+    """Join the torchrun process group when WORLD_SIZE > 1 (NCCL on GPUs, gloo on CPU)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistContext()
+    import torch.distributed as dist
+
+    owns = not dist.is_initialized()
+    if owns:
+        backend = "nccl" if device != "cpu" and torch.cuda.is_available() else "gloo"
+        try:
+            dist.init_process_group(backend)
+        except (RuntimeError, ValueError) as e:
+            raise IsingScaleError(f"cannot join the torch.distributed group ({str(e).splitlines()[0][:120]}); "
+                                  "start with torchrun --nproc-per-node K") from None
+    return DistContext(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), owns)
+
+
+def _mean_over_ranks(value: torch.Tensor, ctx: DistContext) -> float:
+    if ctx.world == 1:
+        return value.item()
+    import torch.distributed as dist
+
+    v = value.detach().float().reshape(1).clone()
+    dist.all_reduce(v)
+    return v.item() / ctx.world
+
+
+def _rank0_says(flag: bool, ctx: DistContext) -> bool:
+    """Rank 0's decision (e.g. wall-clock budget spent), the same on every rank."""
+    if ctx.world == 1:
+        return flag
+    import torch.distributed as dist
+
+    t = torch.tensor([int(flag)])
+    dist.broadcast(t, src=0)
+    return bool(t.item())
+
+
 # ----------------------------------------------------------------------------
 # Training.
 
 
-def _metadata(cfg: TrainConfig, spectrum, schedule, transfer, T, L, state: dict) -> dict:
+def _metadata(cfg: TrainConfig, td: TrainingData, schedule, state: dict) -> dict:
     from .. import __version__
 
+    sp = td.spectrum
+    L = td.L
     return {
-        "lattice": "ising-periodic",
+        "lattice": cfg.lattice,
         "L": L,
-        "T": T,
-        "spectrum": spectrum.to_dict(),
+        "T": td.T,
+        **td.extra,
+        "spectrum": [x.to_dict() for x in sp] if isinstance(sp, list) else sp.to_dict(),
         "schedule": {**schedule.to_dict(), "s_max_train": schedule.s_max(L)},
         "model": cfg.model_config().to_dict(),
-        "block_transfer": transfer,
+        "block_transfer": td.transfer,
         "training": {
             "data": cfg.data,
             "config": {k: v for k, v in asdict(cfg).items() if k != "data"},
             "step": state["step"],
-            "lattices_seen": state["step"] * cfg.batch,
+            "lattices_seen": state.get("seen", state["step"] * cfg.batch * cfg.world_size),
             "last_loss": state.get("loss"),
             "package_version": __version__,
             "torch_version": torch.__version__,
@@ -156,10 +304,61 @@ def _truncate_log(log: Path, step: int) -> None:
         csv.writer(f).writerows(keep)
 
 
+
+def _resolve_config(out: Path, resume: bool, steps, minutes, options: dict) -> tuple[TrainConfig, dict | None, dict]:
+    """(config, resumed checkpoint metadata or None, its tensors) for a new or resumed run."""
+    ckpt_path = out / "checkpoint.safetensors"
+    if resume:
+        if not ckpt_path.exists():
+            raise IsingScaleError(f"--resume: {out} holds no checkpoint.safetensors")
+        meta, tensors = read_checkpoint(ckpt_path)
+        saved = meta["training"]["config"]
+        known = set(TrainConfig.__dataclass_fields__)
+        cfg = TrainConfig(**{**{k: v for k, v in saved.items() if k in known},
+                             "channel_mult": tuple(saved["channel_mult"]), "steps": steps, "minutes": minutes})
+        cfg.data = meta["training"]["data"]
+        return cfg, meta, tensors
+    if ckpt_path.exists():
+        raise IsingScaleError(f"{out} already holds a training run; use --resume or another --out")
+    unknown = set(options) - set(TrainConfig.__dataclass_fields__)
+    if unknown:
+        raise IsingScaleError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+    options = {**options, "channel_mult": tuple(options["channel_mult"]), "steps": steps, "minutes": minutes}
+    return TrainConfig(**options), None, {}
+
+
+def _load_data(cfg: TrainConfig, data, meta: dict | None, progress: bool) -> TrainingData:
+    if cfg.images:
+        if data:
+            raise IsingScaleError("give either ensemble files (--data) or --images, not both")
+        td = load_image_data(cfg, meta, progress)
+        if meta is not None and td.provenance[0]["pixels_sha256"] != cfg.data[0]["pixels_sha256"]:
+            raise IsingScaleError("--resume: the images differ from those the run was started with")
+        cfg.channels = td.extra["channels"]
+    else:
+        td = load_ising(data if meta is None or data else [d["path"] for d in cfg.data], meta)
+        if meta is not None and [p["sha256"] for p in td.provenance] != [p["sha256"] for p in cfg.data]:
+            raise IsingScaleError("--resume: the data files differ from those the run was started with")
+    cfg.data = td.provenance
+    return td
+
+
+def _prepare_run_dir(out: Path, spectrum) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise IsingScaleError(f"cannot create run directory {out}: {e.strerror}") from None
+    if not os.access(out, os.W_OK):
+        raise IsingScaleError(f"cannot write to {out}: permission denied")
+    d = [x.to_dict() for x in spectrum] if isinstance(spectrum, list) else spectrum.to_dict()
+    (out / "spectrum.json").write_text(json.dumps(d, indent=1))
+
+
 def train(
     data,
     out,
     *,
+    images=None,
     base_channels: int = 16,
     depth: int = 3,
     channel_mult: tuple[int, ...] = (1, 2, 4, 4),
@@ -174,131 +373,150 @@ def train(
     progress: bool = True,
     **options,
 ) -> Path:
-    """Train a SKILD model on ±1 lattices; returns the path of the final model checkpoint.
+    """Train a SKILD model on ±1 lattices or on images; returns the path of the final model checkpoint.
 
-    data: ensemble files (same L, same T). out: run directory. steps: total optimizer
-    steps (counting those before a resume); minutes: wall-clock budget of this call; at
-    least one must be given. Other options (width, alpha_bar_min, loss_power, warmup,
-    grad_clip, checkpoint_every, log_every) are the fields of :class:`TrainConfig`.
+    data: ensemble files (same L, same T); or images: an image file or directory (PNG/JPEG,
+    .npy/.npz, CIFAR-10 batches; see :mod:`isingscale.skild.images`), trained with the DCT
+    basis and a per-channel spectrum (options image_size, color, max_images). out: run
+    directory. steps: total optimizer steps (counting those before a resume); minutes:
+    wall-clock budget of this call; at least one must be given. batch: per process (under
+    torchrun the global batch is batch x WORLD_SIZE). Other options (width, alpha_bar_min,
+    loss_power, warmup, grad_clip, checkpoint_every, log_every) are the fields of
+    :class:`TrainConfig`.
     """
     if steps is None and minutes is None:
         raise IsingScaleError("give --steps or --minutes")
     out = Path(out)
-    dev = resolve_device(device)
-    ckpt_path = out / "checkpoint.safetensors"
-    if resume:
-        if not ckpt_path.exists():
-            raise IsingScaleError(f"--resume: {out} holds no checkpoint.safetensors")
-        meta, tensors = read_checkpoint(ckpt_path)
-        saved = meta["training"]["config"]
-        cfg = TrainConfig(**{**saved, "channel_mult": tuple(saved["channel_mult"]), "steps": steps, "minutes": minutes})
-        cfg.data = meta["training"]["data"]
-    else:
-        if ckpt_path.exists():
-            raise IsingScaleError(f"{out} already holds a training run; use --resume or another --out")
-        unknown = set(options) - set(TrainConfig.__dataclass_fields__)
-        if unknown:
-            raise IsingScaleError(f"unknown training option(s): {', '.join(sorted(unknown))}")
-        cfg = TrainConfig(base_channels=base_channels, depth=depth, channel_mult=tuple(channel_mult), batch=batch,
-                          steps=steps, minutes=minutes, lr=lr, ema=ema, seed=seed, **options)
-    # Data, spectrum, block-spin transfer functions.
-    spins, prov, T = load_training_data(data if not resume or data else [d["path"] for d in cfg.data])
-    L = spins.shape[-1]
-    if resume and [p["sha256"] for p in prov] != [p["sha256"] for p in cfg.data]:
-        raise IsingScaleError("--resume: the data files differ from those the run was started with")
-    cfg.data = prov
-    net = UNet(cfg.model_config())
-    net.check_size(L)
-    if resume:
-        spectrum_d, transfer = meta["spectrum"], meta["block_transfer"]
-        from .spectral import Spectrum
+    ctx = distributed_context(device)
+    try:
+        return _train(data, out, ctx, resume=resume, progress=progress and ctx.is_writer, device=device, steps=steps,
+                      minutes=minutes, options=dict(images=str(images) if images else None, base_channels=base_channels,
+                                                    depth=depth, channel_mult=channel_mult, batch=batch, lr=lr, ema=ema,
+                                                    seed=seed, **options))
+    finally:
+        if ctx.owns_group:
+            import torch.distributed as dist
 
-        spectrum = Spectrum.from_dict(spectrum_d)
-    else:
-        sub = spins[: min(len(spins), 20000)]
-        spectrum = estimate_spectrum(sub.astype(np.float64))
-        transfer = [measure_block_transfer(sub, b) for b in (2, 4, 8) if L % b == 0 and L // b >= 4]
-    schedule = Schedule(width=cfg.width, alpha_bar_min=cfg.alpha_bar_min)
+            dist.destroy_process_group()
+
+
+def _train(data, out: Path, ctx: DistContext, *, resume, progress, device, steps, minutes, options) -> Path:
+    dev = resolve_device(device)
+    if dev.type == "cuda" and ctx.world > 1:
+        dev = torch.device("cuda", ctx.local_rank)
+        torch.cuda.set_device(dev)
+    cfg, meta, tensors = _resolve_config(out, resume, steps, minutes, options)
+    cfg.world_size = ctx.world
+    td = _load_data(cfg, data, meta, progress)
+    L = td.L
+    UNet(cfg.model_config()).check_size(L)
+    schedule = Schedule(width=cfg.width, alpha_bar_min=cfg.alpha_bar_min, lattice=cfg.lattice)
     s_max = schedule.s_max(L)
-    whitener = Whitener(spectrum)
+    whitener = Whitener(td.spectrum)
     basis = whitener.basis
-    w = torch.as_tensor(loss_weights(L, power=cfg.loss_power), dtype=torch.float32, device=dev)
-    # Model, EMA, optimizer, RNG.
+    w = torch.as_tensor(loss_weights(L, cfg.lattice, power=cfg.loss_power), dtype=torch.float32, device=dev)
+    # Model, EMA, optimizer, RNG (identical on every rank).
     torch.manual_seed(cfg.seed)
     net = UNet(cfg.model_config()).to(dev)
     net_ema = copy.deepcopy(net).eval().requires_grad_(False)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     g = torch.Generator().manual_seed(cfg.seed)
-    state = {"step": 0}
-    if resume:
+    state = {"step": 0, "seen": 0}
+    if meta is not None:
         net.load_state_dict({k[len("train.raw.") :]: v for k, v in tensors.items() if k.startswith("train.raw.")})
         net_ema.load_state_dict({k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")})
         restore_optimizer(opt, tensors, meta["training"]["optimizer"])
         g.set_state(tensors["train.rng"])
         state["step"] = int(meta["training"]["step"])
-        _truncate_log(out / "loss.csv", state["step"])
-    else:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise IsingScaleError(f"cannot create run directory {out}: {e.strerror}") from None
-        if not os.access(out, os.W_OK):
-            raise IsingScaleError(f"cannot write to {out}: permission denied")
-        (out / "spectrum.json").write_text(json.dumps(spectrum.to_dict(), indent=1))
-    (out / "config.json").write_text(json.dumps({**asdict(cfg), "device": str(dev), "L": L, "T": T, "s_max": s_max,
-                                                 "parameters": count_parameters(net)}, indent=1))
-    data_t = torch.as_tensor(spins)
+        state["seen"] = int(meta["training"].get("lattices_seen", state["step"] * cfg.batch))
+        if ctx.is_writer:
+            _truncate_log(out / "loss.csv", state["step"])
+    elif ctx.is_writer:
+        _prepare_run_dir(out, td.spectrum)
+    if ctx.is_writer:
+        (out / "config.json").write_text(json.dumps({**asdict(cfg), "device": str(dev), "L": L, "T": td.T,
+                                                     "s_max": s_max, "parameters": count_parameters(net)}, indent=1))
+    model = net
+    if ctx.world > 1:
+        import torch.distributed as dist
+        from torch.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(net, device_ids=[dev.index] if dev.type == "cuda" else None)
+        dist.barrier()  # every rank has passed its start-up checks before rank 0 writes a checkpoint
     amp = dev.type == "cuda"
 
     def net_call(y, s):
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-            return net(y, s)
+            return model(y, s)
 
     def checkpoint():
+        if not ctx.is_writer:
+            return
         opt_t, groups = optimizer_tensors(opt)
-        meta = _metadata(cfg, spectrum, schedule, transfer, T, L, state)
+        meta = _metadata(cfg, td, schedule, state)
         meta["training"]["optimizer"] = groups
         train_state = {**{f"train.raw.{k}": v for k, v in net.state_dict().items()}, **opt_t, "train.rng": g.get_state()}
-        save_checkpoint(ckpt_path, net_ema, meta, train_state=train_state)
+        save_checkpoint(out / "checkpoint.safetensors", net_ema, meta, train_state=train_state)
 
-    log = (out / "loss.csv").open("a", newline="")
-    writer = csv.writer(log)
-    if log.tell() == 0:
+    def step_once() -> float:
+        # One optimizer step: this rank's slice of the global batch at random continuous scales.
+        B = cfg.batch * ctx.world
+        x = td.batch(B, g)
+        s = torch.rand(B, generator=g) * s_max
+        eps = torch.randn(x.shape, generator=g)
+        part = slice(ctx.rank * cfg.batch, (ctx.rank + 1) * cfg.batch)
+        x, s, eps = x[part].to(dev), s[part].to(dev), eps[part].to(dev)
+        lr_now = cfg.lr * min(1.0, (state["step"] + 1) / max(cfg.warmup, 1))
+        for group in opt.param_groups:
+            group["lr"] = lr_now
+        loss = skild_loss(net_call, basis, schedule, whitener.whiten(x.float()), s, eps, w)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+        opt.step()
+        # EMA update.
+        d = min(cfg.ema, (1.0 + state["step"]) / (10.0 + state["step"]))
+        with torch.no_grad():
+            for p_ema, p in zip(net_ema.parameters(), net.parameters()):
+                p_ema.lerp_(p, 1.0 - d)
+        state["step"] += 1
+        state["seen"] += B
+        state["lr"] = lr_now
+        return _mean_over_ranks(loss, ctx)
+
+    _loop(cfg, out, ctx, state, step_once, checkpoint, progress)
+    final = out / "model.safetensors"
+    if ctx.is_writer:
+        save_checkpoint(final, net_ema, _metadata(cfg, td, schedule, state))
+    if ctx.world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()  # the final checkpoint exists when any rank returns
+    return final
+
+
+def _loop(cfg: TrainConfig, out: Path, ctx: DistContext, state: dict, step_once, checkpoint, progress: bool) -> None:
+    """Run steps until --steps or --minutes; log (rank 0), checkpoint every N steps and 5 minutes."""
+    log = (out / "loss.csv").open("a", newline="") if ctx.is_writer else None
+    writer = csv.writer(log) if log else None
+    if log and log.tell() == 0:
         writer.writerow(["step", "lattices", "loss", "lr", "seconds"])
     t0 = t_ckpt = time.monotonic()
     bar = tqdm(total=cfg.steps, initial=state["step"], disable=not progress, desc="train", unit="step")
     loss_sum, loss_n, step0 = 0.0, 0, state["step"]
     try:
-        while (cfg.steps is None or state["step"] < cfg.steps) and (
-            cfg.minutes is None or time.monotonic() - t0 < 60.0 * cfg.minutes
+        while (cfg.steps is None or state["step"] < cfg.steps) and not _rank0_says(
+            cfg.minutes is not None and time.monotonic() - t0 >= 60.0 * cfg.minutes, ctx
         ):
-            # One optimizer step on an augmented batch at random continuous scales.
-            x = augmented_batch(data_t, cfg.batch, g)
-            s = torch.rand(cfg.batch, generator=g) * s_max
-            eps = torch.randn(x.shape, generator=g)
-            x, s, eps = x.to(dev), s.to(dev), eps.to(dev)
-            lr_now = cfg.lr * min(1.0, (state["step"] + 1) / max(cfg.warmup, 1))
-            for group in opt.param_groups:
-                group["lr"] = lr_now
-            loss = skild_loss(net_call, basis, schedule, whitener.whiten(x), s, eps, w)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-            opt.step()
-            # EMA update.
-            d = min(cfg.ema, (1.0 + state["step"]) / (10.0 + state["step"]))
-            with torch.no_grad():
-                for p_ema, p in zip(net_ema.parameters(), net.parameters()):
-                    p_ema.lerp_(p, 1.0 - d)
-            state["step"] += 1
-            loss_sum += loss.item()
+            loss_sum += step_once()
             loss_n += 1
             if state["step"] % cfg.log_every == 0:
                 state["loss"] = loss_sum / loss_n
-                rate = (state["step"] - step0) * cfg.batch / max(time.monotonic() - t0, 1e-9)
-                writer.writerow([state["step"], state["step"] * cfg.batch, f"{state['loss']:.6g}", f"{lr_now:.3g}",
-                                 f"{time.monotonic() - t0:.1f}"])
-                log.flush()
+                rate = (state["step"] - step0) * cfg.batch * ctx.world / max(time.monotonic() - t0, 1e-9)
+                if writer:
+                    writer.writerow([state["step"], state["seen"], f"{state['loss']:.6g}", f"{state['lr']:.3g}",
+                                     f"{time.monotonic() - t0:.1f}"])
+                    log.flush()
                 bar.set_postfix(loss=f"{state['loss']:.4f}", lattices_per_s=f"{rate:.0f}")
                 loss_sum, loss_n = 0.0, 0
             bar.update(1)
@@ -307,10 +525,7 @@ def train(
                 t_ckpt = time.monotonic()
     finally:
         bar.close()
-        log.close()
+        if log:
+            log.close()
         if state["step"] > step0:
             checkpoint()
-    final = out / "model.safetensors"
-    meta = _metadata(cfg, spectrum, schedule, transfer, T, L, state)
-    save_checkpoint(final, net_ema, meta)
-    return final

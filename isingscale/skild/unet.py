@@ -11,6 +11,12 @@ Properties the maths relies on (DESIGN.md §3), each tested:
   (a per-pixel output bias b would be N·b in the zero mode);
 * a global path at the bottleneck (spatial mean -> MLP -> broadcast), so the zero mode
   and the largest scales see the whole lattice whatever N is;
+* images (lattice type "image-dct", ``channels`` 1 or 3) keep the same network with
+  reflecting padding. Oddness there means p(x) = p(-x) about the per-channel dataset mean
+  (a photographic negative about the mean colour is as likely as the image). That is not
+  an exact symmetry of natural images, but the Gaussian (spectral) part of the model is
+  exactly odd anyway and the constraint keeps the zero mode (mean brightness) from
+  drifting; kept deliberately, so one network serves both data types;
 * the output convolution starts at zero, so an untrained network is the Gaussian
   Bayes-optimal denoiser (see process.py).
 """
@@ -34,10 +40,13 @@ class UNetConfig:
     blocks: int = 1  # residual blocks per level
     padding: str = "circular"  # "circular" (ising-periodic) or "reflect" (image-dct)
     s_scale: float = 8.0  # s is embedded as s / s_scale
+    channels: int = 1  # field channels: 1 (Ising spins, grey images; input (B, N, N)) or 3 (RGB, (B, 3, N, N))
 
     def __post_init__(self):
         if self.base_channels < 4 or self.base_channels % 4:
             raise IsingScaleError(f"base_channels must be a positive multiple of 4, got {self.base_channels}")
+        if self.channels < 1:
+            raise IsingScaleError(f"channels must be at least 1, got {self.channels}")
         if self.depth < 1:
             raise IsingScaleError(f"depth must be at least 1, got {self.depth}")
         if len(self.channel_mult) < self.depth + 1:
@@ -145,7 +154,11 @@ class ScaleEmbedding(nn.Module):
 
 
 class UNet(nn.Module):
-    """v̂ = net(y_s, s): (B, N, N) whitened field and (B,) scales -> (B, N, N)."""
+    """v̂ = net(y_s, s): (B, N, N) whitened field and (B,) scales -> (B, N, N).
+
+    With ``channels`` C > 1 (RGB images) fields are (B, C, N, N) in and out; a
+    single-channel network also takes (B, 1, N, N) and then returns that shape.
+    """
 
     def __init__(self, config: UNetConfig = UNetConfig()):
         super().__init__()
@@ -153,7 +166,7 @@ class UNet(nn.Module):
         ch = [c.base_channels * m for m in c.channel_mult]
         emb = 4 * c.base_channels
         self.embed = ScaleEmbedding(emb, c.s_scale)
-        self.inp = conv(1, ch[0], 3, c.padding)
+        self.inp = conv(c.channels, ch[0], 3, c.padding)
         self.down = nn.ModuleList()
         for i in range(c.depth + 1):
             cin = ch[max(i - 1, 0)]
@@ -166,7 +179,7 @@ class UNet(nn.Module):
             cin = ch[min(i + 1, c.depth)] + ch[i]
             self.up.append(nn.ModuleList([ResBlock(cin if j == 0 else ch[i], ch[i], emb, c.padding) for j in range(c.blocks)]))
         self.out_norm = OddGroupNorm(ch[0])
-        self.out = conv(ch[0], 1, 3, c.padding)
+        self.out = conv(ch[0], c.channels, 3, c.padding)
         nn.init.zeros_(self.out.weight)
         # NHWC kernels are ~1.2x faster for these narrow convolutions on CPU and GPU alike.
         self.to(memory_format=torch.channels_last)
@@ -182,7 +195,12 @@ class UNet(nn.Module):
             raise IsingScaleError(f"lattices must be square, got {tuple(y.shape[-2:])}")
         s = torch.as_tensor(s, dtype=torch.float32, device=y.device).expand(y.shape[0])
         e = self.embed(s)
-        h = self.inp(y[:, None].to(self.inp.weight.dtype))
+        squeeze = y.ndim == 3
+        if squeeze:
+            y = y[:, None]
+        if y.shape[1] != self.config.channels:
+            raise IsingScaleError(f"this network takes {self.config.channels} channel(s), got {y.shape[1]}")
+        h = self.inp(y.to(self.inp.weight.dtype))
         skips = []
         for i, blocks in enumerate(self.down):
             if i > 0:
@@ -197,7 +215,8 @@ class UNet(nn.Module):
             h = torch.cat([h, skips.pop()], dim=1)
             for block in blocks:
                 h = block(h, e)
-        return self.out(odd_act(self.out_norm(h)))[:, 0]
+        out = self.out(odd_act(self.out_norm(h)))
+        return out[:, 0] if squeeze else out
 
 
 def count_parameters(net: nn.Module) -> int:

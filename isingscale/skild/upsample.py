@@ -249,3 +249,110 @@ def _correlator_agreement(path, truth) -> dict:
             ok = e > 0
             out[f"{name} chi2/dof"] = f"{float(np.mean((d[ok] / e[ok]) ** 2)):.2f} over r = 1..{len(d)}"
     return out
+
+
+# ----------------------------------------------------------------------------
+# Images: super-resolve DCT-coarsened originals and score them against the originals.
+
+
+@dataclass
+class ImageUpsampleResult:
+    path: Path
+    report: Path
+    sizes: list[int]
+    metrics: dict  # method -> {psnr_db, ssim (mean, _err), spectrum_error_db}
+
+    def summary(self) -> str:
+        lines = [f"wrote {self.path} and {self.report} ({' -> '.join(map(str, self.sizes))})"]
+        for name, m in self.metrics.items():
+            lines.append(f"  {name:>14}: PSNR {m['psnr_db']:6.2f} ± {m['psnr_db_err']:.2f} dB   "
+                         f"SSIM {m['ssim']:.4f} ± {m['ssim_err']:.4f}   spectrum error {m['spectrum_error_db']:.2f} dB")
+        return "\n".join(lines)
+
+
+def upsample_images(
+    images,
+    *,
+    factor: float,
+    out,
+    checkpoint=None,
+    size: int | None = None,
+    samples: int | None = None,
+    steps: int | None = None,
+    sampler: str = "ddpm",
+    seed: int = 0,
+    device: str = "auto",
+    s_offset: float = 0.0,
+    batch: int = 32,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> ImageUpsampleResult:
+    """Super-resolution of images by `factor`, scored against the originals.
+
+    The originals (file or directory, see :mod:`isingscale.skild.images`) are loaded at
+    `size` (default the checkpoint's), DCT-truncated to n = round(size / factor) (the forward
+    process's own coarsening), super-resolved back to `size` with an "image-dct" checkpoint,
+    and compared with the originals: PSNR, SSIM and spectrum error, for SKILD and for the
+    bicubic and DCT zero-fill (ideal low-pass) baselines. Writes ``out`` (.npz: originals,
+    coarse, skild, bicubic as uint8 (n, H, W, C)) and the report ``out`` with suffix ``.md``.
+    """
+    from tqdm.auto import tqdm
+
+    from .images import load_images, quality, to_model, to_pixels, to_uint8_hwc, write_images_npz
+    from .train import resolve_device
+
+    if not factor > 1:
+        raise IsingScaleError(f"factor must be greater than 1, got {factor}")
+    check_sampler(sampler)
+    out = Path(out) if out is not None else numbered_path(f"upsample_images_x{factor:g}", suffix=".npz")
+    if out.suffix != ".npz":
+        raise IsingScaleError(f"image super-resolution writes an .npz file; got --out {out}")
+    if out.exists() and not overwrite:
+        raise IsingScaleError(f"{out} already exists (use --overwrite to replace it)")
+    dev = resolve_device(device)
+    model = load_checkpoint(checkpoint, lattice="image-dct", device=dev)
+    N = int(size or model.meta["L"])
+    n = coarse_size(N, factor)
+    stage_sizes(n, N / n, 1, model)
+    color = model.meta.get("color", "rgb" if model.channels == 3 else "grey")
+    originals, _ = load_images(images, size=N, color=color, limit=samples, progress=progress)
+    mean = np.asarray(model.meta["pixel_mean"], dtype=np.float32)
+    coarse = fourier_truncate(to_model(originals, mean), n, lattice="image-dct").numpy()
+    g = torch.Generator().manual_seed(seed)
+    sr = []
+    for start in tqdm(range(0, len(coarse), batch), disable=not progress, desc="upsample"):
+        sr.append(upsample_stage(model, coarse[start : start + batch], "fourier", N, steps=steps, sampler=sampler,
+                                 s_offset=s_offset, generator=g, device=dev))
+    results = {"skild": to_pixels(np.concatenate(sr), mean)}
+    coarse_px = to_pixels(coarse, mean)
+    results["bicubic"] = torch.nn.functional.interpolate(torch.as_tensor(coarse_px), size=(N, N), mode="bicubic",
+                                                         align_corners=False).clamp(0, 1).numpy()
+    lowpass = embed(torch.as_tensor(coarse), N, model.whitener, noise_fill=False)
+    results["dct zero-fill"] = to_pixels(model.whitener.color(lowpass).numpy(), mean)
+    metrics = {name: quality(x, originals) for name, x in results.items()}
+    attrs = {**checkpoint_attrs(model), "kind": "superresolved-images", "method": f"skild-upsample ({sampler})",
+             "factor": N / n, "factor_requested": float(factor), "sizes": [n, N], "sampler": sampler,
+             "steps": steps or "auto", "seed": seed, "s_offset": s_offset, "source": str(Path(images).resolve()),
+             "metrics": metrics}
+    path = write_images_npz(out, overwrite=overwrite, attrs=attrs, originals=to_uint8_hwc(originals),
+                            coarse=to_uint8_hwc(coarse_px), skild=to_uint8_hwc(results["skild"]),
+                            bicubic=to_uint8_hwc(results["bicubic"]))
+    report = out.with_suffix(".md")
+    report.write_text(_image_report(attrs, metrics, len(originals)))
+    return ImageUpsampleResult(path, report, [n, N], metrics)
+
+
+def _image_report(attrs: dict, metrics: dict, n_images: int) -> str:
+    n, N = attrs["sizes"]
+    lines = [f"# isingscale image super-resolution report ({n} -> {N}, factor {attrs['factor']:.4g})", "",
+             f"{n_images} image(s) from `{attrs['source']}`, DCT-truncated to {n} x {n} and super-resolved "
+             f"with `{attrs['checkpoint']}` ({attrs['method']}, seed {attrs['seed']}).", "",
+             "| method | PSNR (dB) | SSIM | spectrum error (dB) |", "|---|---|---|---|"]
+    for name, m in metrics.items():
+        lines.append(f"| {name} | {m['psnr_db']:.2f} ± {m['psnr_db_err']:.2f} | {m['ssim']:.4f} ± {m['ssim_err']:.4f} "
+                     f"| {m['spectrum_error_db']:.2f} |")
+    lines += ["", "PSNR = 10 log10(1/MSE) on pixels in [0, 1]; SSIM: Wang et al. (2004), Gaussian window "
+              "sigma = 1.5, mean over channels; ± is the standard error over images. Spectrum error: RMS over "
+              "DCT shells of 10 log10(S_method / S_original). A sampler adds plausible detail, so its PSNR is "
+              "expected below the blur-like baselines while its spectrum error is lower.", ""]
+    return "\n".join(lines)

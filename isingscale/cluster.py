@@ -1,0 +1,75 @@
+"""Dask.distributed schedulers for the commands that scale past one machine.
+
+:func:`scheduler_client` is the one way every command (``correlate --scheduler``,
+``simulate --shards``, and later ``evaluate``) gets a :class:`distributed.Client`:
+
+* ``address=None`` or ``"local"``: a :class:`distributed.LocalCluster` on this machine
+  (worker processes, one thread each), closed again on exit;
+* ``"tcp://host:8786"`` (or ``host:8786``, any scheme dask supports): an existing
+  scheduler, e.g. from ``dask scheduler`` + ``dask worker`` or dask-jobqueue; left running.
+
+Workers read and write the files named in their tasks, so on a cluster those paths must
+be on a file system that every worker sees (the usual shared home or scratch).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+from .errors import IsingScaleError
+
+LOCAL = "local"
+
+
+def _distributed():
+    try:
+        import distributed
+    except ImportError:
+        raise IsingScaleError("--scheduler needs dask.distributed: pip install 'isingscale[distributed]'") from None
+    return distributed
+
+
+@contextmanager
+def scheduler_client(address: str | None = None, *, n_workers: int | None = None, threads_per_worker: int = 1,
+                     processes: bool = True, timeout: float = 10.0) -> Iterator[object]:
+    """A dask.distributed Client for ``address`` (None / "local": a LocalCluster), closed on exit.
+
+    n_workers: workers of a local cluster (default: one per core). A scheduler that cannot
+    be reached within ``timeout`` seconds is an :class:`IsingScaleError` naming the address.
+    """
+    distributed = _distributed()
+    if address in (None, "", LOCAL):
+        try:
+            cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
+                                               processes=processes, dashboard_address=None)
+        except Exception as e:  # noqa: BLE001  (ports, resources: one line for the user)
+            raise IsingScaleError(f"cannot start a local dask cluster ({type(e).__name__}: {e})"[:200]) from None
+        client = distributed.Client(cluster)
+        try:
+            yield client
+        finally:
+            client.close()
+            cluster.close()
+        return
+    if not isinstance(address, str) or any(c.isspace() for c in address) or ":" not in address:
+        raise IsingScaleError(f"bad scheduler address {address!r}; expected 'local' or e.g. tcp://host:8786")
+    try:
+        client = distributed.Client(address, timeout=timeout)
+    except Exception as e:  # noqa: BLE001  (OSError, TimeoutError, ValueError for bad schemes)
+        msg = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+        raise IsingScaleError(f"cannot reach dask scheduler at {address} ({msg})") from None
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def ordered_results(client, futures, *, progress=None) -> Iterator[object]:
+    """Results of ``futures`` in submission order, each released once yielded (bounded memory)."""
+    for fut in futures:
+        result = fut.result()
+        fut.release()
+        if progress is not None:
+            progress.update(1)
+        yield result
