@@ -1,0 +1,62 @@
+"""The quality-evaluation helpers (isingscale.skild.evaluate), fast: no training, tiny ensembles."""
+
+import numpy as np
+import pytest
+
+from isingscale.skild import evaluate as ev
+
+from .conftest import random_spins, write_spins
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("eval")
+    a = write_spins(tmp / "a.h5", random_spins(256, 16, seed=10))
+    b = write_spins(tmp / "b.h5", random_spins(256, 16, seed=11))
+    flipped = random_spins(256, 16, seed=12)
+    flipped[:, ::2, :] *= -1  # antiferro-striped: a different ensemble
+    c = write_spins(tmp / "c.h5", flipped)
+    return {k: ev.measure_file(p) for k, p in (("a", a), ("b", b), ("c", c))}
+
+
+def test_same_ensemble_agrees(measured):
+    c = ev.compare(measured["a"], measured["b"])
+    assert c["r_range"] == [1, 8] and c["G2"]["dof"] == 8
+    assert c["G2"]["max_abs_z"] < 5 and abs(c["energy"]["rel_dev"]) < 0.05
+    res = {"case": {"label": "x", "key": "x"}, "plan": {"s_start": [1.0], "steps": [20]}, "comparison": c,
+           "lattices_per_s": 1.0}
+    res["passes"], res["why"] = ev.passes_bar(res)
+    table = ev.quality_table([res])
+    assert table.count("\n") == 2 and "1.00→0, 20" in table
+    head, sep = table.splitlines()[:2]
+    assert head.count("|") - head.count("\\|") == sep.count("|")
+
+
+def test_different_ensemble_fails_the_bar(measured):
+    c = ev.compare(measured["c"], measured["a"])
+    ok, why = ev.passes_bar({"comparison": c})
+    assert not ok and "G2" in why and "energy" in why
+    assert not c["G2"]["within"] and c["G2"]["n_outside"] >= 1
+
+
+def test_case_sizes_and_sampler_plan(tiny_checkpoint):
+    from isingscale.skild import load_checkpoint
+
+    cases = {c.key: c for c in ev.default_cases(32)}
+    assert cases["sr4_fourier"].sizes() == [8, 32]
+    assert cases["sr2.5_fourier"].sizes() == [16, 40]
+    assert cases["sr2x2_fourier"].sizes() == [8, 16, 32]
+    assert cases["sr4_fourier_2L"].sizes() == [16, 64]
+    model = load_checkpoint(tiny_checkpoint)
+    plan = ev.sampler_plan(cases["sr4_fourier"], model)
+    assert plan == {"s_start": [2.0], "steps": [40]}  # SR by F starts at log2 F, 20 ddpm steps per octave
+    assert ev.sampler_plan(cases["sr2x2_fourier"], model)["steps"] == [20, 20]
+    gen = ev.sampler_plan(cases["generate"], model)
+    assert np.isclose(gen["s_start"][0], model.schedule.s_max(32)) and gen["steps"][0] >= 100
+
+
+def test_training_summary(tmp_path):
+    (tmp_path / "loss.csv").write_text("step,lattices,loss,lr,seconds\n20,1280,0.5,1e-4,10.0\n40,2560,0.3,2e-4,20.0\n")
+    s = ev.training_summary(tmp_path)
+    assert s["steps"] == 40 and s["lattices_per_s"] == 128.0 and s["final_loss"] == pytest.approx(0.4)
+    assert ev.training_summary(tmp_path / "missing") is None
