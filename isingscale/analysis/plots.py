@@ -9,15 +9,13 @@ import xarray as xr
 
 
 def _figure():
-    import matplotlib
+    # A bare Figure (no pyplot): renders to PNG without touching the session's backend,
+    # so notebooks keep showing their own inline figures.
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, (ax, axr) = plt.subplots(
-        2, 1, figsize=(6.4, 6.4), sharex=True, gridspec_kw={"height_ratios": [3, 1.3]}
-    )
-    return plt, fig, ax, axr
+    fig = Figure(figsize=(6.4, 6.4))
+    ax, axr = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1.3]})
+    return fig, ax, axr
 
 
 def plot_curve(
@@ -32,7 +30,7 @@ def plot_curve(
 ) -> Path:
     """Log-log plot of ``sign * ds[name]`` for every ensemble with error bars, the named
     reference curves, and below it the ratio of each ensemble to the first."""
-    plt, fig, ax, axr = _figure()
+    fig, ax, axr = _figure()
     x = ds[dim].values
     keep = x > 0
     base = sign * ds[name].isel(ensemble=0).values
@@ -59,7 +57,6 @@ def plot_curve(
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
