@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 import click
 
@@ -27,6 +29,15 @@ def _threads(device: str) -> None:
 
     if device != "cuda":
         torch.set_num_threads(default_threads())
+
+
+def _training_summary(path) -> None:
+    from ..skild.checkpoint import read_checkpoint
+
+    t = read_checkpoint(path)[0]["training"]
+    loss = f", last logged loss {t['last_loss']:.4g}" if t.get("last_loss") is not None else ""
+    click.echo(f"wrote {path}: {t['step']} steps, {t['lattices_seen']:,} samples seen{loss}"
+               f" (loss log and training checkpoint in {Path(path).parent})")
 
 
 @main.command()
@@ -103,7 +114,8 @@ def train(data, more_data, images, image_size, color, max_images, out, steps, mi
     path = _train(files, out, images=images, base_channels=base_channels, depth=depth, channel_mult=mult,
                   batch=batch, steps=steps, minutes=minutes, lr=lr, ema=ema, seed=seed, device=device, resume=resume,
                   progress=progress, width=width, checkpoint_every=checkpoint_every, **extra)
-    click.echo(f"wrote {path}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for all
+        _training_summary(path)
 
 
 @main.command()

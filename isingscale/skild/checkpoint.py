@@ -51,16 +51,13 @@ def repository_root() -> Path:
 
 
 def default_checkpoint() -> Path:
-    """The shipped checkpoint, data/checkpoints/ under the repository root."""
-    for path in (
-        repository_root() / "data" / "checkpoints" / DEFAULT_CHECKPOINT,
-        Path(__file__).resolve().parents[1] / "checkpoints" / DEFAULT_CHECKPOINT,
-    ):
-        if path.is_file():
-            return path
+    """The shipped checkpoint, data/checkpoints/ under the repository root (editable install)."""
+    path = repository_root() / "data" / "checkpoints" / DEFAULT_CHECKPOINT
+    if path.is_file():
+        return path
     raise IsingScaleError(
-        f"no shipped checkpoint at {repository_root() / 'data' / 'checkpoints' / DEFAULT_CHECKPOINT}; "
-        "train one with 'isingscale train' and pass --checkpoint"
+        f"no shipped checkpoint at {path} (install from the repository with 'pip install -e .'); "
+        "or train one with 'isingscale train' and pass --checkpoint"
     )
 
 

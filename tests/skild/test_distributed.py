@@ -1,4 +1,4 @@
-"""Data-parallel training (torch.distributed, gloo on CPU): 2 processes = 1 process with twice the batch.
+"""Data-parallel training under torchrun (gloo on CPU): 2 processes = 1 process with twice the batch.
 
 The two ranks draw the same global batch from the shared generator and train on halves;
 DDP averages their gradients, which is the gradient of the doubled batch. Float sums run
@@ -10,26 +10,26 @@ from __future__ import annotations
 import csv
 import os
 import socket
+import subprocess
+import sys
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from isingscale.skild.checkpoint import read_checkpoint
-from isingscale.skild.train import train
 
 from .conftest import random_spins, write_spins
 
-# slow: on the 2-core development machine the two gloo ranks deadlocked once in a full-suite
-# run (both waiting on a futex after rendezvous), so this stays out of CI until that is fixed.
+# slow (~40 s, subprocesses with a TCP rendezvous): an earlier in-process version (mp.spawn)
+# deadlocked under load on the 2-core machine; this one runs the real torchrun launcher.
 pytestmark = [
     pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="no gloo backend"),
     pytest.mark.slow,
 ]
 
-KW = dict(base_channels=4, depth=1, channel_mult=(1, 2), seed=7, device="cpu", progress=False, log_every=1,
-          warmup=2, checkpoint_every=2)
+ARGS = ["--base-channels", "4", "--depth", "1", "--channel-mult", "1,2", "--seed", "7", "--device", "cpu",
+        "--checkpoint-every", "20", "--no-progress"]
 
 
 def _free_port() -> int:
@@ -38,27 +38,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _worker(rank: int, world: int, port: int, data: str, out: str, steps: list[int]) -> None:
-    torch.set_num_threads(1)
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank))
-    import importlib
-
-    tr = importlib.import_module("isingscale.skild.train")  # the module, not the re-exported function
-
-    if rank != 0:  # only rank 0 may write checkpoints
-        def refuse(*a, **k):
-            raise AssertionError("a checkpoint was written by a rank other than 0")
-
-        tr.save_checkpoint = refuse
-    for i, n in enumerate(steps):
-        more = dict(device="cpu", progress=False) if i else KW
-        tr.train([data], out, steps=n, batch=2, resume=i > 0, **more)
-
-
-def _spawn(data, out, steps):
-    mp.start_processes(_worker, args=(2, _free_port(), str(data), str(out), steps), nprocs=2, join=True,
-                       start_method="spawn")
+def _train(data, out, *, steps: int, batch: int, procs: int, resume: bool = False) -> None:
+    """``isingscale train`` in a subprocess, under ``torchrun --nproc-per-node procs`` if procs > 1."""
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(procs),
+                "--master-addr", "127.0.0.1", "--master-port", str(_free_port())] if procs > 1 else [sys.executable]
+    cmd = [*launcher, "-m", "isingscale", "train", "--data", str(data), "--out", str(out), "--steps", str(steps),
+           "--batch", str(batch), *ARGS, *(["--resume"] if resume else [])]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def _losses(run) -> list[float]:
@@ -66,21 +54,22 @@ def _losses(run) -> list[float]:
     return [float(r["loss"]) for r in rows]
 
 
-def test_two_gloo_processes_match_one_with_double_batch(tmp_path):
+def test_torchrun_two_gloo_processes_match_one_with_double_batch(tmp_path):
     data = write_spins(tmp_path / "d.h5", random_spins(32, 8, seed=11))
-    one = train([data], tmp_path / "one", steps=6, batch=4, **KW)
-    _spawn(data, tmp_path / "two", [6])
+    _train(data, tmp_path / "one", steps=40, batch=8, procs=1)
+    _train(data, tmp_path / "two", steps=40, batch=4, procs=2)
     a, b = _losses(tmp_path / "one"), _losses(tmp_path / "two")
-    assert len(a) == len(b) == 6
-    assert max(abs(x - y) / abs(x) for x, y in zip(a, b)) < 1e-4, (a, b)
-    ta = read_checkpoint(one)[1]
+    assert len(a) == len(b) == 2  # logged every 20 steps
+    assert max(abs(x - y) / abs(x) for x, y in zip(a, b)) < 1e-3, (a, b)
+    ta = read_checkpoint(tmp_path / "one" / "model.safetensors")[1]
     tb = read_checkpoint(tmp_path / "two" / "model.safetensors")[1]
     for k in ta:
-        torch.testing.assert_close(ta[k], tb[k], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(ta[k], tb[k], rtol=1e-3, atol=1e-4)
     meta = read_checkpoint(tmp_path / "two" / "model.safetensors")[0]
-    assert meta["training"]["config"]["world_size"] == 2 and meta["training"]["lattices_seen"] == 6 * 4
-    # Resume under 2 processes (3 steps, then --resume to 6) continues the same curve.
-    _spawn(data, tmp_path / "resumed", [3, 6])
+    assert meta["training"]["config"]["world_size"] == 2 and meta["training"]["lattices_seen"] == 40 * 8
+    # Resume under torchrun (20 steps, then --resume to 40) continues the same curve.
+    _train(data, tmp_path / "resumed", steps=20, batch=4, procs=2)
+    _train(data, tmp_path / "resumed", steps=40, batch=4, procs=2, resume=True)
     c = _losses(tmp_path / "resumed")
-    assert len(c) == 6 and max(abs(x - y) / abs(x) for x, y in zip(a, c)) < 1e-4, (a, c)
+    assert len(c) == 2 and max(abs(x - y) / abs(x) for x, y in zip(a, c)) < 1e-3, (a, c)
     assert not [p for p in os.listdir(tmp_path / "two") if ".tmp" in p]
