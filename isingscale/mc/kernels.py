@@ -41,9 +41,8 @@ def _rotl(x, k):
 
 
 @njit(cache=True, inline="always")
-def next_u64(state, c):
-    """Advance chain ``c``'s xoshiro256++ state (row ``c`` of (chains, 4)); return 64 bits."""
-    s0, s1, s2, s3 = state[c, 0], state[c, 1], state[c, 2], state[c, 3]
+def _xoshiro(s0, s1, s2, s3):
+    """xoshiro256++ on a state held in registers: returns (64 bits, new state...)."""
     result = _rotl(s0 + s3, 23) + s0
     t = s1 << uint64(17)
     s2 ^= s0
@@ -52,6 +51,13 @@ def next_u64(state, c):
     s0 ^= s3
     s2 ^= t
     s3 = _rotl(s3, 45)
+    return result, s0, s1, s2, s3
+
+
+@njit(cache=True, inline="always")
+def next_u64(state, c):
+    """Advance chain ``c``'s xoshiro256++ state (row ``c`` of (chains, 4)); return 64 bits."""
+    result, s0, s1, s2, s3 = _xoshiro(state[c, 0], state[c, 1], state[c, 2], state[c, 3])
     state[c, 0], state[c, 1], state[c, 2], state[c, 3] = s0, s1, s2, s3
     return result
 
@@ -100,20 +106,6 @@ def spin_sum(spins):
 
 # --------------------------------------------------------------------------------------
 # Updates on one chain: spins (N,) int8, rng (chains, 4) uint64 with row c.
-
-
-@njit(cache=True, inline="always")
-def _xoshiro(s0, s1, s2, s3):
-    """xoshiro256++ on a state held in registers: returns (64 bits, new state...)."""
-    result = _rotl(s0 + s3, 23) + s0
-    t = s1 << uint64(17)
-    s2 ^= s0
-    s3 ^= s1
-    s1 ^= s2
-    s0 ^= s3
-    s2 ^= t
-    s3 = _rotl(s3, 45)
-    return result, s0, s1, s2, s3
 
 
 @njit(cache=True)
