@@ -43,7 +43,9 @@ class UpsampleResult:
     def summary(self) -> str:
         lines = [f"wrote {self.path} ({' -> '.join(map(str, self.sizes))})"]
         if self.comparison:
-            lines.append(f"comparison with ground truth {self.ground_truth}:")
+            lines.append(f"comparison with ground truth {self.ground_truth} (the input was coarse-grained from it, "
+                         "so errors are correlated and z understates differences; "
+                         "analysis/skild_quality.py compares independent ensembles):")
             for name, row in self.comparison.items():
                 if isinstance(row, dict):
                     lines.append(f"  {name:>12}: SKILD {row['skild']:+.4f} ± {row['skild_err']:.4f}   "
