@@ -153,6 +153,24 @@ class EnsembleWriter:
         self.close()
 
 
+def writable_dir(path: str | os.PathLike) -> Path:
+    """Create directory ``path`` (and parents) if needed and check it is writable.
+
+    Raises :class:`IsingScaleError` with a one-line reason (a file in the way, no
+    permission); returns ``path`` as a Path.
+    """
+    path = Path(path) if str(path) else Path(".")
+    if path.exists() and not path.is_dir():
+        raise IsingScaleError(f"cannot create directory {path}: it exists and is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise IsingScaleError(f"cannot create directory {path}: {e.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise IsingScaleError(f"cannot write to {path}: permission denied")
+    return path
+
+
 def numbered_path(stem: str, *, directory: str | os.PathLike = "data", suffix: str = ".h5") -> Path:
     """First unused ``directory/stem-NNNN.h5`` (NNNN = 0001, 0002, ...): a default output
     name that never overwrites an earlier run's file."""
@@ -196,13 +214,7 @@ def create_ensemble(
         raise IsingScaleError(f"{path} already exists (use --resume to continue it or --overwrite to replace it)")
     if path.exists() and path.is_dir():
         raise IsingScaleError(f"{path} is a directory, not a file")
-    parent = path.parent if str(path.parent) else Path(".")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise IsingScaleError(f"cannot create directory {parent}: {e.strerror}") from None
-    if not os.access(parent, os.W_OK):
-        raise IsingScaleError(f"cannot write to {parent}: permission denied")
+    writable_dir(path.parent)
     # Build the header in a temporary file and rename it into place, so that an
     # existing file being overwritten is replaced atomically, never half-erased.
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
@@ -338,6 +350,7 @@ _MERGE_DROP = ("format", "schema_version", "package_version", "created", "n_samp
 
 
 def file_sha256(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
     import hashlib
 
     h = hashlib.sha256()

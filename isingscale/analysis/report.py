@@ -17,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import IsingScaleError
+from ..io import writable_dir
 from .correlators import SHAPES, check_shapes, measure
 from .ensemble import check_same_L, ensemble_labels, open_ensemble
 from .errors import DEFAULT_BLOCKS
@@ -32,16 +33,7 @@ SCALAR_ROWS = (
 
 
 def _prepare_out(out: str | os.PathLike) -> Path:
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise IsingScaleError(f"--out {out} exists and is not a directory")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise IsingScaleError(f"cannot create output directory {out}: {e.strerror}") from None
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise IsingScaleError(f"cannot write to output directory {out}: permission denied")
-    return out
+    return writable_dir(out)
 
 
 def correlate(

@@ -14,7 +14,6 @@ import time
 import numpy as np
 
 from ..constants import T_C
-from . import kernels
 from .simulate import _Engine
 
 

@@ -18,7 +18,6 @@ File layout (one ``.safetensors`` file)::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from typing import Any
 import torch
 
 from ..errors import IsingScaleError
+from ..io import file_sha256
 from .process import Schedule, Whitener
 from .spectral import Spectrum
 from .unet import UNet, UNetConfig
@@ -35,14 +35,6 @@ from .unet import UNet, UNetConfig
 FORMAT = "isingscale-skild"
 SCHEMA_VERSION = 1
 DEFAULT_CHECKPOINT = "skild_ising_L32.safetensors"
-
-
-def sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def repository_root() -> Path:
@@ -171,7 +163,7 @@ def load_checkpoint(path=None, *, lattice: str | None = "ising-periodic", device
     except (KeyError, RuntimeError, TypeError) as e:
         raise IsingScaleError(f"{path}: checkpoint is incomplete or does not match its model config ({type(e).__name__})") from None
     net.to(device).eval()
-    return SkildModel(net, spectrum, schedule, meta, path=path, sha256=sha256(path))
+    return SkildModel(net, spectrum, schedule, meta, path=path, sha256=file_sha256(path))
 
 
 def spectrum_from_meta(d: dict | list) -> Spectrum | list[Spectrum]:

@@ -46,10 +46,16 @@ def band_indices(n: int) -> np.ndarray:
     return np.arange(-(h - 1), h)
 
 
-def coarse_size(L: int, factor: float) -> int:
-    n = int(round(L / factor))
+def coarse_size(L: int, factor: float, method: str = "fourier") -> int:
+    """Coarse lattice size n for coarse-graining L by ``factor``: round(L / factor) for
+    Fourier truncation; L / factor exactly for block spins (an integer factor dividing L)."""
     if factor <= 1:
         raise IsingScaleError(f"factor must be greater than 1, got {factor}")
+    if method == "block":
+        if abs(factor - round(factor)) > 1e-9 or L % round(factor):
+            raise IsingScaleError(f"block spins need an integer factor dividing L={L}, got {factor:g}")
+        return L // int(round(factor))
+    n = int(round(L / factor))
     if n < 2 or n >= L:
         raise IsingScaleError(f"factor {factor} turns L={L} into n={n}; need 2 <= n < L")
     return n
@@ -236,14 +242,7 @@ def coarsen(in_path, *, factor: float, method: str = "fourier", out, overwrite: 
     if "spins" not in attrs["datasets"]:
         raise IsingScaleError(f"{in_path} has no ±1 'spins' dataset to coarsen")
     L = int(attrs["L"])
-    if factor <= 1:
-        raise IsingScaleError(f"factor must be greater than 1, got {factor}")
-    if method == "block":
-        if abs(factor - round(factor)) > 1e-9 or L % round(factor):
-            raise IsingScaleError(f"block spins need an integer factor dividing L={L}, got {factor}")
-        n = L // int(round(factor))
-    else:
-        n = coarse_size(L, factor)
+    n = coarse_size(L, factor, method)
     convention = (
         "field = ideal low-pass of the fine lattice (|q| < n/2) sampled on the coarse grid; "
         "orthonormal coarse coefficients = fine / (L/n); values on the fine +-1 scale"

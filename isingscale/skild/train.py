@@ -29,7 +29,6 @@ import copy
 import csv
 import hashlib
 import json
-import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -41,7 +40,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import IsingScaleError
-from .checkpoint import optimizer_tensors, read_checkpoint, restore_optimizer, save_checkpoint, sha256
+from ..io import file_sha256, writable_dir
+from .checkpoint import optimizer_tensors, read_checkpoint, restore_optimizer, save_checkpoint
 from .coarsen import measure_block_transfer
 from .process import Schedule, Whitener, loss_weights, skild_loss
 from .spectral import estimate_spectrum
@@ -115,7 +115,7 @@ def load_training_data(paths) -> tuple[np.ndarray, list[dict], float | None]:
         arrays.append(spins)
         T = attrs.get("T")
         Ts.add(None if T is None else round(float(T), 9))
-        prov.append({"path": str(Path(p).resolve()), "sha256": sha256(p), "n_samples": int(len(spins)), "L": int(spins.shape[-1]), "T": T})
+        prov.append({"path": str(Path(p).resolve()), "sha256": file_sha256(p), "n_samples": int(len(spins)), "L": int(spins.shape[-1]), "T": T})
     if len(Ts) > 1:
         raise IsingScaleError(f"training files were simulated at different temperatures {sorted(Ts, key=str)}")
     return np.concatenate(arrays), prov, Ts.pop()
@@ -344,12 +344,7 @@ def _load_data(cfg: TrainConfig, data, meta: dict | None, progress: bool) -> Tra
 
 
 def _prepare_run_dir(out: Path, spectrum) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise IsingScaleError(f"cannot create run directory {out}: {e.strerror}") from None
-    if not os.access(out, os.W_OK):
-        raise IsingScaleError(f"cannot write to {out}: permission denied")
+    writable_dir(out)
     d = [x.to_dict() for x in spectrum] if isinstance(spectrum, list) else spectrum.to_dict()
     (out / "spectrum.json").write_text(json.dumps(d, indent=1))
 

@@ -18,7 +18,6 @@ simulated, coarse-grained by F**K, and the result is compared with them.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import numpy as np
 import torch
 
 from ..errors import IsingScaleError
-from ..io import numbered_path
+from ..io import numbered_path, writable_dir
 from .checkpoint import SkildModel, load_checkpoint
 from .coarsen import block_spins, coarse_size, embed, fourier_truncate, lattice_energy, normalise_block_input
 from .generate import check_sampler, checkpoint_attrs, default_steps, reverse, to_spins
@@ -154,9 +153,7 @@ def upsample(
     out = Path(out) if out is not None else numbered_path(f"upsample_x{factor:g}")
     if out.exists() and not overwrite:
         raise IsingScaleError(f"{out} already exists (use --overwrite to replace it)")
-    parent = out.parent if str(out.parent) else Path(".")
-    if parent.exists() and not os.access(parent, os.W_OK):
-        raise IsingScaleError(f"cannot write to {parent}: permission denied")
+    writable_dir(out.parent)  # fail before simulating or sampling
     dev = resolve_device(device)
     model = load_checkpoint(checkpoint, lattice="ising-periodic", device=dev)
     truth = None
@@ -168,14 +165,7 @@ def upsample(
             truth = Path(str(src))
     else:
         L_fine = int(L or model.meta["L"])
-        total = factor**repeat
-        n = int(round(L_fine / total)) if coarsen == "fourier" else None
-        if coarsen == "block":
-            if abs(total - round(total)) > 1e-9 or L_fine % round(total):
-                raise IsingScaleError(f"block coarsening needs an integer total factor dividing L={L_fine}, got {total:g}")
-            n = L_fine // int(round(total))
-        else:
-            n = coarse_size(L_fine, total)
+        n = coarse_size(L_fine, factor**repeat, coarsen)
         stage_sizes(n, factor, repeat, model)  # fail before simulating
         truth = _fresh_ground_truth(model, L_fine, samples or 64, seed, out, progress)
         from ..io import read_ensemble
