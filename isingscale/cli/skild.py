@@ -54,6 +54,10 @@ def _training_summary(path) -> None:
               help="Image channels (with --images): auto = RGB if any image has colour.")
 @click.option("--max-images", type=click.IntRange(min=1), default=None, metavar="INT", show_default="all",
               help="Read at most this many images (with --images).")
+@click.option("--conditional", is_flag=True,
+              help="Train the SR3-style conditional baseline instead (coarse lattice as extra input; one per --factor).")
+@click.option("--factor", type=click.FloatRange(min=1, min_open=True), default=None, metavar="F",
+              help="Super-resolution factor of a --conditional model.")
 @click.option("--out", type=click.Path(file_okay=False), required=True, metavar="RUNDIR",
               help="Run directory: config.json, spectrum.json, loss.csv, checkpoints.")
 @click.option("--steps", type=click.IntRange(min=1), default=None, metavar="INT", help="Total optimizer steps.")
@@ -80,8 +84,8 @@ def _training_summary(path) -> None:
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=500, show_default=True, metavar="INT",
               help="Steps between atomic training checkpoints (also every 5 minutes).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar with loss and lattices/s.")
-def train(data, more_data, images, image_size, color, max_images, out, steps, minutes, base_channels, depth,
-          channel_mult, batch, lr, ema, width, seed, device, resume, checkpoint_every, progress):
+def train(data, more_data, images, image_size, color, max_images, conditional, factor, out, steps, minutes,
+          base_channels, depth, channel_mult, batch, lr, ema, width, seed, device, resume, checkpoint_every, progress):
     """Train a SKILD diffusion model on Monte Carlo lattices.
 
     One unconditional network learns to reverse the scale-space forward process; the
@@ -93,6 +97,7 @@ def train(data, more_data, images, image_size, color, max_images, out, steps, mi
     isingscale train --data data/ising_L32.h5 --out runs/L32 --minutes 38
     isingscale train --data data/ising_L32.h5 --out runs/L32 --steps 30000 --resume
     isingscale train --images photos/ --image-size 64 --out runs/img64 --steps 20000
+    isingscale train --conditional --factor 4 --data data/ising_L32.h5 --out runs/cond_x4 --minutes 30
     torchrun --nproc-per-node 2 -m isingscale train --data data/ising_L32.h5 --out runs/ddp --batch 32 --steps 30000
 
     Under torchrun, --batch is per process (global batch = batch x processes); only rank 0 writes.
@@ -110,6 +115,10 @@ def train(data, more_data, images, image_size, color, max_images, out, steps, mi
     if not images and not files and not resume:
         raise IsingScaleError("no training data given (--data FILE.h5 ... or --images DIR)")
     extra = dict(image_size=image_size, color=color, max_images=max_images) if images else {}
+    if factor is not None and not conditional:
+        raise IsingScaleError("--factor belongs to --conditional (an unconditional SKILD model serves every factor)")
+    if conditional and not resume:
+        extra.update(conditional=True, factor=factor)
     _threads(device)
     path = _train(files, out, images=images, base_channels=base_channels, depth=depth, channel_mult=mult,
                   batch=batch, steps=steps, minutes=minutes, lr=lr, ema=ema, seed=seed, device=device, resume=resume,

@@ -140,14 +140,21 @@ def read_checkpoint(path) -> tuple[dict, dict[str, torch.Tensor]]:
     return meta, tensors
 
 
-def load_checkpoint(path=None, *, lattice: str | None = "ising-periodic", device: str | torch.device = "cpu") -> SkildModel:
+def load_checkpoint(path=None, *, lattice: str | None = "ising-periodic", device: str | torch.device = "cpu",
+                    task: str | None = "skild") -> SkildModel:
     """Load a checkpoint for sampling (EMA weights). ``path=None``: the shipped checkpoint.
 
     ``lattice`` is what the caller will run it on; a mismatch (e.g. an "image-dct"
-    checkpoint used on periodic lattices) is an error.
+    checkpoint used on periodic lattices) is an error. ``task``: "skild" (unconditional),
+    "conditional-sr" (skild.conditional), or None for either.
     """
     path = default_checkpoint() if path is None else Path(path)
     meta, tensors = read_checkpoint(path)
+    have_task = meta.get("task", "skild")
+    if task is not None and have_task != task:
+        what = {"skild": "an unconditional SKILD checkpoint",
+                "conditional-sr": f"a conditional ×{meta.get('factor', '?')} super-resolver (SR3 baseline)"}
+        raise IsingScaleError(f"{path} is {what.get(have_task, repr(have_task))}, not {what.get(task, repr(task))}")
     if lattice is not None and meta.get("lattice") != lattice:
         what = {"image-dct": "images", "ising-periodic": "Ising lattices"}
         have = meta.get("lattice")

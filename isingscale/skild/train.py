@@ -43,6 +43,7 @@ from ..errors import IsingScaleError
 from ..io import file_sha256, writable_dir
 from .checkpoint import optimizer_tensors, read_checkpoint, restore_optimizer, save_checkpoint
 from .coarsen import measure_block_transfer
+from .conditional import conditional_loss, training_conditioning
 from .process import Schedule, Whitener, loss_weights, skild_loss
 from .spectral import estimate_spectrum
 from .unet import UNet, UNetConfig, count_parameters
@@ -82,6 +83,8 @@ class TrainConfig:
     color: str = "auto"  # images: grey, rgb or auto (rgb if any image has colour)
     max_images: int | None = None  # images: read at most this many
     channels: int = 1  # set from the data: 1 (Ising, grey) or 3 (RGB)
+    conditional: bool = False  # SR3-style conditional super-resolver (skild.conditional), one per factor
+    factor: float | None = None  # conditional: the super-resolution factor it is trained for
     world_size: int = 1  # data-parallel processes of the latest invocation (global batch = batch x world_size)
     data: list = field(default_factory=list)
 
@@ -90,8 +93,17 @@ class TrainConfig:
         return "image-dct" if self.images else "ising-periodic"
 
     def model_config(self) -> UNetConfig:
+        from .conditional import COND_CHANNELS
+
         return UNetConfig(base_channels=self.base_channels, depth=self.depth, channel_mult=tuple(self.channel_mult),
-                          channels=self.channels, padding="reflect" if self.images else "circular")
+                          channels=self.channels, padding="reflect" if self.images else "circular",
+                          cond_channels=COND_CHANNELS if self.conditional else 0)
+
+    @property
+    def task(self) -> str:
+        from .conditional import TASK
+
+        return TASK if self.conditional else "skild"
 
 
 # ----------------------------------------------------------------------------
@@ -274,6 +286,8 @@ def _metadata(cfg: TrainConfig, td: TrainingData, schedule, state: dict) -> dict
     L = td.L
     return {
         "lattice": cfg.lattice,
+        "task": cfg.task,
+        **({"factor": cfg.factor} if cfg.conditional else {}),
         "L": L,
         "T": td.T,
         **td.extra,
@@ -395,6 +409,16 @@ def train(
             dist.destroy_process_group()
 
 
+def _check_conditional(cfg: TrainConfig, L: int) -> None:
+    from .coarsen import coarse_size
+
+    if cfg.images:
+        raise IsingScaleError("--conditional trains on Ising lattices only, not on --images")
+    if cfg.factor is None:
+        raise IsingScaleError("--conditional needs --factor F (one conditional model per factor)")
+    coarse_size(L, cfg.factor, "fourier")
+
+
 def _train(data, out: Path, ctx: DistContext, *, resume, progress, device, steps, minutes, options) -> Path:
     dev = resolve_device(device)
     if dev.type == "cuda" and ctx.world > 1:
@@ -405,6 +429,8 @@ def _train(data, out: Path, ctx: DistContext, *, resume, progress, device, steps
     td = _load_data(cfg, data, meta, progress)
     L = td.L
     UNet(cfg.model_config()).check_size(L)
+    if cfg.conditional:
+        _check_conditional(cfg, L)
     schedule = Schedule(width=cfg.width, alpha_bar_min=cfg.alpha_bar_min, lattice=cfg.lattice)
     s_max = schedule.s_max(L)
     whitener = Whitener(td.spectrum)
@@ -440,9 +466,9 @@ def _train(data, out: Path, ctx: DistContext, *, resume, progress, device, steps
         dist.barrier()  # every rank has passed its start-up checks before rank 0 writes a checkpoint
     amp = dev.type == "cuda"
 
-    def net_call(y, s):
+    def net_call(y, s, cond=None):
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-            return model(y, s)
+            return model(y, s) if cond is None else model(y, s, cond)
 
     def checkpoint():
         if not ctx.is_writer:
@@ -459,12 +485,16 @@ def _train(data, out: Path, ctx: DistContext, *, resume, progress, device, steps
         x = td.batch(B, g)
         s = torch.rand(B, generator=g) * s_max
         eps = torch.randn(x.shape, generator=g)
+        cond = training_conditioning(x, cfg.factor, whitener, g) if cfg.conditional else None
         part = slice(ctx.rank * cfg.batch, (ctx.rank + 1) * cfg.batch)
         x, s, eps = x[part].to(dev), s[part].to(dev), eps[part].to(dev)
         lr_now = cfg.lr * min(1.0, (state["step"] + 1) / max(cfg.warmup, 1))
         for group in opt.param_groups:
             group["lr"] = lr_now
-        loss = skild_loss(net_call, basis, schedule, whitener.whiten(x.float()), s, eps, w)
+        if cfg.conditional:
+            loss = conditional_loss(net_call, x.float(), cond[part].to(dev), s / s_max, eps)
+        else:
+            loss = skild_loss(net_call, basis, schedule, whitener.whiten(x.float()), s, eps, w)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)

@@ -41,12 +41,15 @@ class UNetConfig:
     padding: str = "circular"  # "circular" (ising-periodic) or "reflect" (image-dct)
     s_scale: float = 8.0  # s is embedded as s / s_scale
     channels: int = 1  # field channels: 1 (Ising spins, grey images; input (B, N, N)) or 3 (RGB, (B, 3, N, N))
+    cond_channels: int = 0  # extra input channels (conditional SR: the upsampled coarse lattice); output unchanged
 
     def __post_init__(self):
         if self.base_channels < 4 or self.base_channels % 4:
             raise IsingScaleError(f"base_channels must be a positive multiple of 4, got {self.base_channels}")
         if self.channels < 1:
             raise IsingScaleError(f"channels must be at least 1, got {self.channels}")
+        if self.cond_channels < 0:
+            raise IsingScaleError(f"cond_channels must be non-negative, got {self.cond_channels}")
         if self.depth < 1:
             raise IsingScaleError(f"depth must be at least 1, got {self.depth}")
         if len(self.channel_mult) < self.depth + 1:
@@ -158,6 +161,8 @@ class UNet(nn.Module):
 
     With ``channels`` C > 1 (RGB images) fields are (B, C, N, N) in and out; a
     single-channel network also takes (B, 1, N, N) and then returns that shape.
+    With ``cond_channels`` > 0 (conditional super-resolution, skild.conditional)
+    ``cond`` (B, cond_channels, N, N) is concatenated to the input channels.
     """
 
     def __init__(self, config: UNetConfig = UNetConfig()):
@@ -166,7 +171,7 @@ class UNet(nn.Module):
         ch = [c.base_channels * m for m in c.channel_mult]
         emb = 4 * c.base_channels
         self.embed = ScaleEmbedding(emb, c.s_scale)
-        self.inp = conv(c.channels, ch[0], 3, c.padding)
+        self.inp = conv(c.channels + c.cond_channels, ch[0], 3, c.padding)
         self.down = nn.ModuleList()
         for i in range(c.depth + 1):
             cin = ch[max(i - 1, 0)]
@@ -189,7 +194,7 @@ class UNet(nn.Module):
         if N % m or N < m:
             raise IsingScaleError(f"this network takes lattice sizes divisible by {m} (depth {self.config.depth}); got {N}")
 
-    def forward(self, y: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    def forward(self, y: torch.Tensor, s: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         self.check_size(y.shape[-1])
         if y.shape[-1] != y.shape[-2]:
             raise IsingScaleError(f"lattices must be square, got {tuple(y.shape[-2:])}")
@@ -200,6 +205,10 @@ class UNet(nn.Module):
             y = y[:, None]
         if y.shape[1] != self.config.channels:
             raise IsingScaleError(f"this network takes {self.config.channels} channel(s), got {y.shape[1]}")
+        if (cond is None) != (self.config.cond_channels == 0):
+            raise IsingScaleError(f"this network takes {self.config.cond_channels} conditioning channel(s)")
+        if cond is not None:
+            y = torch.cat([y, cond.to(y.dtype)], dim=1)
         h = self.inp(y.to(self.inp.weight.dtype))
         skips = []
         for i, blocks in enumerate(self.down):

@@ -27,6 +27,7 @@ import torch
 from ..errors import IsingScaleError
 from ..io import numbered_path, writable_dir
 from .checkpoint import SkildModel, load_checkpoint
+from .conditional import TASK, check_factor, conditional_upsample_stage
 from .coarsen import block_spins, coarse_size, embed, fourier_truncate, lattice_energy, normalise_block_input
 from .generate import check_sampler, checkpoint_attrs, default_steps, reverse, to_spins
 from .process import forward_marginal
@@ -137,6 +138,10 @@ def upsample(
     None: simulate `samples` (default 64) fresh Monte Carlo lattices at L (default the
     checkpoint's L), coarse-grain them with `coarsen` ("fourier" | "block") by F**repeat,
     super-resolve, and compare with them. Returns an :class:`UpsampleResult`.
+
+    checkpoint: an unconditional SKILD checkpoint (any factor), or a conditional SR3-style
+    checkpoint from ``train(..., conditional=True, factor=F)`` (that factor only; it runs
+    its own sampler from pure noise, ``steps`` default 50, and ignores ``sampler``).
     """
     from tqdm.auto import tqdm
 
@@ -155,7 +160,10 @@ def upsample(
         raise IsingScaleError(f"{out} already exists (use --overwrite to replace it)")
     writable_dir(out.parent)  # fail before simulating or sampling
     dev = resolve_device(device)
-    model = load_checkpoint(checkpoint, lattice="ising-periodic", device=dev)
+    model = load_checkpoint(checkpoint, lattice="ising-periodic", device=dev, task=None)
+    conditional = model.meta.get("task") == TASK
+    if conditional:
+        check_factor(model, factor)
     truth = None
     if input is not None:
         kind, x, in_attrs = read_coarse_input(input, samples)
@@ -178,15 +186,19 @@ def upsample(
         raise IsingScaleError(f"coarse lattices must be square, got shape {x.shape[1:]}")
     sizes = stage_sizes(x.shape[-1], factor, repeat, model)
     g = torch.Generator().manual_seed(seed)
-    attrs = {**checkpoint_attrs(model), "method": f"skild-upsample ({sampler})", "input_kind": kind, "factor": float(factor),
+    method = "conditional-sr (ddpm)" if conditional else f"skild-upsample ({sampler})"
+    attrs = {**checkpoint_attrs(model), "method": method, "input_kind": kind, "factor": float(factor),
              "repeat": repeat, "sizes": sizes, "sampler": sampler, "steps": steps or "auto", "seed": seed,
              "s_offset": s_offset, "source": source}
     with create_ensemble(out, L=sizes[-1], kind="superresolved", attrs=attrs, overwrite=overwrite) as w:
         for start in tqdm(range(0, len(x), batch), disable=not progress, desc="upsample"):
             xb, kb = x[start : start + batch], kind
             for N in sizes[1:]:
-                field_ = upsample_stage(model, xb, kb, N, steps=steps, sampler=sampler, s_offset=s_offset,
-                                        generator=g, device=dev)
+                if conditional:
+                    field_ = conditional_upsample_stage(model, xb, kb, N, steps=steps, generator=g, device=dev)
+                else:
+                    field_ = upsample_stage(model, xb, kb, N, steps=steps, sampler=sampler, s_offset=s_offset,
+                                            generator=g, device=dev)
                 xb, kb = to_spins(field_), "block"
             extra = {"field": field_} if save_field else {}
             w.append(xb, energy=lattice_energy(xb), magnetization=xb.mean(axis=(-2, -1)), **extra)
