@@ -32,17 +32,22 @@ def _distributed():
 
 @contextmanager
 def scheduler_client(address: str | None = None, *, n_workers: int | None = None, threads_per_worker: int = 1,
-                     processes: bool = True, timeout: float = 10.0) -> Iterator[object]:
+                     processes: bool = True, memory_limit: str | int | None = None,
+                     timeout: float = 10.0) -> Iterator[object]:
     """A dask.distributed Client for ``address`` (None / "local": a LocalCluster), closed on exit.
 
-    n_workers: workers of a local cluster (default: one per core). A scheduler that cannot
-    be reached within ``timeout`` seconds is an :class:`IsingScaleError` naming the address.
+    n_workers: workers of a local cluster (default: one per core). memory_limit: per-worker
+    limit of a local cluster ("400MB" or bytes; default: distributed's "auto", this machine's
+    memory shared out); the nanny kills a worker whose RSS passes 95 % of it (dask config
+    ``distributed.worker.memory.terminate``). A scheduler that cannot be reached within
+    ``timeout`` seconds is an :class:`IsingScaleError` naming the address.
     """
     distributed = _distributed()
     if address in (None, "", LOCAL):
         try:
+            limit = {} if memory_limit is None else {"memory_limit": memory_limit}
             cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
-                                               processes=processes, dashboard_address=None)
+                                               processes=processes, dashboard_address=None, **limit)
         except Exception as e:  # noqa: BLE001  (ports, resources: one line for the user)
             raise IsingScaleError(f"cannot start a local dask cluster ({type(e).__name__}: {e})"[:200]) from None
         client = distributed.Client(cluster)

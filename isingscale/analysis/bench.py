@@ -1,8 +1,18 @@
-"""Benchmark: square G4c for every r <= L/2, fast kernel vs plain numpy, side by side."""
+"""Benchmarks of the correlators.
+
+- :func:`bench_square_g4c`: square G4c for every r <= L/2, fast kernel vs plain numpy, side by side.
+- :func:`bench_correlate_memory`: correlators of a file twice the memory given, streamed on a
+  memory-capped dask worker and in-process, against the whole ensemble in memory.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -63,3 +73,278 @@ def bench_square_g4c(*, L: int = 128, samples: int = 10_000, seed: int = 0) -> d
         "ratio": plain_s / fast_s, "max_diff": float(np.max(np.abs(fast - plain))),
         "threads": numba.get_num_threads(),
     }
+
+
+# ------------------------------------------------ correlate over a file larger than the memory given
+
+# Default streaming chunk: this fraction of the memory limit in int8 spins. One chunk's working
+# memory in sample_quantities (float64 copy, rfft2, per-sample correlation maps) is about 30x its
+# spins, so limit/256 keeps a chunk's work near 1/8 of the limit.
+_CHUNK_FRACTION = 256
+MEMORY_TOLERANCE = 1e-12  # largest |difference| allowed between the three paths
+
+
+def rss_now() -> int:
+    """Resident set size of this process now, in bytes."""
+    try:
+        import psutil
+    except ImportError:  # psutil comes with dask.distributed; plain Linux without it
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    return int(psutil.Process().memory_info().rss)
+
+
+def rss_peak() -> int:
+    """Peak resident set size of this process since it started, in bytes (getrusage)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak) if sys.platform == "darwin" else int(peak) * 1024  # KiB on Linux
+
+
+def memory_chunk(L: int, memory_limit: int) -> int:
+    """Default samples per streaming chunk for a memory limit: limit/256 bytes of spins."""
+    return max(1, memory_limit // (_CHUNK_FRACTION * L * L))
+
+
+def write_random_ensemble(path, *, L: int, samples: int, seed: int = 0, progress: bool = False) -> Path:
+    """Ensemble file of uniform random +-1 lattices, appended 16 MiB at a time (bounded memory)."""
+    from tqdm.auto import tqdm
+
+    from ..io import create_ensemble
+    from .ensemble import default_chunk
+
+    rng = np.random.default_rng(seed)
+    step = default_chunk(L)
+    attrs = {"T": float("inf"), "J": 1.0, "seed": seed,
+             "method": "uniform random +-1 spins (isingscale bench correlate-memory)"}
+    with tqdm(total=samples, unit="lattice", desc="write", disable=not progress, leave=False) as bar, \
+            create_ensemble(path, L=L, kind="generated", attrs=attrs, overwrite=True) as w:
+        for start in range(0, samples, step):
+            n = min(step, samples - start)
+            w.append(rng.integers(0, 2, size=(n, L, L), dtype=np.int8) * np.int8(2) - np.int8(1))
+            bar.update(n)
+    return Path(path)
+
+
+def _in_memory_dataset(spins: np.ndarray, attrs: dict, chunk: int):
+    """An ensemble Dataset over a numpy array already in memory, cut into ``chunk`` samples."""
+    import dask.array as da
+    import xarray as xr
+
+    data = da.from_array(spins, chunks=(chunk,) + spins.shape[1:], name=False)  # no hashing of the array
+    keep = {k: attrs[k] for k in ("L", "T", "J") if k in attrs}
+    return xr.Dataset({"spins": (("sample", "y", "x"), data)}, attrs=keep)
+
+
+def warm_up() -> None:
+    """Import every module measure() uses and load the numba kernels, on 4 tiny lattices."""
+    from .correlators import measure
+
+    spins = np.where(np.arange(4 * 8 * 8).reshape(4, 8, 8) % 3 == 0, -1, 1).astype(np.int8)
+    measure(_in_memory_dataset(spins, {"L": 8, "T": 1.0, "J": 1.0}, 2), n_blocks=2)
+
+
+def measure_path(mode: str, path, *, chunk: int, out=None, progress: bool = False) -> dict:
+    """Correlators of one ensemble file by ``mode``, with time and memory of this process.
+
+    mode "stream": open_ensemble + measure, chunk by chunk (``isingscale correlate`` without
+    --scheduler); "memory": read the whole spins array into memory, then measure over it in
+    the same chunks. Square G4c, 32 jackknife blocks. Memory: RSS after imports and warm-up
+    (``rss_base``) and the process's peak RSS afterwards (``rss_peak``). ``out``: .npz of the
+    resulting Dataset's variables. Meant to run in a fresh process (see :func:`run_measure_path`).
+    """
+    from tqdm.auto import tqdm
+
+    from ..io import read_attrs, read_ensemble
+    from .correlators import measure
+    from .ensemble import open_ensemble
+
+    warm_up()
+    base = rss_now()
+    t0, c0 = time.perf_counter(), time.process_time()
+    load_s = 0.0
+    with tqdm(total=int(read_attrs(path)["n_samples"]), unit="lattice", desc=mode, disable=not progress,
+              leave=False) as bar:
+        if mode == "stream":
+            ds = open_ensemble(path, chunks=chunk)
+            try:
+                res = measure(ds, shapes=("square",), progress=bar)
+            finally:
+                ds.close()
+        elif mode == "memory":
+            data = read_ensemble(path, datasets=("spins",))
+            load_s = time.perf_counter() - t0
+            res = measure(_in_memory_dataset(data["spins"], data["attrs"], chunk), shapes=("square",), progress=bar)
+        else:
+            raise ValueError(f"unknown mode {mode!r}")
+    seconds, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+    peak = rss_peak()
+    if out is not None:
+        np.savez(out, **{k: v.values for k, v in res.data_vars.items()})
+    return {"mode": mode, "seconds": seconds, "cpu_s": cpu_s, "load_s": load_s, "rss_base": base,
+            "rss_peak": peak, "growth": peak - base, "n_samples": int(res["n_samples"])}
+
+
+def run_measure_path(mode: str, path, *, chunk: int, out=None, progress: bool = False) -> dict:
+    """:func:`measure_path` in a fresh Python process, so its peak RSS is this run's alone."""
+    from ..errors import IsingScaleError
+
+    args = json.dumps({"mode": mode, "path": str(path), "chunk": int(chunk), "progress": bool(progress),
+                       "out": None if out is None else str(out)})
+    code = "from isingscale.analysis.bench import _measure_path_main; _measure_path_main()"
+    proc = subprocess.run([sys.executable, "-c", code, args], stdout=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise IsingScaleError(f"the {mode} run failed (exit status {proc.returncode}; see its messages above)")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _measure_path_main() -> None:
+    a = json.loads(sys.argv[1])
+    print(json.dumps(measure_path(a["mode"], a["path"], chunk=a["chunk"], out=a["out"], progress=a["progress"])))
+
+
+def _worker_stats() -> dict:
+    """Run on a dask worker: its pid, RSS now, peak RSS and CPU seconds so far."""
+    return {"pid": os.getpid(), "rss": rss_now(), "peak": rss_peak(), "cpu_s": time.process_time()}
+
+
+def _measure_on_worker(path, *, chunk: int, memory_limit: int, progress: bool) -> tuple[dict, object]:
+    """measure() with a LocalCluster of one single-threaded worker capped at ``memory_limit``."""
+    import dask
+
+    from ..cluster import scheduler_client
+    from ..errors import IsingScaleError
+    from ..io import read_attrs
+    from tqdm.auto import tqdm
+
+    from .correlators import chunk_sums, measure
+    from .ensemble import open_ensemble
+
+    # The nanny kills the worker once its RSS passes 95 % of the limit: completing is the proof.
+    # Fail at the first kill instead of retrying. Spilling (60-70 %) and pausing (80 %) are off:
+    # results are tiny, and a worker's idle RSS is already ~70 % of 400 MB, so they would only
+    # make the worker flap between paused and running (with a log line each time).
+    config = {"distributed.scheduler.allowed-failures": 0, "distributed.worker.memory.target": False,
+              "distributed.worker.memory.spill": False, "distributed.worker.memory.pause": False}
+    with dask.config.set(config), \
+            scheduler_client("local", n_workers=1, threads_per_worker=1, memory_limit=memory_limit) as client:
+        n = int(read_attrs(path)["n_samples"])
+        # Warm-up: the same task on two samples (imports, numba kernels), not timed.
+        client.submit(chunk_sums, str(path), 0, min(2, n), binarize=False, shapes=("square",), n_samples=n,
+                      n_blocks=32, pure=False).result()
+        (before,) = client.run(_worker_stats).values()
+        t0 = time.perf_counter()
+        ds = open_ensemble(path, chunks=chunk)
+        try:
+            with tqdm(total=n, unit="lattice", desc="worker", disable=not progress, leave=False) as bar:
+                res = measure(ds, shapes=("square",), progress=bar, client=client)
+        except Exception as e:  # noqa: BLE001  (KilledWorker and the like: one line)
+            raise IsingScaleError(
+                f"the dask worker failed ({type(e).__name__}): it passed its memory limit of "
+                f"{memory_limit / 1e6:.0f} MB and was killed, or crashed; try a smaller --chunk") from None
+        finally:
+            ds.close()
+        seconds = time.perf_counter() - t0
+        (after,) = client.run(_worker_stats).values()
+    if after["pid"] != before["pid"]:
+        raise IsingScaleError("the dask worker was restarted during the run (memory limit?)")
+    return {"mode": "worker", "seconds": seconds, "cpu_s": after["cpu_s"] - before["cpu_s"], "load_s": 0.0,
+            "rss_base": before["rss"], "rss_peak": after["peak"], "growth": after["peak"] - before["rss"],
+            "n_samples": int(res["n_samples"])}, res
+
+
+def _max_difference(a: dict, b: dict) -> float:
+    """Largest |a - b| over every variable (equal values, nan and inf included, count as 0)."""
+    worst = 0.0
+    for name in a:
+        x, y = np.asarray(a[name], dtype=np.float64), np.asarray(b[name], dtype=np.float64)
+        same = (x == y) | (np.isnan(x) & np.isnan(y))
+        with np.errstate(invalid="ignore"):
+            d = np.where(same, 0.0, np.abs(x - y))
+        worst = max(worst, float(np.max(d, initial=0.0)) if np.all(np.isfinite(d)) else np.inf)
+    return worst
+
+
+def bench_correlate_memory(*, L: int = 128, memory_limit: int = 400_000_000, file_factor: float = 2.0,
+                           chunk: int | None = None, seed: int = 0, workdir=None, progress: bool = True,
+                           log=None) -> dict:
+    """Correlators of a random ensemble whose spins take ``file_factor`` x ``memory_limit`` bytes.
+
+    Three runs over the same file, square G4c and 32 jackknife blocks each:
+
+    - ``worker``: ``measure(client=...)`` (``correlate --scheduler``) on a LocalCluster of one
+      single-threaded worker with ``memory_limit``; the nanny kills a worker past 95 % of it, so
+      completing is the proof; its peak RSS comes from the worker's own getrusage.
+    - ``stream``: ``measure`` in a fresh process without a scheduler (plain ``correlate``).
+    - ``memory``: a fresh process reads the whole spins array, then runs ``measure`` over it.
+
+    The file (deleted at the end) is written in 16 MiB appends under ``workdir`` (default: the
+    system temporary directory). Returns the sizes, one dict per run and the largest
+    difference of any result from the streaming one.
+    """
+    import shutil
+    import tempfile
+
+    log = log or (lambda msg: None)
+    samples = int(np.ceil(file_factor * memory_limit / (L * L)))
+    chunk = int(chunk or memory_chunk(L, memory_limit))
+    tmp = Path(tempfile.mkdtemp(prefix="isingscale-bench-memory-", dir=workdir))
+    try:
+        path = tmp / f"random_L{L}.h5"
+        log(f"writing {samples} random lattices of {L}x{L} ({samples * L * L / 1e6:.0f} MB of spins, "
+            f"{file_factor:g}x the {memory_limit / 1e6:.0f} MB limit) to {path}")
+        t0 = time.perf_counter()
+        write_random_ensemble(path, L=L, samples=samples, seed=seed, progress=progress)
+        write_s = time.perf_counter() - t0
+        log(f"  {path.stat().st_size / 1e6:.0f} MB on disk in {write_s:.1f} s; chunks of {chunk} lattices "
+            f"({chunk * L * L / 1e6:.2f} MB of spins)")
+        runs, results = {}, {}
+        log(f"(a) dask worker, memory limit {memory_limit / 1e6:.0f} MB, 1 thread ...")
+        runs["worker"], ds = _measure_on_worker(path, chunk=chunk, memory_limit=memory_limit, progress=progress)
+        results["worker"] = {k: v.values for k, v in ds.data_vars.items()}
+        for mode, label in (("stream", "(b) in-process streaming, no scheduler ..."),
+                            ("memory", "(c) in memory: whole spins array loaded, then measure ...")):
+            log(label)
+            runs[mode] = run_measure_path(mode, path, chunk=chunk, out=tmp / f"{mode}.npz", progress=progress)
+            with np.load(tmp / f"{mode}.npz") as z:
+                results[mode] = {k: z[k] for k in z.files}
+        for mode, r in runs.items():
+            log(f"  {mode}: {r['seconds']:.1f} s, peak RSS {r['rss_peak'] / 1e6:.0f} MB")
+        diff = {mode: _max_difference(results[mode], results["stream"]) for mode in ("worker", "memory")}
+        return {"L": L, "samples": samples, "spin_bytes": samples * L * L, "file_bytes": path.stat().st_size,
+                "memory_limit": memory_limit, "file_factor": file_factor, "chunk": chunk, "write_s": write_s,
+                "runs": runs, "max_diff": diff, "n_vars": len(results["stream"]),
+                "identical": all(d <= MEMORY_TOLERANCE for d in diff.values())}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def format_memory_table(res: dict) -> str:
+    """Plain-text table: path, wall and CPU seconds (and their ratio to in-memory), peak RSS."""
+    mem = res["runs"]["memory"]
+    names = {"worker": f"dask worker, limit {res['memory_limit'] / 1e6:.0f} MB",
+             "stream": "in-process streaming", "memory": "in memory (numpy array)"}
+    head = (f"{'path':<30} {'wall s':>8} {'x mem':>6} {'CPU s':>8} {'x mem':>6} {'peak RSS MB':>12} "
+            f"{'growth MB':>10}")
+    lines = [f"square G4c + G2, S, scalars (32 jackknife blocks); {res['samples']} lattices of "
+             f"{res['L']}x{res['L']}: {res['spin_bytes'] / 1e6:.0f} MB of spins "
+             f"({res['spin_bytes'] / res['memory_limit']:.2f}x the limit), file {res['file_bytes'] / 1e6:.0f} MB "
+             f"(gzip); chunks of {res['chunk']} lattices", head, "-" * len(head)]
+    for mode in ("worker", "stream", "memory"):
+        r = res["runs"][mode]
+        lines.append(f"{names[mode]:<30} {r['seconds']:>8.1f} {r['seconds'] / mem['seconds']:>5.2f}x "
+                     f"{r['cpu_s']:>8.1f} {r['cpu_s'] / mem['cpu_s']:>5.2f}x {r['rss_peak'] / 1e6:>12.0f} "
+                     f"{r['growth'] / 1e6:>10.0f}")
+    lines.append(f"in memory: {mem['load_s']:.1f} s of its time reads the file; growth = peak RSS - RSS after "
+                 "imports and warm-up; the worker's CPU s exclude the client's merging.")
+    worker = res["runs"]["worker"]
+    bounded = worker["rss_peak"] <= res["memory_limit"]
+    lines.append(f"worker peak RSS {worker['rss_peak'] / 1e6:.0f} MB "
+                 f"{'<=' if bounded else '>'} limit {res['memory_limit'] / 1e6:.0f} MB: "
+                 f"{'bounded' if bounded else 'NOT bounded'}")
+    d = res["max_diff"]
+    lines.append(f"results over {res['n_vars']} variables: max |difference| vs streaming: worker {d['worker']:.1e}, "
+                 f"in memory {d['memory']:.1e} -> {'identical' if res['identical'] else 'DIFFERENT'} "
+                 f"(tolerance {MEMORY_TOLERANCE:g})")
+    return "\n".join(lines)

@@ -80,3 +80,59 @@ def bench_correlate(L, samples, seed):
     click.echo(f"  isingscale (bit-packed numba):  {res['fast_s']:8.2f} s"
                f"  (+ {res['compile_s']:.1f} s first-call compile/cache load, not counted)")
     click.echo(f"  speed-up: {res['ratio']:.1f}x   max |difference| = {res['max_diff']:.2e}")
+
+
+def _bytes(ctx, param, value):
+    from dask.utils import parse_bytes
+
+    try:
+        n = parse_bytes(value)
+    except (ValueError, TypeError):
+        raise click.BadParameter(f"expected a size such as 400MB or 1GiB, got {value!r}") from None
+    if n < 1:
+        raise click.BadParameter(f"must be positive, got {value!r}")
+    return n
+
+
+@bench.command("correlate-memory")
+@click.option("--L", "L", type=click.IntRange(min=4), default=128, show_default=True, metavar="L",
+              help="Lattice size.")
+@click.option("--memory-limit", default="400MB", show_default=True, callback=_bytes, metavar="SIZE",
+              help="Memory limit of the dask worker (its nanny kills it past 95 %), e.g. 400MB, 1GiB.")
+@click.option("--file-factor", type=click.FloatRange(min=0, min_open=True), default=2.0, show_default=True,
+              metavar="X", help="Spins in the file, in units of the memory limit.")
+@click.option("--chunk", type=click.IntRange(min=1), default=None, metavar="N",
+              show_default="memory limit / 256 in spins",
+              help="Lattices per streaming chunk (working memory is about 30x a chunk's spins).")
+@click.option("--seed", type=int, default=0, show_default=True, metavar="SEED",
+              help="Seed of the random +-1 lattices.")
+@click.option("--workdir", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              show_default="system temporary directory", help="Where the file is written (deleted afterwards).")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress on stderr.")
+def bench_correlate_memory(L, memory_limit, file_factor, chunk, seed, workdir, progress):
+    """Correlators of a file larger than memory: capped dask worker and streaming vs in memory.
+
+    Writes random +-1 lattices whose spins take FILE-FACTOR x MEMORY-LIMIT bytes, then runs the
+    correlators (square G4c, as `isingscale correlate`) three ways: (a) on a LocalCluster of one
+    single-threaded worker with that memory limit, (b) streamed chunk by chunk in a fresh process
+    without a scheduler, (c) in a fresh process holding the whole spins array in memory. Reports
+    wall and CPU seconds against (c), peak RSS (the worker's own, and each process's), and checks
+    the three results are identical. Needs dask.distributed.
+
+    Examples:
+
+    \b
+      isingscale bench correlate-memory --memory-limit 400MB
+      isingscale bench correlate-memory --L 64 --memory-limit 1GB --workdir /scratch
+    """
+    from ..analysis.bench import bench_correlate_memory as run, format_memory_table
+    from ..errors import IsingScaleError
+
+    res = run(L=L, memory_limit=memory_limit, file_factor=file_factor, chunk=chunk, seed=seed, workdir=workdir,
+              progress=progress, log=lambda msg: click.echo(msg, err=True))
+    click.echo(format_memory_table(res))
+    worker = res["runs"]["worker"]
+    if not res["identical"]:
+        raise IsingScaleError("the three runs gave different results")
+    if worker["rss_peak"] > memory_limit:
+        raise IsingScaleError(f"the worker's peak RSS {worker['rss_peak'] / 1e6:.0f} MB passed the limit")
