@@ -41,7 +41,7 @@ def _register() -> None:
     # Each module adds its commands to `main` (and `bench`) when imported.
     import importlib
 
-    for name in ("simulate", "correlate", "skild"):
+    for name in ("simulate", "correlate", "skild", "evaluate"):
         try:
             importlib.import_module(f"{__name__}.{name}")
         except ModuleNotFoundError as e:  # a command module not written yet

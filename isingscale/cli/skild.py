@@ -31,6 +31,30 @@ def _threads(device: str) -> None:
         torch.set_num_threads(default_threads())
 
 
+def _train_cnn(files, out, factor, steps, minutes, batch, lr, seed, progress) -> None:
+    from ..baselines.cnn import train_cnn
+    from ..errors import IsingScaleError
+    from ..io import writable_dir
+
+    if not files:
+        raise IsingScaleError("no training data given (--data FILE.h5 ...)")
+    factor = 2.0 if factor is None else factor
+    if factor != int(factor):
+        raise IsingScaleError(f"the CNN baseline takes an integer --factor, got {factor:g}")
+    path = Path(out) / "model.safetensors"
+    if path.exists():
+        raise IsingScaleError(f"{path} already exists; use another --out")
+    writable_dir(Path(out))
+    kwargs = {} if lr is None else {"lr": lr}
+    path = train_cnn(files, path, factor=int(factor), steps=steps, minutes=minutes, batch=batch, seed=seed,
+                     progress=progress, **kwargs)
+    from ..baselines.cnn import load_cnn
+
+    t = load_cnn(path).meta["training"]
+    click.echo(f"wrote {path}: ×{int(factor)} CNN, {t['steps']} steps, {t['lattices_seen']:,} lattices in "
+               f"{t['seconds']:.0f} s, final BCE {t['final_bce']:.4f} nats/site")
+
+
 def _training_summary(path) -> None:
     from ..skild.checkpoint import read_checkpoint
 
@@ -56,8 +80,11 @@ def _training_summary(path) -> None:
               help="Read at most this many images (with --images).")
 @click.option("--conditional", is_flag=True,
               help="Train the SR3-style conditional baseline instead (coarse lattice as extra input; one per --factor).")
+@click.option("--cnn", is_flag=True,
+              help="Train the Efthymiou-style CNN baseline instead (block spins -> per-site probabilities, BCE); "
+                   "writes RUNDIR/model.safetensors.")
 @click.option("--factor", type=click.FloatRange(min=1, min_open=True), default=None, metavar="F",
-              help="Super-resolution factor of a --conditional model.")
+              help="Super-resolution factor of a --conditional or --cnn model (CNN default 2).")
 @click.option("--out", type=click.Path(file_okay=False), required=True, metavar="RUNDIR",
               help="Run directory: config.json, spectrum.json, loss.csv, checkpoints.")
 @click.option("--steps", type=click.IntRange(min=1), default=None, metavar="INT", help="Total optimizer steps.")
@@ -71,8 +98,8 @@ def _training_summary(path) -> None:
 @click.option("--channel-mult", default="1,2,4,4", show_default=True, metavar="LIST",
               help="Channel multipliers per level (depth + 1 entries).")
 @click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True, metavar="INT", help="Batch size.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True, metavar="FLOAT",
-              help="Adam learning rate (linear warm-up over 200 steps).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, metavar="FLOAT",
+              show_default="1e-3; 3e-3 with --cnn", help="Adam learning rate (linear warm-up over 200 steps).")
 @click.option("--ema", type=click.FloatRange(0, 1), default=0.999, show_default=True, metavar="FLOAT",
               help="EMA decay per step of the sampling weights.")
 @click.option("--width", type=click.FloatRange(min=0.05), default=0.4, show_default=True, metavar="OCTAVES",
@@ -84,7 +111,7 @@ def _training_summary(path) -> None:
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=500, show_default=True, metavar="INT",
               help="Steps between atomic training checkpoints (also every 5 minutes).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar with loss and lattices/s.")
-def train(data, more_data, images, image_size, color, max_images, conditional, factor, out, steps, minutes,
+def train(data, more_data, images, image_size, color, max_images, conditional, cnn, factor, out, steps, minutes,
           base_channels, depth, channel_mult, batch, lr, ema, width, seed, device, resume, checkpoint_every, progress):
     """Train a SKILD diffusion model on Monte Carlo lattices.
 
@@ -98,6 +125,7 @@ def train(data, more_data, images, image_size, color, max_images, conditional, f
     isingscale train --data data/ising_L32.h5 --out runs/L32 --steps 30000 --resume
     isingscale train --images photos/ --image-size 64 --out runs/img64 --steps 20000
     isingscale train --conditional --factor 4 --data data/ising_L32.h5 --out runs/cond_x4 --minutes 30
+    isingscale train --cnn --factor 2 --data data/ising_L32.h5 --out runs/cnn_x2 --steps 4000
     torchrun --nproc-per-node 2 -m isingscale train --data data/ising_L32.h5 --out runs/ddp --batch 32 --steps 30000
 
     Under torchrun, --batch is per process (global batch = batch x processes); only rank 0 writes.
@@ -115,8 +143,16 @@ def train(data, more_data, images, image_size, color, max_images, conditional, f
     if not images and not files and not resume:
         raise IsingScaleError("no training data given (--data FILE.h5 ... or --images DIR)")
     extra = dict(image_size=image_size, color=color, max_images=max_images) if images else {}
-    if factor is not None and not conditional:
-        raise IsingScaleError("--factor belongs to --conditional (an unconditional SKILD model serves every factor)")
+    if factor is not None and not (conditional or cnn):
+        raise IsingScaleError("--factor belongs to --conditional or --cnn (an unconditional SKILD model serves every "
+                              "factor)")
+    if cnn:
+        if conditional or images or resume:
+            raise IsingScaleError("--cnn trains from --data alone (no --conditional, --images or --resume)")
+        _threads(device)
+        _train_cnn(files, out, factor, steps, minutes, batch, lr, seed, progress)
+        return
+    lr = 1e-3 if lr is None else lr
     if conditional and not resume:
         extra.update(conditional=True, factor=factor)
     _threads(device)

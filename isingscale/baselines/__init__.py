@@ -1,0 +1,27 @@
+"""Super-resolution baselines for critical Ising lattices (DESIGN.md §5).
+
+Every baseline shares the SKILD sampler's calling convention::
+
+    fn(coarse, kind, N, *, generator) -> (B, N, N) int8 ±1 spins, periodic
+
+coarse (B, n, n): kind "fourier" a float field from ``skild.coarsen.fourier_truncate`` (fine ±1
+amplitude scale), kind "block" ±1 majority-rule block spins. Unsupported inputs raise
+IsingScaleError. The CNN functions take the model first: ``functools.partial(cnn_upsample,
+model)`` fits the convention.
+
+``interpolate``    nearest (integer f), fourier (band-limited), bicubic (periodic spline); deterministic
+``cnn``            CNN super-resolver after Efthymiou, Beach & Melko, PRB 99, 075113 (2019)
+``kernel_interp``  kernel interpolation of a trained network (×2 CNN run as ×F in one pass)
+"""
+
+from __future__ import annotations
+
+from .cnn import CNNConfig, CNNModel, CNNNet, cnn_probabilities, cnn_upsample, load_cnn, train_cnn
+from .interpolate import bicubic, bicubic_interpolate, fourier, fourier_interpolate, nearest
+from .kernel_interp import cnn_ki_upsample, compare_kernel_interpolation, interpolate_kernels
+
+__all__ = [
+    "nearest", "fourier", "bicubic", "fourier_interpolate", "bicubic_interpolate",
+    "CNNConfig", "CNNNet", "CNNModel", "train_cnn", "load_cnn", "cnn_probabilities", "cnn_upsample",
+    "interpolate_kernels", "cnn_ki_upsample", "compare_kernel_interpolation",
+]
