@@ -3,8 +3,10 @@
 ``net(y_s, s)`` is any callable returning v̂ (zero = the Gaussian Bayes-optimal denoiser,
 see process.py), so tests drive the samplers with ``lambda y, s: torch.zeros_like(y)``.
 All fields are whitened and real, shape (B, N, N); the reverse process runs on the
-uniform grid s_i = s_start i / steps, i = steps ... 0. Coefficients are formed in
-float64 from log a (stable where a_s(k) underflows) and applied per frequency.
+uniform grid s_i = s_end + (s_start - s_end) i / steps, i = steps ... 0 (s_end = 0 unless
+the caller stops early, as scale-space sampling does before lifting to a larger lattice, see
+ssd.py). Coefficients are formed in float64 from log a (stable where a_s(k) underflows) and
+applied per frequency.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from .process import Schedule
 from .spectral import Basis
 
 
-def _grid(s_start: float, steps: int) -> np.ndarray:
+def _grid(s_start: float, steps: int, s_end: float = 0.0) -> np.ndarray:
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
-    return np.linspace(0.0, float(s_start), steps + 1)[::-1]
+    if s_end < 0.0 or (s_end > 0.0 and s_end >= s_start):  # s_end = 0: the grid as it always was
+        raise ValueError(f"need 0 <= s_end < s_start, got s_end={s_end}, s_start={s_start}")
+    return np.linspace(float(s_end), float(s_start), steps + 1)[::-1]
 
 
 def _t(x: np.ndarray, like: torch.Tensor) -> torch.Tensor:
@@ -46,8 +50,9 @@ def ddpm_sampler(
     schedule: Schedule,
     generator: torch.Generator | None = None,
     progress: bool = False,
+    s_end: float = 0.0,
 ) -> torch.Tensor:
-    """Ancestral sampling from s_start to 0 with the reverse variance σ² = β_s.
+    """Ancestral sampling from s_start to s_end (default 0) with the reverse variance σ² = β_s.
 
     Step s_cur -> s_prev (per frequency): α = (a_cur / a_prev)², β = 1 - α and
         y_prev = √α y - (β a_prev / b_cur) v̂ + √β z,
@@ -57,7 +62,7 @@ def ddpm_sampler(
     last step, to s = 0, adds noise too (a_0 = 1 while corner modes fall off at once).
     """
     N = y_start.shape[-1]
-    s_grid = _grid(s_start, steps)
+    s_grid = _grid(s_start, steps, s_end)
     y = y_start.float()
     for s_cur, s_prev in tqdm(list(zip(s_grid[:-1], s_grid[1:])), disable=not progress, desc="sampling", leave=False):
         la_cur, la_prev = schedule.log_a(s_cur, N), schedule.log_a(s_prev, N)
@@ -87,6 +92,7 @@ def ode_sampler(
     basis: Basis,
     schedule: Schedule,
     progress: bool = False,
+    s_end: float = 0.0,
 ) -> torch.Tensor:
     """Deterministic (DDIM-like) sampling with fewer steps: 2 network calls per step.
 
@@ -94,10 +100,11 @@ def ode_sampler(
     forward process is dy/dθ = E[v | y_s] = v̂ (v = a ε - b y_0), so a network that outputs
     zero leaves y unchanged: the Gaussian part is integrated exactly and only the learned
     residual is discretised (plain DDIM would shrink a Gaussian field by cos Δθ per step).
-    Heun's second-order correction is applied on every step except the last.
+    Heun's second-order correction is applied on every step except the last, unless the
+    run stops early (s_end > 0): then the network is evaluated at s_end too (2 x steps calls).
     """
     N = y_start.shape[-1]
-    s_grid = _grid(s_start, steps)
+    s_grid = _grid(s_start, steps, s_end)
     y = y_start.float()
     theta = lambda s: np.arccos(np.clip(schedule.a(s, N), 0.0, 1.0))  # noqa: E731
     for i, (s_cur, s_prev) in enumerate(tqdm(list(zip(s_grid[:-1], s_grid[1:])), disable=not progress, desc="sampling", leave=False)):
@@ -107,7 +114,7 @@ def ode_sampler(
         y_k = basis.forward(y)
         y_next = basis.inverse(y_k + d_theta * d_cur)
         # Second-order correction.
-        if i < steps - 1:
+        if i < steps - 1 or s_end > 0:
             d_next = basis.forward(net(y_next, _s(s_prev, y)).float())
             y_next = basis.inverse(y_k + d_theta * 0.5 * (d_cur + d_next))
         y = y_next
