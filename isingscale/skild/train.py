@@ -300,6 +300,7 @@ def _metadata(cfg: TrainConfig, td: TrainingData, schedule, state: dict) -> dict
             "config": {k: v for k, v in asdict(cfg).items() if k != "data"},
             "step": state["step"],
             "lattices_seen": state.get("seen", state["step"] * cfg.batch * cfg.world_size),
+            "seconds": round(state.get("seconds", 0.0), 1),  # training wall time over all invocations
             "last_loss": state.get("loss"),
             "package_version": __version__,
             "torch_version": torch.__version__,
@@ -450,6 +451,7 @@ def _train(data, out: Path, ctx: DistContext, *, resume, progress, device, steps
         g.set_state(tensors["train.rng"])
         state["step"] = int(meta["training"]["step"])
         state["seen"] = int(meta["training"].get("lattices_seen", state["step"] * cfg.batch))
+        state["seconds"] = float(meta["training"].get("seconds", 0.0))
         if ctx.is_writer:
             _truncate_log(out / "loss.csv", state["step"])
     elif ctx.is_writer:
@@ -527,6 +529,7 @@ def _loop(cfg: TrainConfig, out: Path, ctx: DistContext, state: dict, step_once,
     if log and log.tell() == 0:
         writer.writerow(["step", "lattices", "loss", "lr", "seconds"])
     t0 = t_ckpt = time.monotonic()
+    seconds0 = state.get("seconds", 0.0)
     bar = tqdm(total=cfg.steps, initial=state["step"], disable=not progress, desc="train", unit="step")
     loss_sum, loss_n, step0 = 0.0, 0, state["step"]
     try:
@@ -535,6 +538,7 @@ def _loop(cfg: TrainConfig, out: Path, ctx: DistContext, state: dict, step_once,
         ):
             loss_sum += step_once()
             loss_n += 1
+            state["seconds"] = seconds0 + time.monotonic() - t0
             if state["step"] % cfg.log_every == 0:
                 state["loss"] = loss_sum / loss_n
                 rate = (state["step"] - step0) * cfg.batch * ctx.world / max(time.monotonic() - t0, 1e-9)
