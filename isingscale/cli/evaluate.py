@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import main
+from . import bench, main
 from ._options import device_option
 
 _in_file = click.Path(dir_okay=False)
@@ -62,7 +62,7 @@ def evaluate(out, factors, methods, coarsen, L, samples, data, checkpoint, condi
     \b
       isingscale evaluate --factors 2,4 --methods nearest,fourier,bicubic --L 32 --samples 500 --out eval/
       isingscale evaluate --methods skild,conditional,cnn --conditional-checkpoint 4=runs/cond_x4/model.safetensors \\
-          --cnn-checkpoint runs/cnn/model.pt --factors 2,4,8 --out eval/
+          --cnn-checkpoint runs/cnn_x2/model.safetensors --factors 2,4,8 --out eval/
       isingscale evaluate --data data/ising_L32_test.h5 --factors 4 --out eval/ --resume
       isingscale evaluate --L 128 --samples 1000 --scheduler tcp://scheduler:8786 --out eval128/
     """
@@ -73,3 +73,45 @@ def evaluate(out, factors, methods, coarsen, L, samples, data, checkpoint, condi
               seed=seed, resume=resume, scheduler=scheduler, batch=batch, device=device, progress=progress,
               plots=plots)
     click.echo(res.summary())
+
+
+@bench.command("kernel-interp")
+@click.option("--cnn", "cnn2", required=True, type=click.Path(dir_okay=False), metavar="CKPT",
+              help="×2 CNN checkpoint (isingscale train --cnn --factor 2).")
+@click.option("--native", required=True, type=click.Path(dir_okay=False), metavar="CKPT",
+              help="CNN trained natively at the target factor (isingscale train --cnn --factor F).")
+@click.option("--L", "L", type=click.IntRange(min=8), default=32, show_default=True, metavar="N",
+              help="Output lattice size.")
+@click.option("--samples", type=click.IntRange(min=2), default=1000, show_default=True, metavar="N",
+              help="Lattices per method (and in the Monte Carlo reference).")
+@click.option("--out", "workdir", type=click.Path(file_okay=False), default="bench_kernel_interp", show_default=True,
+              metavar="DIR", help="Work directory: Monte Carlo and output ensembles.")
+@click.option("--seed", type=int, default=0, show_default=True, metavar="INT", help="Seed of the spin sampling.")
+def kernel_interp(cnn2, native, L, samples, workdir, seed):
+    """Kernel interpolation: the ×2 CNN run at ×F in one pass vs a native ×F CNN vs ×2 repeated.
+
+    Block-spin inputs from held-out Monte Carlo (seed 3), reference seed 2; G2 and energy
+    against Monte Carlo and seconds per lattice, as ratios to the native network.
+    """
+    from pathlib import Path
+
+    from ..baselines.cnn import load_cnn
+    from ..baselines.kernel_interp import compare_kernel_interpolation
+    from ..skild.evaluate import SEED_INPUTS, SEED_TRUTH, mc_ensemble
+
+    model2, model_native = load_cnn(cnn2), load_cnn(native)
+    work = Path(workdir)
+    truth = mc_ensemble(L, samples, SEED_TRUTH, work)
+    inputs = mc_ensemble(L, samples, SEED_INPUTS, work)
+    res = compare_kernel_interpolation(model2, model_native, inputs=inputs, truth=truth, workdir=work,
+                                       factor=model_native.factor, samples=samples, seed=seed, progress=True)
+    base = res["methods"]["native"]["seconds_per_lattice"]
+    click.echo(f"×{res['factor']} CNN super-resolution, L = {res['L']}, {res['samples']} lattices "
+               f"(MC energy {res['mc']['energy']:.4f} ± {res['mc']['energy_err']:.4f}):")
+    click.echo("| network | G2 χ²/dof | G2 max|z| | G2(1) Δ | G2(L/4) Δ | Δu/u | ms/lattice | × native time |")
+    click.echo("|---|---|---|---|---|---|---|---|")
+    for name, row in res["methods"].items():
+        t = row["seconds_per_lattice"]
+        click.echo(f"| {name} | {row['G2_chi2_dof']:.2f} | {row['G2_max_abs_z']:.2f} | {100 * row['G2_rel_r1']:+.1f} % "
+                   f"| {100 * row['G2_rel_rL4']:+.1f} % | {100 * row['energy']['rel_dev']:+.2f} % | {1e3 * t:.3g} "
+                   f"| {t / base:.2f} |")

@@ -153,3 +153,22 @@ def test_comparison_returns_every_method_with_g2_energy_and_timing(mc16, tmp_pat
         assert math.isfinite(row["energy"]["rel_dev"])
     with pytest.raises(IsingScaleError, match="native ×8"):
         compare_kernel_interpolation(*paths, inputs=mc16, truth=mc16, workdir=tmp_path, factor=8)
+
+
+def test_bench_kernel_interp_cli(mc16, tmp_path):
+    from click.testing import CliRunner
+
+    from isingscale.baselines import train_cnn
+    from isingscale.cli import main
+
+    cnn2 = train_cnn([mc16], tmp_path / "x2.safetensors", factor=2, steps=3, batch=8, progress=False)
+    cnn4 = train_cnn([mc16], tmp_path / "x4.safetensors", factor=4, steps=3, batch=8, progress=False)
+    r = CliRunner().invoke(main, ["bench", "kernel-interp", "--cnn", str(cnn2), "--native", str(cnn4), "--L", "16",
+                                  "--samples", "16", "--out", str(tmp_path / "w")])
+    assert r.exit_code == 0, r.output
+    rows = [line for line in r.output.splitlines() if line.startswith("| ") and "network" not in line]
+    assert [row.split("|")[1].strip() for row in rows] == ["kernel_interpolated", "native", "repeated"]
+    assert rows[1].rstrip(" |").endswith("1.00")  # the native network is the time baseline
+    r = CliRunner().invoke(main, ["bench", "kernel-interp", "--cnn", str(cnn4), "--native", str(cnn2), "--L", "16",
+                                  "--samples", "16", "--out", str(tmp_path / "w")])
+    assert r.exit_code != 0 and "need a ×2" in r.output
