@@ -50,11 +50,12 @@ def _row(p: xr.Dataset, L: int, n: int) -> str:
         return f"{_f(float(p[f'max_abs_z_{short}']))} ({_f(float(p[f'r_at_max_{short}']), '.0f')})"
 
     bar = "pass" if float(p["passes"]) == 1 else "**fail**"
+    training = "none" if str(p["checkpoint"].item()) == "none" else duration(float(p["train_seconds"]))
     return (lead + f"| {_f(float(p['chi2_dof_G2']))} | {zr('G2')} | {_f(float(p['chi2_dof_G4c']))} | {zr('G4c')} "
             f"| {_pct(float(p['rel_dev_energy']))} | {_pct(float(p['rel_dev_abs_m']))} "
             f"| {float(p['dev_binder']):+.3f} ± {_f(float(p['binder_err']), '.3f')} "
             f"| {_f(float(p['spectrum_error_db']))} dB | {bar} | {_f(float(p['seconds_per_lattice']), '.3g')} "
-            f"| {duration(float(p['train_seconds']))} |")
+            f"| {training} |")
 
 
 def method_table(ds: xr.Dataset, coarsen: str) -> str:
