@@ -289,6 +289,10 @@ def bench_correlate_memory(*, L: int = 128, memory_limit: int = 400_000_000, fil
     log = log or (lambda msg: None)
     samples = int(np.ceil(file_factor * memory_limit / (L * L)))
     chunk = int(chunk or memory_chunk(L, memory_limit))
+    if workdir is not None:
+        from ..io import writable_dir
+
+        writable_dir(workdir)
     tmp = Path(tempfile.mkdtemp(prefix="isingscale-bench-memory-", dir=workdir))
     try:
         path = tmp / f"random_L{L}.h5"
