@@ -70,6 +70,25 @@ def scheduler_client(address: str | None = None, *, n_workers: int | None = None
         client.close()
 
 
+def bounded_map(client, fn, calls, *, window: int | None = None, **kwargs) -> Iterator[object]:
+    """``fn(*args, **kwargs)`` for each ``args`` in ``calls`` on the cluster, results in order.
+
+    At most ``window`` tasks (default: twice the cluster's worker threads) are in flight,
+    so finished results never pile up in worker memory ahead of the client.
+    """
+    from collections import deque
+
+    if window is None:
+        window = max(2, 2 * sum(client.nthreads().values()))
+    pending: deque = deque()
+    for args in calls:
+        pending.append(client.submit(fn, *args, pure=False, **kwargs))
+        if len(pending) >= window:
+            yield from ordered_results(client, [pending.popleft()])
+    while pending:
+        yield from ordered_results(client, [pending.popleft()])
+
+
 def ordered_results(client, futures, *, progress=None) -> Iterator[object]:
     """Results of ``futures`` in submission order, each released once yielded (bounded memory)."""
     for fut in futures:

@@ -153,15 +153,15 @@ def chunk_sums(path: str, start: int, stop: int, *, binarize: bool, shapes: Sequ
 
 def _accumulate_distributed(ds: xr.Dataset, client, *, shapes, n_blocks, progress) -> BlockAccumulator:
     """Chunks as tasks on the cluster, merged in sample order (bitwise equal to the serial sums)."""
-    from ..cluster import ordered_results
+    from ..cluster import bounded_map
 
     n = ds.sizes["sample"]
     acc = BlockAccumulator(n, n_blocks)
     bounds = np.cumsum((0,) + tuple(ds["spins"].data.chunks[0]))
-    futures = [client.submit(chunk_sums, ds.attrs["source"], int(a), int(b), binarize=bool(ds.attrs["binarized"]),
-                             shapes=tuple(shapes), n_samples=n, n_blocks=n_blocks, pure=False)
-               for a, b in zip(bounds[:-1], bounds[1:])]
-    for part, a, b in zip(ordered_results(client, futures), bounds[:-1], bounds[1:]):
+    calls = [(ds.attrs["source"], int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+    parts = bounded_map(client, chunk_sums, calls, binarize=bool(ds.attrs["binarized"]), shapes=tuple(shapes),
+                        n_samples=n, n_blocks=n_blocks)
+    for part, (_, a, b) in zip(parts, calls):
         acc.merge(part)
         if progress is not None:
             progress.update(int(b - a))
