@@ -113,7 +113,7 @@ def _training_summary(path) -> None:
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar with loss and lattices/s.")
 def train(data, more_data, images, image_size, color, max_images, conditional, cnn, factor, out, steps, minutes,
           base_channels, depth, channel_mult, batch, lr, ema, width, seed, device, resume, checkpoint_every, progress):
-    """Train a SKILD diffusion model on Monte Carlo lattices.
+    """Train a SKILD diffusion model (or, with --conditional / --cnn, a baseline) on Monte Carlo lattices.
 
     One unconditional network learns to reverse the scale-space forward process; the
     same checkpoint then generates lattices and super-resolves by any factor.
