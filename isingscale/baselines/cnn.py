@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -284,19 +283,10 @@ def train_cnn(
 
 def save_cnn(path, net: CNNNet, meta: dict) -> Path:
     """Write weights (``model.*``) and metadata atomically (temporary file + os.replace)."""
-    from safetensors.torch import save_file
+    from ..skild.checkpoint import write_safetensors
 
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tensors = {f"model.{k}": v.detach().contiguous().cpu() for k, v in net.state_dict().items()}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_file(tensors, str(tmp), metadata={"isingscale": json.dumps(meta)})
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise IsingScaleError(f"cannot write CNN checkpoint {path}: {e.strerror or e}") from None
-    return path
+    write_safetensors(Path(path), {f"model.{k}": v for k, v in net.state_dict().items()}, meta)
+    return Path(path)
 
 
 def _read(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:

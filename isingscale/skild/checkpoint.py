@@ -85,7 +85,8 @@ class SkildModel:
         return self.meta.get("block_transfer", [])
 
 
-def _write_atomic(path: Path, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+def write_safetensors(path: Path, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    """Tensors + JSON metadata (key "isingscale") to ``path`` atomically (temporary file + os.replace)."""
     from safetensors.torch import save_file
 
     path = Path(path)
@@ -108,7 +109,7 @@ def save_checkpoint(path, net: torch.nn.Module, meta: dict, *, train_state: dict
     meta = {"format": FORMAT, "schema_version": SCHEMA_VERSION, **meta}
     tensors = {f"model.{k}": v for k, v in net.state_dict().items()}
     tensors.update(train_state or {})
-    _write_atomic(Path(path), tensors, meta)
+    write_safetensors(Path(path), tensors, meta)
     return Path(path)
 
 

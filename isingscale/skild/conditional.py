@@ -129,14 +129,10 @@ def conditional_upsample_stage(model, coarse: np.ndarray, kind: str, N: int, *, 
     n = coarse.shape[-1]
     check_factor(model, N / n)
     model.net.check_size(N)
+    from .generate import model_net
+
     cond = conditioning(coarse, kind, N, model.whitener).to(device)
-    amp = torch.device(device).type == "cuda"
-
-    def net(x, s, c):
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-            return model.net(x, s, c).float()
-
-    x = sr3_sampler(net, cond, (coarse.shape[0], N, N), steps or DEFAULT_STEPS, generator=generator, device=device,
+    x = sr3_sampler(model_net(model, device), cond, (coarse.shape[0], N, N), steps or DEFAULT_STEPS, generator=generator, device=device,
                     clip=clip)
     return x.cpu().numpy()
 

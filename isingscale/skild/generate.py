@@ -26,12 +26,12 @@ def check_sampler(sampler: str) -> None:
 
 
 def model_net(model: SkildModel, device: torch.device):
-    """net(y, s) in inference mode, bfloat16 autocast on CUDA."""
-    amp = device.type == "cuda"
+    """net(y, s[, cond]) in inference mode, bfloat16 autocast on CUDA."""
+    amp = torch.device(device).type == "cuda"
 
-    def net(y, s):
+    def net(y, s, *cond):
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-            return model.net(y, s).float()
+            return model.net(y, s, *cond).float()
 
     return net
 

@@ -1,6 +1,7 @@
 """CNN super-resolver: Z2 by construction, training lowers the BCE, checkpoints, sampling contract."""
 
 import json
+from functools import partial
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from isingscale.baselines.cnn import augment, bce, cnn_probabilities
 from isingscale.errors import IsingScaleError
 from isingscale.io import read_ensemble
 
-from .conftest import coarse_inputs, untrained_cnn
+from .conftest import assert_sampler_contract, coarse_inputs, untrained_cnn
 
 
 @pytest.fixture(scope="module")
@@ -64,11 +65,7 @@ def test_training_lowers_bce_and_checkpoint_round_trips(mc16, trained):
 def test_sampling_contract_and_determinism(n, N):
     model = untrained_cnn()
     x = coarse_inputs("block", n, B=3)
-    a = cnn_upsample(model, x, "block", N, generator=torch.Generator().manual_seed(0))
-    b = cnn_upsample(model, x, "block", N, generator=torch.Generator().manual_seed(0))
-    c = cnn_upsample(model, x, "block", N, generator=torch.Generator().manual_seed(1))
-    assert a.shape == (3, N, N) and a.dtype == np.int8 and set(np.unique(a)) <= {-1, 1}
-    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert_sampler_contract(partial(cnn_upsample, model), x, N)
 
 
 def test_unsupported_inputs_raise(tmp_path):

@@ -3,6 +3,8 @@ output sizes, the one-pass ×F CNN, and the comparison harness."""
 
 import math
 
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
@@ -12,7 +14,7 @@ from isingscale.baselines import CNNNet, cnn_ki_upsample, cnn_upsample, fourier_
 from isingscale.baselines.kernel_interp import resampling_matrix
 from isingscale.errors import IsingScaleError
 
-from .conftest import coarse_inputs, untrained_cnn
+from .conftest import assert_sampler_contract, coarse_inputs, untrained_cnn
 
 MODES = ((1, 0, 0.7), (0, 2, -0.5), (1, 1, 0.9), (2, 1, 0.4))  # (k_x, k_y, amplitude), cycles per box
 
@@ -115,11 +117,7 @@ def test_unsupported_networks_and_scales_raise():
 def test_ki_upsample_contract_and_determinism(n, N):
     model = untrained_cnn()
     x = coarse_inputs("block", n, B=3)
-    a = cnn_ki_upsample(model, x, "block", N, generator=torch.Generator().manual_seed(0))
-    b = cnn_ki_upsample(model, x, "block", N, generator=torch.Generator().manual_seed(0))
-    c = cnn_ki_upsample(model, x, "block", N, generator=torch.Generator().manual_seed(1))
-    assert a.shape == (3, N, N) and a.dtype == np.int8 and set(np.unique(a)) <= {-1, 1}
-    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    a = assert_sampler_contract(partial(cnn_ki_upsample, model), x, N)
     if N == 2 * n:  # s = 1: the ×2 network itself
         same = cnn_upsample(model, x, "block", N, generator=torch.Generator().manual_seed(0))
         assert np.array_equal(a, same)
