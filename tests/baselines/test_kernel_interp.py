@@ -2,7 +2,6 @@
 output sizes, the one-pass ×F CNN, and the comparison harness."""
 
 import math
-
 from functools import partial
 
 import numpy as np
