@@ -8,13 +8,11 @@ is inflated by twice the integrated autocorrelation time,
 with the sum cut at Sokal's automatic window (the smallest W with W >= c tau_int(W),
 c = 5; Sokal, "Monte Carlo methods in statistical mechanics", Cargèse lectures 1996,
 section 3). With ``chain`` given, rho(t) is pooled over the chains: pairs are taken only
-within a chain, around the common mean. Nonlinear estimators (the Binder cumulant) get a
-jackknife over contiguous blocks of each chain.
+within a chain, around the common mean. Nonlinear estimators (the Binder cumulant) use the
+block jackknife of :mod:`isingscale.analysis.errors`, the package's one jackknife.
 """
 
 from __future__ import annotations
-
-from typing import Callable
 
 import numpy as np
 
@@ -77,43 +75,3 @@ def mean_error(x: np.ndarray, *, chain: np.ndarray | None = None) -> tuple[float
     tau = tau_int(x, chain=chain)
     se = np.sqrt(2.0 * tau * x.var(ddof=1) / x.size)
     return float(x.mean()), float(se), tau
-
-
-def jackknife(
-    estimator: Callable[..., float],
-    *series: np.ndarray,
-    chain: np.ndarray | None = None,
-    n_blocks: int = 32,
-) -> tuple[float, float]:
-    """Jackknife value and error of ``estimator(*series)`` over contiguous blocks.
-
-    Samples are grouped by chain (keeping their order), then cut into ``n_blocks``
-    contiguous blocks; blocks should be much longer than tau_int. Returns (value, error);
-    fewer than 2 blocks give error nan.
-    """
-    arrays = [np.asarray(s, dtype=np.float64) for s in series]
-    if chain is not None:
-        order = np.argsort(np.asarray(chain), kind="stable")
-        arrays = [a[order] for a in arrays]
-    n = len(arrays[0])
-    value = float(estimator(*arrays))
-    n_blocks = min(n_blocks, n)
-    if n_blocks < 2:
-        return value, float("nan")
-    edges = np.linspace(0, n, n_blocks + 1).astype(int)
-    keep = np.ones(n, bool)
-    leave_one_out = np.empty(n_blocks)
-    for b in range(n_blocks):
-        keep[edges[b] : edges[b + 1]] = False
-        leave_one_out[b] = estimator(*(a[keep] for a in arrays))
-        keep[edges[b] : edges[b + 1]] = True
-    error = np.sqrt((n_blocks - 1) * np.mean((leave_one_out - leave_one_out.mean()) ** 2))
-    return value, float(error)
-
-
-def binder_cumulant(m: np.ndarray) -> float:
-    """Binder cumulant U4 = 1 - <m^4> / (3 <m^2>^2); nan for all-zero m."""
-    m2 = np.mean(np.asarray(m, dtype=np.float64) ** 2)
-    if m2 == 0:
-        return float("nan")
-    return float(1.0 - np.mean(np.asarray(m, dtype=np.float64) ** 4) / (3.0 * m2**2))

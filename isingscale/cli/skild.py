@@ -104,7 +104,11 @@ def _training_summary(path) -> None:
               help="EMA decay per step of the sampling weights.")
 @click.option("--width", type=click.FloatRange(min=0.05), default=0.4, show_default=True, metavar="OCTAVES",
               help="Logistic width of the scale schedule a_s(k).")
+@click.option("--lr-decay", type=click.Choice(["constant", "cosine"]), default="constant", show_default=True,
+              help="Learning rate after warm-up: constant, or cosine down to lr/10 over --steps.")
 @click.option("--seed", type=int, default=0, show_default=True, metavar="INT", help="Seed (init, data order, noise).")
+@click.option("--init", "init", type=_in_file, default=None, metavar="CKPT",
+              help="Fine-tune a SKILD checkpoint: start from its weights (keeps its network, schedule and spectrum).")
 # I/O-related.
 @device_option
 @click.option("--resume", is_flag=True, help="Continue from RUNDIR/checkpoint.safetensors (model, EMA, Adam, step, RNG).")
@@ -112,7 +116,8 @@ def _training_summary(path) -> None:
               help="Steps between atomic training checkpoints (also every 5 minutes).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar with loss and lattices/s.")
 def train(data, more_data, images, image_size, color, max_images, conditional, cnn, factor, out, steps, minutes,
-          base_channels, depth, channel_mult, batch, lr, ema, width, seed, device, resume, checkpoint_every, progress):
+          base_channels, depth, channel_mult, batch, lr, ema, width, lr_decay, seed, init, device, resume,
+          checkpoint_every, progress):
     """Train a SKILD diffusion model (or, with --conditional / --cnn, a baseline) on Monte Carlo lattices.
 
     One unconditional network learns to reverse the scale-space forward process; the
@@ -123,6 +128,8 @@ def train(data, more_data, images, image_size, color, max_images, conditional, c
     \b
     isingscale train --data data/ising_L32.h5 --out runs/L32 --minutes 38
     isingscale train --data data/ising_L32.h5 --out runs/L32 --steps 30000 --resume
+    isingscale train --data data/ising_L32.h5 data/ising_L16.h5 data/ising_L64.h5 --out runs/multi --minutes 60
+    isingscale train --init data/checkpoints/skild_ising_L32.safetensors --data data/ising_L32.h5 --out runs/ft --steps 5000 --lr-decay cosine
     isingscale train --images photos/ --image-size 64 --out runs/img64 --steps 20000
     isingscale train --conditional --factor 4 --data data/ising_L32.h5 --out runs/cond_x4 --minutes 30
     isingscale train --cnn --factor 2 --data data/ising_L32.h5 --out runs/cnn_x2 --steps 4000
@@ -153,6 +160,13 @@ def train(data, more_data, images, image_size, color, max_images, conditional, c
         _train_cnn(files, out, factor, steps, minutes, batch, lr, seed, progress)
         return
     lr = 1e-3 if lr is None else lr
+    if init and (conditional or images or resume):
+        raise IsingScaleError("--init fine-tunes an unconditional SKILD model on --data (no --conditional, --images "
+                              "or --resume)")
+    if init:
+        extra["init"] = init
+    if lr_decay != "constant":
+        extra["lr_decay"] = lr_decay
     if conditional and not resume:
         extra.update(conditional=True, factor=factor)
     _threads(device)

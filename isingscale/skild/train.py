@@ -29,6 +29,7 @@ import copy
 import csv
 import hashlib
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -70,6 +71,8 @@ class TrainConfig:
     minutes: float | None = None  # wall-clock budget for this invocation
     lr: float = 1e-3
     warmup: int = 200  # linear learning-rate warm-up, steps
+    lr_decay: str = "constant"  # "constant", or "cosine" from lr to lr/10 over --steps
+    init: dict | None = None  # fine-tuning: the checkpoint the weights started from (path, sha256, its training)
     ema: float = 0.999  # EMA decay per step (with the usual (1+t)/(10+t) warm-up)
     seed: int = 0
     width: float = 0.4  # logistic width of a_s(k), octaves
@@ -110,27 +113,30 @@ class TrainConfig:
 # Data.
 
 
-def load_training_data(paths) -> tuple[np.ndarray, list[dict], float | None]:
-    """All ±1 lattices of the given ensemble files (same L), their provenance, and T."""
+def load_training_data(paths) -> tuple[dict[int, np.ndarray], list[dict], float | None]:
+    """The ±1 lattices of the given ensemble files grouped by size, their provenance, and T.
+
+    Returns ({L: spins (n, L, L) int8}, provenance per file, T). Sizes keep the order of
+    their first file: the first is the run's primary size (the checkpoint's default L).
+    All files must share one temperature.
+    """
     from ..io import check_spins, read_attrs, read_ensemble
 
     if not paths:
         raise IsingScaleError("no training data given (--data FILE.h5 ...)")
-    arrays, prov, Ts = [], [], set()
+    by_size, prov, Ts = {}, [], set()
     for p in paths:
         attrs = read_attrs(p)
         if "spins" not in attrs["datasets"] or attrs["n_samples"] == 0:
             raise IsingScaleError(f"{p} holds no ±1 'spins' to train on")
         spins = check_spins(read_ensemble(p, datasets=("spins",))["spins"], what=f"{p}: spins")
-        if arrays and spins.shape[-1] != arrays[0].shape[-1]:
-            raise IsingScaleError(f"{p} has L={spins.shape[-1]}, other data files have L={arrays[0].shape[-1]}")
-        arrays.append(spins)
+        by_size.setdefault(int(spins.shape[-1]), []).append(spins)
         T = attrs.get("T")
         Ts.add(None if T is None else round(float(T), 9))
         prov.append({"path": str(Path(p).resolve()), "sha256": file_sha256(p), "n_samples": int(len(spins)), "L": int(spins.shape[-1]), "T": T})
     if len(Ts) > 1:
         raise IsingScaleError(f"training files were simulated at different temperatures {sorted(Ts, key=str)}")
-    return np.concatenate(arrays), prov, Ts.pop()
+    return {L: np.concatenate(a) for L, a in by_size.items()}, prov, Ts.pop()
 
 
 def augmented_batch(data: torch.Tensor, batch: int, g: torch.Generator) -> torch.Tensor:
@@ -161,9 +167,13 @@ def augmented_images(data: torch.Tensor, batch: int, g: torch.Generator) -> torc
 
 @dataclass
 class TrainingData:
-    """What a run trains on: fields, their spectrum (per channel for images) and provenance."""
+    """What a run trains on: fields per lattice size, their spectrum (per channel for images), provenance.
 
-    fields: torch.Tensor  # (n, L, L) int8 spins, or (n, C, L, L) float32 images (model scale)
+    Several sizes (Ising only) train one network for all of them: steps cycle through the
+    sizes, each with a batch of the same number of sites (see :meth:`batch_size`).
+    """
+
+    fields: dict  # {L: (n, L, L) int8 spins, or (n, C, L, L) float32 images (model scale)}; first key = primary size
     spectrum: object  # Spectrum, or a list of one per channel
     provenance: list
     T: float | None = None
@@ -172,27 +182,46 @@ class TrainingData:
 
     @property
     def L(self) -> int:
-        return int(self.fields.shape[-1])
+        """The primary training size: the checkpoint's default lattice size."""
+        return int(next(iter(self.fields)))
 
-    def batch(self, batch: int, g: torch.Generator) -> torch.Tensor:
-        if self.fields.ndim == 4:
-            return augmented_images(self.fields, batch, g)
-        return augmented_batch(self.fields, batch, g)
+    @property
+    def sizes(self) -> list[int]:
+        return sorted(int(L) for L in self.fields)
+
+    def size_at(self, step: int) -> int:
+        """The lattice size trained at optimizer step `step` (0-based): the sizes in turn."""
+        return self.sizes[step % len(self.sizes)]
+
+    def batch_size(self, batch: int, N: int) -> int:
+        """Lattices per step at size N for `batch` at the primary size: equal sites per step."""
+        return max(1, round(batch * (self.L / N) ** 2))
+
+    def batch(self, batch: int, g: torch.Generator, N: int | None = None) -> torch.Tensor:
+        data = self.fields[self.L if N is None else N]
+        if data.ndim == 4:
+            return augmented_images(data, batch, g)
+        return augmented_batch(data, batch, g)
 
 
 def load_ising(paths, meta: dict | None) -> TrainingData:
-    """Ising ensembles; spectrum and block transfer from ``meta`` (resume) or measured."""
+    """Ising ensembles; spectrum and block transfer from ``meta`` (resume, --init) or measured.
+
+    A measured spectrum comes from the largest size (its shells reach the lowest |k|);
+    block-spin transfer functions from the primary size.
+    """
     spins, prov, T = load_training_data(paths)
-    L = spins.shape[-1]
+    L = next(iter(spins))
     if meta is not None:
         from .checkpoint import spectrum_from_meta
 
         spectrum, transfer = spectrum_from_meta(meta["spectrum"]), meta["block_transfer"]
     else:
-        sub = spins[: min(len(spins), 20000)]
-        spectrum = estimate_spectrum(sub.astype(np.float64))
+        big = spins[max(spins)]
+        spectrum = estimate_spectrum(big[: min(len(big), 20000)].astype(np.float64))
+        sub = spins[L][: min(len(spins[L]), 20000)]
         transfer = [measure_block_transfer(sub, b) for b in (2, 4, 8) if L % b == 0 and L // b >= 4]
-    return TrainingData(torch.as_tensor(spins), spectrum, prov, T, transfer)
+    return TrainingData({n: torch.as_tensor(a) for n, a in spins.items()}, spectrum, prov, T, transfer)
 
 
 def load_image_data(cfg: TrainConfig, meta: dict | None, progress: bool) -> TrainingData:
@@ -215,7 +244,7 @@ def load_image_data(cfg: TrainConfig, meta: dict | None, progress: bool) -> Trai
     fields = torch.as_tensor(to_model(pixels, pixel_mean))
     extra = {"channels": int(pixels.shape[1]), "pixel_mean": pixel_mean.tolist(),
              "color": "rgb" if pixels.shape[1] == 3 else "grey"}
-    return TrainingData(fields, spectrum, prov, None, [], extra)
+    return TrainingData({int(fields.shape[-1]): fields}, spectrum, prov, None, [], extra)
 
 
 # ----------------------------------------------------------------------------
@@ -289,6 +318,7 @@ def _metadata(cfg: TrainConfig, td: TrainingData, schedule, state: dict) -> dict
         "task": cfg.task,
         **({"factor": cfg.factor} if cfg.conditional else {}),
         "L": L,
+        "sizes": td.sizes,
         "T": td.T,
         **td.extra,
         "spectrum": [x.to_dict() for x in sp] if isinstance(sp, list) else sp.to_dict(),
@@ -338,8 +368,33 @@ def _resolve_config(out: Path, resume: bool, steps, minutes, options: dict) -> t
     unknown = set(options) - set(TrainConfig.__dataclass_fields__)
     if unknown:
         raise IsingScaleError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+    if options.get("lr_decay", "constant") not in ("constant", "cosine"):
+        raise IsingScaleError(f"lr_decay must be 'constant' or 'cosine', got {options['lr_decay']!r}")
+    if options.get("lr_decay") == "cosine" and steps is None:
+        raise IsingScaleError("--lr-decay cosine needs --steps (the decay runs over them)")
     options = {**options, "channel_mult": tuple(options["channel_mult"]), "steps": steps, "minutes": minutes}
+    if options.get("init"):
+        return _init_config(options)
     return TrainConfig(**options), None, {}
+
+
+def _init_config(options: dict) -> tuple[TrainConfig, dict, dict]:
+    """Fine-tuning from a SKILD checkpoint: its network shape, schedule and spectrum, new data and optimizer."""
+    from ..io import file_sha256
+    from .checkpoint import load_checkpoint
+
+    path = options["init"]
+    model = load_checkpoint(path, lattice="ising-periodic", task="skild")
+    meta = model.meta
+    mc = meta["model"]
+    options.update(base_channels=mc["base_channels"], depth=mc["depth"], channel_mult=tuple(mc["channel_mult"]),
+                   width=meta["schedule"]["width"], alpha_bar_min=meta["schedule"]["alpha_bar_min"],
+                   init={"path": str(Path(path).resolve()), "sha256": file_sha256(path),
+                         "step": meta["training"].get("step"), "lattices_seen": meta["training"].get("lattices_seen"),
+                         "seconds": meta["training"].get("seconds")})
+    tensors = {k: v.detach().cpu() for k, v in model.net.state_dict().items()}
+    return TrainConfig(**options), {"spectrum": meta["spectrum"], "block_transfer": meta["block_transfer"],
+                                    "T": meta.get("T"), "init": True}, tensors
 
 
 def _load_data(cfg: TrainConfig, data, meta: dict | None, progress: bool) -> TrainingData:
@@ -351,9 +406,13 @@ def _load_data(cfg: TrainConfig, data, meta: dict | None, progress: bool) -> Tra
             raise IsingScaleError("--resume: the images differ from those the run was started with")
         cfg.channels = td.extra["channels"]
     else:
-        td = load_ising(data if meta is None or data else [d["path"] for d in cfg.data], meta)
-        if meta is not None and [p["sha256"] for p in td.provenance] != [p["sha256"] for p in cfg.data]:
+        resumed = meta is not None and not meta.get("init")
+        td = load_ising(data if not resumed or data else [d["path"] for d in cfg.data], meta)
+        if resumed and [p["sha256"] for p in td.provenance] != [p["sha256"] for p in cfg.data]:
             raise IsingScaleError("--resume: the data files differ from those the run was started with")
+        if meta is not None and meta.get("init") and meta["T"] is not None and td.T is not None \
+                and abs(float(meta["T"]) - float(td.T)) > 1e-9:
+            raise IsingScaleError(f"--init: the checkpoint was trained at T={meta['T']}, the data are at T={td.T}")
     cfg.data = td.provenance
     return td
 
@@ -385,14 +444,17 @@ def train(
 ) -> Path:
     """Train a SKILD model on ±1 lattices or on images; returns the path of the final model checkpoint.
 
-    data: ensemble files (same L, same T); or images: an image file or directory (PNG/JPEG,
+    data: ensemble files (same T; several sizes train one network for all of them, the
+    first file's size being the checkpoint's default L); or images: an image file or directory (PNG/JPEG,
     .npy/.npz, CIFAR-10 batches; see :mod:`isingscale.skild.images`), trained with the DCT
     basis and a per-channel spectrum (options image_size, color, max_images). out: run
     directory. steps: total optimizer steps (counting those before a resume); minutes:
     wall-clock budget of this call; at least one must be given. batch: per process (under
-    torchrun the global batch is batch x WORLD_SIZE). Other options (width, alpha_bar_min,
-    loss_power, warmup, grad_clip, checkpoint_every, log_every) are the fields of
-    :class:`TrainConfig`.
+    torchrun the global batch is batch x WORLD_SIZE); with several sizes it is the batch at
+    the primary size, other sizes get as many sites per step. init: a SKILD checkpoint to
+    fine-tune (its network shape, schedule and spectrum are kept; the optimizer starts
+    afresh). Other options (width, alpha_bar_min, loss_power, warmup, lr_decay, grad_clip,
+    checkpoint_every, log_every) are the fields of :class:`TrainConfig`.
     """
     if steps is None and minutes is None:
         raise IsingScaleError("give --steps or --minutes")
@@ -408,6 +470,14 @@ def train(
             import torch.distributed as dist
 
             dist.destroy_process_group()
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """Adam's rate at optimizer step `step` (0-based): linear warm-up, then constant or cosine to lr/10."""
+    lr = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup, 1))
+    if cfg.lr_decay == "cosine":
+        lr *= 0.1 + 0.45 * (1.0 + math.cos(math.pi * min(step / cfg.steps, 1.0)))
+    return lr
 
 
 def _check_conditional(cfg: TrainConfig, L: int) -> None:
@@ -428,15 +498,21 @@ def _train(data, out: Path, ctx: DistContext, *, resume, progress, device, steps
     cfg, meta, tensors = _resolve_config(out, resume, steps, minutes, options)
     cfg.world_size = ctx.world
     td = _load_data(cfg, data, meta, progress)
+    init = meta is not None and meta.get("init")
+    meta = None if init else meta
     L = td.L
-    UNet(cfg.model_config()).check_size(L)
+    for N in td.sizes:
+        UNet(cfg.model_config()).check_size(N)
+    if len(td.sizes) > 1 and (cfg.conditional or cfg.images):
+        raise IsingScaleError("training on several lattice sizes is for unconditional SKILD models on Ising lattices")
     if cfg.conditional:
         _check_conditional(cfg, L)
     schedule = Schedule(width=cfg.width, alpha_bar_min=cfg.alpha_bar_min, lattice=cfg.lattice)
-    s_max = schedule.s_max(L)
+    s_max = {N: schedule.s_max(N) for N in td.sizes}
     whitener = Whitener(td.spectrum)
     basis = whitener.basis
-    w = torch.as_tensor(loss_weights(L, cfg.lattice, power=cfg.loss_power), dtype=torch.float32, device=dev)
+    w = {N: torch.as_tensor(loss_weights(N, cfg.lattice, power=cfg.loss_power), dtype=torch.float32, device=dev)
+         for N in td.sizes}
     # Model, EMA, optimizer, RNG (identical on every rank).
     torch.manual_seed(cfg.seed)
     net = UNet(cfg.model_config()).to(dev)
@@ -444,6 +520,9 @@ def _train(data, out: Path, ctx: DistContext, *, resume, progress, device, steps
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     g = torch.Generator().manual_seed(cfg.seed)
     state = {"step": 0, "seen": 0}
+    if init:
+        net.load_state_dict(tensors)
+        net_ema.load_state_dict(tensors)
     if meta is not None:
         net.load_state_dict({k[len("train.raw.") :]: v for k, v in tensors.items() if k.startswith("train.raw.")})
         net_ema.load_state_dict({k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")})
@@ -457,8 +536,9 @@ def _train(data, out: Path, ctx: DistContext, *, resume, progress, device, steps
     elif ctx.is_writer:
         _prepare_run_dir(out, td.spectrum)
     if ctx.is_writer:
-        (out / "config.json").write_text(json.dumps({**asdict(cfg), "device": str(dev), "L": L, "T": td.T,
-                                                     "s_max": s_max, "parameters": count_parameters(net)}, indent=1))
+        (out / "config.json").write_text(json.dumps({**asdict(cfg), "device": str(dev), "L": L, "sizes": td.sizes,
+                                                     "T": td.T, "s_max": s_max[L],
+                                                     "parameters": count_parameters(net)}, indent=1))
     model = net
     if ctx.world > 1:
         import torch.distributed as dist
@@ -482,21 +562,24 @@ def _train(data, out: Path, ctx: DistContext, *, resume, progress, device, steps
         save_checkpoint(out / "checkpoint.safetensors", net_ema, meta, train_state=train_state)
 
     def step_once() -> float:
-        # One optimizer step: this rank's slice of the global batch at random continuous scales.
-        B = cfg.batch * ctx.world
-        x = td.batch(B, g)
-        s = torch.rand(B, generator=g) * s_max
+        # One optimizer step: this rank's slice of the global batch at random continuous scales,
+        # at this step's lattice size (the sizes in turn, equal sites per step).
+        N = td.size_at(state["step"])
+        b = td.batch_size(cfg.batch, N)
+        B = b * ctx.world
+        x = td.batch(B, g, N)
+        s = torch.rand(B, generator=g) * s_max[N]
         eps = torch.randn(x.shape, generator=g)
         cond = training_conditioning(x, cfg.factor, whitener, g) if cfg.conditional else None
-        part = slice(ctx.rank * cfg.batch, (ctx.rank + 1) * cfg.batch)
+        part = slice(ctx.rank * b, (ctx.rank + 1) * b)
         x, s, eps = x[part].to(dev), s[part].to(dev), eps[part].to(dev)
-        lr_now = cfg.lr * min(1.0, (state["step"] + 1) / max(cfg.warmup, 1))
+        lr_now = learning_rate(cfg, state["step"])
         for group in opt.param_groups:
             group["lr"] = lr_now
         if cfg.conditional:
-            loss = conditional_loss(net_call, x.float(), cond[part].to(dev), s / s_max, eps)
+            loss = conditional_loss(net_call, x.float(), cond[part].to(dev), s / s_max[N], eps)
         else:
-            loss = skild_loss(net_call, basis, schedule, whitener.whiten(x.float()), s, eps, w)
+            loss = skild_loss(net_call, basis, schedule, whitener.whiten(x.float()), s, eps, w[N])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
@@ -531,7 +614,7 @@ def _loop(cfg: TrainConfig, out: Path, ctx: DistContext, state: dict, step_once,
     t0 = t_ckpt = time.monotonic()
     seconds0 = state.get("seconds", 0.0)
     bar = tqdm(total=cfg.steps, initial=state["step"], disable=not progress, desc="train", unit="step")
-    loss_sum, loss_n, step0 = 0.0, 0, state["step"]
+    loss_sum, loss_n, step0, seen0 = 0.0, 0, state["step"], state["seen"]
     try:
         while (cfg.steps is None or state["step"] < cfg.steps) and not _rank0_says(
             cfg.minutes is not None and time.monotonic() - t0 >= 60.0 * cfg.minutes, ctx
@@ -541,7 +624,7 @@ def _loop(cfg: TrainConfig, out: Path, ctx: DistContext, state: dict, step_once,
             state["seconds"] = seconds0 + time.monotonic() - t0
             if state["step"] % cfg.log_every == 0:
                 state["loss"] = loss_sum / loss_n
-                rate = (state["step"] - step0) * cfg.batch * ctx.world / max(time.monotonic() - t0, 1e-9)
+                rate = (state["seen"] - seen0) / max(time.monotonic() - t0, 1e-9)
                 if writer:
                     writer.writerow([state["step"], state["seen"], f"{state['loss']:.6g}", f"{state['lr']:.3g}",
                                      f"{time.monotonic() - t0:.1f}"])

@@ -6,7 +6,8 @@ import pytest
 from isingscale.constants import BINDER_CRITICAL, T_C
 from isingscale.exact import torus_energy
 from isingscale.io import read_ensemble
-from isingscale.stats import binder_cumulant, jackknife, mean_error
+from isingscale.mc.simulate import binder_jackknife
+from isingscale.stats import mean_error
 from tests._stats import assert_samples_agree, assert_within_sigma
 
 # Samples per size: SE of the energy per site ~ 0.002-0.004, each run well under a second.
@@ -66,7 +67,7 @@ def test_binder_near_universal_value(run):
     used here plus 0.005 for the finite size."""
     r = run(16, samples=6000, seed=21)
     d = _data(r)
-    u4, err = jackknife(binder_cumulant, d["magnetization"], chain=d["chain"])
+    u4, err = binder_jackknife(d["magnetization"], d["chain"])
     assert abs(u4 - BINDER_CRITICAL) < 4 * err + 0.005, f"U4 = {u4:.4f} ± {err:.4f}"
     assert abs(r.binder - u4) < 1e-12
 
@@ -77,3 +78,18 @@ def test_high_and_low_temperature_limits(run):
     assert abs(np.mean(hot["energy"])) < 0.1 and np.mean(np.abs(hot["magnetization"])) < 0.15
     # Onsager's spontaneous magnetization at T = 1: (1 - sinh(2)^-4)^(1/8) = 0.99927
     assert abs(np.mean(np.abs(cold["magnetization"])) - 0.99927) < 2e-3
+
+
+def test_binder_jackknife_against_brute_force():
+    """The summary's U4 error (one block jackknife, analysis.errors) equals an explicit
+    leave-one-block-out loop over samples grouped by chain."""
+    rng = np.random.default_rng(4)
+    m = rng.normal(0.3, 0.2, 640) * rng.choice([-1, 1], 640)
+    chain = rng.integers(0, 3, 640)
+    u4, err = binder_jackknife(m, chain)
+    mo = m[np.argsort(chain, kind="stable")]
+    u = lambda x: 1 - np.mean(x**4) / (3 * np.mean(x**2) ** 2)  # noqa: E731
+    blocks = np.array_split(mo, 32)
+    loo = np.array([u(np.concatenate(blocks[:b] + blocks[b + 1:])) for b in range(32)])
+    assert u4 == pytest.approx(u(mo), rel=1e-12)
+    assert err == pytest.approx(np.sqrt(31 / 32 * np.sum((loo - loo.mean()) ** 2)), rel=1e-9)

@@ -1,0 +1,92 @@
+"""Training on several lattice sizes, fine-tuning a checkpoint (--init), and the cosine learning rate."""
+
+import csv
+
+import pytest
+import torch
+
+from isingscale.errors import IsingScaleError
+from isingscale.io import file_sha256
+from isingscale.skild.checkpoint import load_checkpoint, read_checkpoint
+from isingscale.skild.train import TrainConfig, learning_rate, load_ising, train
+
+from .conftest import make_checkpoint, random_spins, write_spins
+from .test_cli import assert_one_line_error, run
+
+KW = dict(base_channels=8, depth=2, channel_mult=(1, 2, 2), seed=3, device="cpu", progress=False, log_every=1, warmup=2)
+
+
+@pytest.fixture()
+def two_sizes(tmp_path):
+    return (write_spins(tmp_path / "L16.h5", random_spins(24, 16, seed=1)),
+            write_spins(tmp_path / "L8.h5", random_spins(40, 8, seed=2)))
+
+
+def test_sizes_take_turns_with_equal_sites_per_step(tmp_path, two_sizes):
+    td = load_ising(list(two_sizes), None)
+    assert td.L == 16 and td.sizes == [8, 16]  # primary size = first file's
+    assert [td.size_at(i) for i in range(4)] == [8, 16, 8, 16]
+    assert td.batch_size(4, 16) == 4 and td.batch_size(4, 8) == 16 and td.batch_size(4, 64) == 1
+    assert td.spectrum.L == 16  # measured at the largest size
+    g = torch.Generator().manual_seed(0)
+    assert td.batch(5, g, 8).shape == (5, 8, 8) and td.batch(5, g).shape == (5, 16, 16)
+
+    path = train(list(two_sizes), tmp_path / "run", batch=4, steps=4, **KW)
+    meta = read_checkpoint(path)[0]
+    assert meta["L"] == 16 and meta["sizes"] == [8, 16]
+    assert [d["L"] for d in meta["training"]["data"]] == [16, 8]
+    seen = [int(r["lattices"]) for r in csv.DictReader((tmp_path / "run" / "loss.csv").open())]
+    assert seen == [16, 20, 36, 40]  # 16 lattices of 8², then 4 of 16², in turn
+    model = load_checkpoint(path)
+    assert model.meta["sizes"] == [8, 16]
+
+
+def test_sizes_must_fit_the_network(tmp_path, two_sizes):
+    odd = write_spins(tmp_path / "L12.h5", random_spins(4, 12, seed=3))
+    with pytest.raises(IsingScaleError, match="divisible by 8"):
+        train([two_sizes[0], odd], tmp_path / "r", batch=2, steps=1, **{**KW, "depth": 3, "channel_mult": (1, 2, 2, 2)})
+
+
+def test_init_starts_from_the_checkpoint(tmp_path, two_sizes):
+    ckpt = make_checkpoint(tmp_path / "base.safetensors", L=16, base_channels=8, depth=2)
+    base = load_checkpoint(ckpt)
+    # A vanishing learning rate leaves the weights where --init put them (Adam moves each by ~lr).
+    path = train([two_sizes[0]], tmp_path / "ft", batch=2, steps=2, lr=1e-12, init=str(ckpt),
+                 **{**KW, "base_channels": 16})
+    tuned = load_checkpoint(path)
+    assert tuned.meta["model"] == base.meta["model"]  # the network shape comes from the checkpoint
+    assert tuned.meta["spectrum"] == base.meta["spectrum"] and tuned.meta["block_transfer"] == base.meta["block_transfer"]
+    for (k, a), b in zip(base.net.state_dict().items(), tuned.net.state_dict().values()):
+        torch.testing.assert_close(a, b, atol=1e-8, rtol=0, msg=k)
+    init = tuned.meta["training"]["config"]["init"]
+    assert init["sha256"] == file_sha256(ckpt)
+    # A normal rate does move it: the weights are trained, not frozen.
+    path = train([two_sizes[0]], tmp_path / "ft2", batch=2, steps=3, lr=1e-2, init=str(ckpt), **KW)
+    moved = load_checkpoint(path).net.state_dict()
+    assert any(not torch.equal(a, moved[k]) for k, a in base.net.state_dict().items() if a.dtype.is_floating_point)
+    # ... and the fine-tuning run itself resumes.
+    again = train([], tmp_path / "ft2", steps=4, resume=True, device="cpu", progress=False)
+    assert read_checkpoint(again)[0]["training"]["step"] == 4
+
+
+def test_init_refuses_other_checkpoints_and_temperatures(tmp_path, two_sizes):
+    img = make_checkpoint(tmp_path / "img.safetensors", lattice="image-dct", depth=2)
+    with pytest.raises(IsingScaleError, match="image-dct"):
+        train([two_sizes[0]], tmp_path / "a", batch=2, steps=1, init=str(img), **KW)
+    ckpt = make_checkpoint(tmp_path / "base.safetensors", L=16, depth=2)
+    hot = write_spins(tmp_path / "hot.h5", random_spins(4, 16, seed=4), T=3.0)
+    with pytest.raises(IsingScaleError, match="T="):
+        train([hot], tmp_path / "b", batch=2, steps=1, init=str(ckpt), **KW)
+    assert_one_line_error(run("train", "--init", ckpt, "--resume", "--out", tmp_path / "c", "--steps", 1), "--init")
+
+
+def test_cosine_learning_rate():
+    cfg = TrainConfig(lr=1e-3, warmup=10, steps=1000, lr_decay="cosine")
+    lrs = [learning_rate(cfg, i) for i in range(1000)]
+    assert lrs[0] == pytest.approx(1e-4 * 1.0, rel=1e-3)  # warm-up: 1/10 of the rate
+    assert lrs[9] == pytest.approx(1e-3, rel=1e-3)
+    assert all(a >= b for a, b in zip(lrs[9:], lrs[10:]))  # then decreasing ...
+    assert lrs[-1] == pytest.approx(1e-4, rel=1e-3)  # ... to lr/10
+    assert learning_rate(TrainConfig(lr=1e-3, warmup=10, steps=1000), 999) == 1e-3
+    with pytest.raises(IsingScaleError, match="--steps"):
+        train(["x.h5"], "unused", minutes=1.0, lr_decay="cosine")
