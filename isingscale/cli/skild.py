@@ -259,7 +259,8 @@ def coarsen(input_path, factor, method, out, overwrite):
 @_checkpoint
 @_steps
 @_sampler
-@click.option("--s-offset", type=click.FloatRange(0, 1), default=0.0, show_default=True, metavar="OCTAVES",
+@click.option("--s-offset", type=click.FloatRange(0, 2), default=None, metavar="OCTAVES",
+              show_default="0 for Fourier inputs and images, 0.5 for block spins",
               help="Start at s* = log2 F + offset.")
 @click.option("--out", type=_out_file, default=None, metavar="FILE.h5", show_default="data/upsample_x{F}-NNNN.h5, first unused",
               help="Output ensemble (kind=superresolved).")

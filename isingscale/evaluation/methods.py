@@ -160,10 +160,11 @@ def _import(module: str):
 
 
 def train_seconds(path, meta: dict | None = None) -> float:
-    """Training wall time of a checkpoint: meta["training"]["seconds"], else loss.csv beside it."""
+    """Training wall time of a checkpoint (with that of the checkpoint it was fine-tuned from), else loss.csv beside it."""
     from ..skild.evaluate import training_summary
+    from ..skild.train import training_seconds
 
-    seconds = ((meta or {}).get("training") or {}).get("seconds")
+    seconds = training_seconds(meta or {})
     if seconds is not None:
         return float(seconds)
     if path is None:
@@ -229,11 +230,11 @@ def _build_skild(options: Options, factor: float) -> Prepared:
     model, dev = _skild_model(options), options.torch_device
 
     def fn(coarse, kind, N, *, generator):
-        return to_spins(upsample_stage(model, coarse, kind, N, steps=None, sampler="ddpm", s_offset=0.0,
+        return to_spins(upsample_stage(model, coarse, kind, N, steps=None, sampler="ddpm", s_offset=None,
                                        generator=generator, device=dev))
 
     return Prepared(fn, _checkpoint_id(model.path, model.sha256), train_seconds(model.path, model.meta),
-                    note="ddpm sampler, default steps, s* = log2 F")
+                    note="ddpm sampler, default steps, s* = log2 F (+ 0.5 for block spins)")
 
 
 def ssd_margin(n: int, N: int) -> float:

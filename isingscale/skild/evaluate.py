@@ -229,8 +229,11 @@ def sampler_plan(case: QualityCase, model, sampler: str = "ddpm", steps: int | N
     if case.mode == "generate":
         s0 = model.schedule.s_max(case.L)
         return {"s_start": [s0], "steps": [steps or default_steps(sampler, s0)]}
+    from .upsample import start_offset
+
     sizes = case.sizes()
-    s_star = [math.log2(N / n) for n, N in zip(sizes[:-1], sizes[1:])]
+    kinds = [case.coarsen] + ["block"] * (len(sizes) - 2)  # later stages read the previous stage's spins
+    s_star = [math.log2(N / n) + start_offset(k) for n, N, k in zip(sizes[:-1], sizes[1:], kinds)]
     return {"s_start": s_star, "steps": [steps or default_steps(sampler, s) for s in s_star]}
 
 

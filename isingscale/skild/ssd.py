@@ -315,19 +315,21 @@ def ssd_generate_batch(model: SkildModel, B: int, N: int, *, decimate: int, marg
 
 
 def ssd_upsample_stage(model: SkildModel, coarse: np.ndarray | torch.Tensor, kind: str, N: int, *, decimate: int,
-                       margin: float = 1.0, steps: int | None = None, sampler: str = "ddpm", s_offset: float = 0.0,
-                       generator: torch.Generator, device="cpu") -> np.ndarray:
+                       margin: float = 1.0, steps: int | None = None, sampler: str = "ddpm",
+                       s_offset: float | None = None, generator: torch.Generator, device="cpu") -> np.ndarray:
     """Super-resolution stage coarse (B, n, n) -> fine field (B, N, N) with scale-space sampling.
 
     kind: "fourier" (float field) or "block" (±1 spins, normalised with the checkpoint's block
     transfer function). steps: plain SKILD's step count from s* to 0 (None: default), turned
     into the same steps per octave on each level. decimate=0 is upsample.upsample_stage, bit
-    for bit.
+    for bit. s_offset None: by input kind, as upsample.start_offset.
     """
+    from .upsample import start_offset
+
     if kind not in ("fourier", "block"):
         raise IsingScaleError(f"unknown coarse input kind {kind!r}; expected fourier or block")
     n = coarse.shape[-1]
-    plan = ssd_plan(model, n, N, decimate, margin, sampler, steps=steps, s_offset=s_offset)
+    plan = ssd_plan(model, n, N, decimate, margin, sampler, steps=steps, s_offset=start_offset(kind, s_offset))
     f = N / n
     xc = normalise_block_input(coarse, model.block_transfer, f) if kind == "block" else torch.as_tensor(coarse)
     y_embed = embed(xc, N, model.whitener, generator=generator)

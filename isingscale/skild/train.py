@@ -15,6 +15,10 @@ periodic translations, the 8 symmetries of the square, and the global spin flip.
 (``images=DIR``, lattice type "image-dct": DCT basis, per-channel spectrum, reflecting
 padding) get horizontal mirror images only.
 
+Several lattice sizes (ensemble files of different L) train one network for all of them:
+optimizer steps take the sizes in turn, each with the same number of sites, and every
+size has its own s_max and loss weights. ``init`` fine-tunes an existing checkpoint.
+
 Data-parallel training: under ``torchrun --nproc-per-node K`` (WORLD_SIZE > 1 in the
 environment) the network is wrapped in DistributedDataParallel (NCCL on GPUs, gloo on
 CPU). ``batch`` is per process; every rank draws the same global batch of K x batch
@@ -391,7 +395,7 @@ def _init_config(options: dict) -> tuple[TrainConfig, dict, dict]:
                    width=meta["schedule"]["width"], alpha_bar_min=meta["schedule"]["alpha_bar_min"],
                    init={"path": str(Path(path).resolve()), "sha256": file_sha256(path),
                          "step": meta["training"].get("step"), "lattices_seen": meta["training"].get("lattices_seen"),
-                         "seconds": meta["training"].get("seconds")})
+                         "seconds": training_seconds(meta)})
     tensors = {k: v.detach().cpu() for k, v in model.net.state_dict().items()}
     return TrainConfig(**options), {"spectrum": meta["spectrum"], "block_transfer": meta["block_transfer"],
                                     "T": meta.get("T"), "init": True}, tensors
@@ -470,6 +474,19 @@ def train(
             import torch.distributed as dist
 
             dist.destroy_process_group()
+
+
+def training_seconds(meta: dict) -> float | None:
+    """A checkpoint's total training wall time: its own run's plus, when fine-tuned (--init), its start's.
+
+    None when the checkpoint does not record it.
+    """
+    training = meta.get("training") or {}
+    own = training.get("seconds")
+    init = (training.get("config") or {}).get("init") or {}
+    if own is None:
+        return None
+    return float(own) + float(init.get("seconds") or 0.0)
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:

@@ -6,7 +6,11 @@ Per stage, a coarse n x n input becomes N = round(F n):
    transfer function; Fourier-coarsened inputs (float ``field``) are used as they are;
 2. the coarse spectrum is embedded into N x N (× f = N/n, whitened, high band filled with
    unit-variance noise), the forward marginal is applied at s* = log2(N/n) + s_offset,
-   where k_c(s*) is the coarse lattice's Nyquist;
+   where k_c(s*) is the coarse lattice's Nyquist. The default offset (``s_offset=None``)
+   is 0 for Fourier inputs, whose low band is exact, and :data:`BLOCK_S_OFFSET` for block
+   spins: the transfer function fixes their two-point amplitude, but near the coarse
+   Nyquist majority-rule spins are not Fourier modes (sharper, binary), so those modes are
+   noised further and regenerated;
 3. the reverse process runs from s* to 0 only; spins = sign of the field.
 
 ``repeat=K`` applies K stages; stages after the first take the previous stage's spins as
@@ -87,14 +91,24 @@ def stage_sizes(n: int, factor: float, repeat: int, model: SkildModel) -> list[i
     return sizes
 
 
+BLOCK_S_OFFSET = 0.5  # octaves added to s* for block-spin inputs (measured: data/README.md)
+
+
+def start_offset(kind: str, s_offset: float | None = None) -> float:
+    """The s* offset of a stage: ``s_offset`` if given, else 0 (Fourier) or BLOCK_S_OFFSET (block)."""
+    if s_offset is not None:
+        return float(s_offset)
+    return BLOCK_S_OFFSET if kind == "block" else 0.0
+
+
 def upsample_stage(model: SkildModel, x: np.ndarray, kind: str, N: int, *, steps: int | None, sampler: str,
-                   s_offset: float, generator: torch.Generator, device) -> np.ndarray:
-    """One stage on a batch: coarse (B, n, n) -> fine field (B, N, N)."""
+                   s_offset: float | None, generator: torch.Generator, device) -> np.ndarray:
+    """One stage on a batch: coarse (B, n, n) -> fine field (B, N, N). s_offset None: by input kind."""
     n = x.shape[-1]
     f = N / n
     xc = normalise_block_input(x, model.block_transfer, f) if kind == "block" else torch.as_tensor(x)
     y_embed = embed(xc, N, model.whitener, generator=generator)
-    s_star = math.log2(f) + s_offset
+    s_star = math.log2(f) + start_offset(kind, s_offset)
     eps = torch.randn(y_embed.shape, generator=generator)
     y_start = forward_marginal(model.basis, model.schedule, y_embed, s_star, eps)
     steps = steps or default_steps(sampler, s_star)
@@ -126,7 +140,7 @@ def upsample(
     seed: int = 0,
     device: str = "auto",
     save_field: bool = False,
-    s_offset: float = 0.0,
+    s_offset: float | None = None,
     batch: int = 32,
     overwrite: bool = False,
     progress: bool = True,
@@ -189,7 +203,9 @@ def upsample(
     method = "conditional-sr (ddpm)" if conditional else f"skild-upsample ({sampler})"
     attrs = {**checkpoint_attrs(model), "method": method, "input_kind": kind, "factor": float(factor),
              "repeat": repeat, "sizes": sizes, "sampler": sampler, "steps": steps or "auto", "seed": seed,
-             "s_offset": s_offset, "source": source}
+             "s_offset": "auto" if s_offset is None else s_offset,
+             "stage_s_offsets": [start_offset(kind if i == 0 else "block", s_offset) for i in range(repeat)],
+             "source": source}
     with create_ensemble(out, L=sizes[-1], kind="superresolved", attrs=attrs, overwrite=overwrite) as w:
         for start in tqdm(range(0, len(x), batch), disable=not progress, desc="upsample"):
             xb, kb = x[start : start + batch], kind
@@ -286,7 +302,7 @@ def upsample_images(
     sampler: str = "ddpm",
     seed: int = 0,
     device: str = "auto",
-    s_offset: float = 0.0,
+    s_offset: float | None = None,
     batch: int = 32,
     overwrite: bool = False,
     progress: bool = True,
@@ -326,7 +342,7 @@ def upsample_images(
     sr = []
     for start in tqdm(range(0, len(coarse), batch), disable=not progress, desc="upsample"):
         sr.append(upsample_stage(model, coarse[start : start + batch], "fourier", N, steps=steps, sampler=sampler,
-                                 s_offset=s_offset, generator=g, device=dev))
+                                 s_offset=start_offset("fourier", s_offset), generator=g, device=dev))
     results = {"skild": to_pixels(np.concatenate(sr), mean)}
     coarse_px = to_pixels(coarse, mean)
     results["bicubic"] = torch.nn.functional.interpolate(torch.as_tensor(coarse_px), size=(N, N), mode="bicubic",
@@ -336,7 +352,7 @@ def upsample_images(
     metrics = {name: quality(x, originals) for name, x in results.items()}
     attrs = {**checkpoint_attrs(model), "kind": "superresolved-images", "method": f"skild-upsample ({sampler})",
              "factor": N / n, "factor_requested": float(factor), "sizes": [n, N], "sampler": sampler,
-             "steps": steps or "auto", "seed": seed, "s_offset": s_offset, "source": str(Path(images).resolve()),
+             "steps": steps or "auto", "seed": seed, "s_offset": start_offset("fourier", s_offset), "source": str(Path(images).resolve()),
              "metrics": metrics}
     path = write_images_npz(out, overwrite=overwrite, attrs=attrs, originals=to_uint8_hwc(originals),
                             coarse=to_uint8_hwc(coarse_px), skild=to_uint8_hwc(results["skild"]),

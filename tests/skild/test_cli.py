@@ -1,5 +1,7 @@
 """The CLI: end-to-end runs on tiny inputs and one-line errors for bad input (CliRunner)."""
 
+import json
+
 import h5py
 import numpy as np
 import pytest
@@ -45,6 +47,7 @@ def test_upsample_from_fourier_field(tmp_path, field_file, tiny_checkpoint):
     assert d["spins"].shape == (3, 16, 16) and d["field"].shape == (3, 16, 16)
     assert d["attrs"]["kind"] == "superresolved" and d["attrs"]["input_kind"] == "fourier"
     assert len(d["attrs"]["checkpoint_sha256"]) == 64
+    assert json.loads(d["attrs"]["stage_s_offsets"]) == [0.0]
 
 
 def test_upsample_block_non_integer_and_repeat(tmp_path, tiny_checkpoint):
@@ -54,11 +57,13 @@ def test_upsample_block_non_integer_and_repeat(tmp_path, tiny_checkpoint):
     assert res.exit_code == 0, res.output
     d = read_ensemble(tmp_path / "o.h5")
     assert d["spins"].shape == (2, 24, 24) and d["attrs"]["input_kind"] == "block"
+    assert json.loads(d["attrs"]["stage_s_offsets"]) == [0.5] and d["attrs"]["s_offset"] == "auto"
     src4 = write_spins(tmp_path / "b4.h5", random_spins(2, 4, seed=2))
     res = run("upsample", "--factor", 2, "--repeat", 2, "--input", src4, "--checkpoint", tiny_checkpoint, "--out",
               tmp_path / "o2.h5", "--no-progress", "--device", "cpu", "--steps", 3)
     assert res.exit_code == 0, res.output
-    assert read_ensemble(tmp_path / "o2.h5")["spins"].shape == (2, 16, 16)
+    d = read_ensemble(tmp_path / "o2.h5")
+    assert d["spins"].shape == (2, 16, 16) and json.loads(d["attrs"]["stage_s_offsets"]) == [0.5, 0.5]
 
 
 def test_generate_and_coarsen(tmp_path, tiny_checkpoint):

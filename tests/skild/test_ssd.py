@@ -331,3 +331,28 @@ def test_real_unet_runs(tiny_checkpoint):
     spins = np.sign(np.random.default_rng(0).standard_normal((2, 4, 4))).astype(np.int8)
     y = ssd.ssd_upsample_stage(model, spins, "block", 32, decimate=1, steps=6, sampler="ddim", generator=g)
     assert y.shape == (2, 32, 32) and np.isfinite(y).all()
+
+
+def test_default_start_offset_depends_on_the_input_kind():
+    """s_offset=None starts block spins BLOCK_S_OFFSET octaves higher and Fourier fields at log2 F,
+    in plain SKILD and SSD alike (bit for bit the explicit value)."""
+    from isingscale.skild.upsample import BLOCK_S_OFFSET, start_offset, upsample_stage
+
+    assert start_offset("fourier") == 0.0 and start_offset("block") == BLOCK_S_OFFSET > 0
+    assert start_offset("block", 0.0) == 0.0
+    model, n, N = zero_model(), 8, 16
+    spins = np.where(np.random.default_rng(0).normal(size=(2, n, n)) > 0, 1, -1).astype(np.int8)
+    model.meta["block_transfer"] = [{"factor": 2, "k": [0.05, 0.5], "g": [1.0, 1.0], "g0": 1.0}]  # identity
+
+    def run(kind, x, s_offset, ssd_=False):
+        g = torch.Generator().manual_seed(1)
+        if ssd_:
+            return ssd.ssd_upsample_stage(model, x, kind, N, decimate=0, s_offset=s_offset, generator=g)
+        return upsample_stage(model, x, kind, N, steps=None, sampler="ddpm", s_offset=s_offset, generator=g,
+                              device="cpu")
+
+    for ssd_ in (False, True):
+        assert np.array_equal(run("block", spins, None, ssd_), run("block", spins, BLOCK_S_OFFSET, ssd_))
+        assert not np.array_equal(run("block", spins, None, ssd_), run("block", spins, 0.0, ssd_))
+        xf = spins.astype(np.float32)
+        assert np.array_equal(run("fourier", xf, None, ssd_), run("fourier", xf, 0.0, ssd_))

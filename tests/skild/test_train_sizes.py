@@ -8,7 +8,7 @@ import torch
 from isingscale.errors import IsingScaleError
 from isingscale.io import file_sha256
 from isingscale.skild.checkpoint import load_checkpoint, read_checkpoint
-from isingscale.skild.train import TrainConfig, learning_rate, load_ising, train
+from isingscale.skild.train import TrainConfig, learning_rate, load_ising, train, training_seconds
 
 from .conftest import make_checkpoint, random_spins, write_spins
 from .test_cli import assert_one_line_error, run
@@ -67,6 +67,11 @@ def test_init_starts_from_the_checkpoint(tmp_path, two_sizes):
     # ... and the fine-tuning run itself resumes.
     again = train([], tmp_path / "ft2", steps=4, resume=True, device="cpu", progress=False)
     assert read_checkpoint(again)[0]["training"]["step"] == 4
+    # Training time adds up along a chain of fine-tunings (the base records none).
+    m2 = read_checkpoint(again)[0]
+    assert training_seconds(m2) == m2["training"]["seconds"] > 0
+    m3 = read_checkpoint(train([two_sizes[0]], tmp_path / "ft3", batch=2, steps=1, init=str(again), **KW))[0]
+    assert training_seconds(m3) == pytest.approx(m3["training"]["seconds"] + training_seconds(m2), abs=0.11)
 
 
 def test_init_refuses_other_checkpoints_and_temperatures(tmp_path, two_sizes):
