@@ -50,7 +50,9 @@ def test_case_sizes_and_sampler_plan(tiny_checkpoint):
     model = load_checkpoint(tiny_checkpoint)
     plan = ev.sampler_plan(cases["sr4_fourier"], model)
     assert plan == {"s_start": [2.0], "steps": [40]}  # SR by F starts at log2 F, 20 ddpm steps per octave
-    assert ev.sampler_plan(cases["sr2x2_fourier"], model)["steps"] == [20, 20]
+    # The second ×2 stage reads the first stage's spins as block spins: s* = 1 + BLOCK_S_OFFSET.
+    assert ev.sampler_plan(cases["sr2x2_fourier"], model) == {"s_start": [1.0, 1.5], "steps": [20, 30]}
+    assert ev.sampler_plan(cases["sr2_block"], model) == {"s_start": [1.5], "steps": [30]}
     gen = ev.sampler_plan(cases["generate"], model)
     assert np.isclose(gen["s_start"][0], model.schedule.s_max(32)) and gen["steps"][0] >= 100
 
