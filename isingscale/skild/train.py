@@ -366,6 +366,8 @@ def _resolve_config(out: Path, resume: bool, steps, minutes, options: dict) -> t
         cfg = TrainConfig(**{**{k: v for k, v in saved.items() if k in known},
                              "channel_mult": tuple(saved["channel_mult"]), "steps": steps, "minutes": minutes})
         cfg.data = meta["training"]["data"]
+        if cfg.lr_decay == "cosine" and steps is None:
+            raise IsingScaleError("--resume: this run decays its learning rate over --steps; give --steps again")
         return cfg, meta, tensors
     if ckpt_path.exists():
         raise IsingScaleError(f"{out} already holds a training run; use --resume or another --out")

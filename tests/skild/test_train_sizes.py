@@ -95,3 +95,11 @@ def test_cosine_learning_rate():
     assert learning_rate(TrainConfig(lr=1e-3, warmup=10, steps=1000), 999) == 1e-3
     with pytest.raises(IsingScaleError, match="--steps"):
         train(["x.h5"], "unused", minutes=1.0, lr_decay="cosine")
+
+
+def test_cosine_run_resumes_only_with_its_steps(tmp_path, two_sizes):
+    train([two_sizes[0]], tmp_path / "r", batch=2, steps=2, lr_decay="cosine", **KW)
+    with pytest.raises(IsingScaleError, match="--steps"):
+        train([], tmp_path / "r", minutes=0.1, resume=True, device="cpu", progress=False)
+    path = train([], tmp_path / "r", steps=3, resume=True, device="cpu", progress=False)
+    assert read_checkpoint(path)[0]["training"]["step"] == 3
