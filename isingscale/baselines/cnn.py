@@ -25,7 +25,6 @@ Checkpoint (one ``.safetensors`` file, never pickle)::
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -289,35 +288,12 @@ def save_cnn(path, net: CNNNet, meta: dict) -> Path:
     return Path(path)
 
 
-def _read(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
-    from safetensors import safe_open
-
-    if not path.is_file():
-        raise IsingScaleError(f"{path}: no such CNN checkpoint file")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            raw = (f.metadata() or {}).get("isingscale")
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as e:  # safetensors raises its own error types for foreign or corrupt files
-        raise IsingScaleError(f"{path} is not a readable safetensors file ({str(e).splitlines()[0][:120]})") from None
-    try:
-        meta = json.loads(raw) if raw is not None else {}
-    except json.JSONDecodeError:
-        raise IsingScaleError(f"{path}: checkpoint metadata is corrupt (not JSON)") from None
-    if meta.get("format") != FORMAT:
-        have = f"format {meta['format']!r}" if "format" in meta else "no isingscale metadata"
-        raise IsingScaleError(f"{path} is not an isingscale CNN checkpoint ({have})")
-    if int(meta.get("schema_version", 0)) > SCHEMA_VERSION:
-        raise IsingScaleError(
-            f"{path} uses CNN checkpoint schema {meta['schema_version']}, newer than this isingscale; upgrade"
-        )
-    return meta, tensors
-
-
 def load_cnn(path) -> CNNModel:
     """Load a CNN checkpoint written by :func:`train_cnn` (CPU, eval mode); never unpickles."""
     path = Path(path)
-    meta, tensors = _read(path)
+    from ..skild.checkpoint import read_safetensors
+
+    meta, tensors = read_safetensors(path, fmt=FORMAT, schema_version=SCHEMA_VERSION, what="CNN")
     try:
         net = CNNNet(CNNConfig.from_dict(meta["model"]))
         net.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})

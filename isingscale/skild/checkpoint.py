@@ -113,13 +113,18 @@ def save_checkpoint(path, net: torch.nn.Module, meta: dict, *, train_state: dict
     return Path(path)
 
 
-def read_checkpoint(path) -> tuple[dict, dict[str, torch.Tensor]]:
-    """(metadata, tensors) of a checkpoint file, validated; never unpickles."""
+def read_safetensors(path, *, fmt: str, schema_version: int, what: str) -> tuple[dict, dict[str, torch.Tensor]]:
+    """(metadata, tensors) of an isingscale safetensors checkpoint of format ``fmt``; never unpickles.
+
+    what: the kind named in error messages ("SKILD", "CNN"). Each problem (missing file,
+    not safetensors, no or corrupt metadata, another format, a newer schema) is a one-line
+    :class:`IsingScaleError`.
+    """
     from safetensors import safe_open
 
     path = Path(path)
     if not path.exists():
-        raise IsingScaleError(f"{path}: no such checkpoint")
+        raise IsingScaleError(f"{path}: no such {what} checkpoint file")
     if path.is_dir():
         raise IsingScaleError(f"{path} is a directory, not a checkpoint file")
     try:
@@ -129,16 +134,22 @@ def read_checkpoint(path) -> tuple[dict, dict[str, torch.Tensor]]:
     except Exception as e:  # safetensors raises its own error types for foreign/corrupt files
         raise IsingScaleError(f"{path} is not a readable safetensors checkpoint ({str(e).splitlines()[0][:120]})") from None
     if raw is None:
-        raise IsingScaleError(f"{path} is a safetensors file but not an isingscale SKILD checkpoint")
+        raise IsingScaleError(f"{path} is not an isingscale {what} checkpoint (no isingscale metadata)")
     try:
         meta = json.loads(raw)
     except json.JSONDecodeError:
         raise IsingScaleError(f"{path}: checkpoint metadata is corrupt (not JSON)") from None
-    if meta.get("format") != FORMAT:
-        raise IsingScaleError(f"{path} is not an isingscale SKILD checkpoint (format={meta.get('format')!r})")
-    if int(meta.get("schema_version", 0)) > SCHEMA_VERSION:
-        raise IsingScaleError(f"{path} uses checkpoint schema {meta['schema_version']}, newer than this isingscale; upgrade")
+    if meta.get("format") != fmt:
+        raise IsingScaleError(f"{path} is not an isingscale {what} checkpoint (format {meta.get('format')!r})")
+    if int(meta.get("schema_version", 0)) > schema_version:
+        raise IsingScaleError(f"{path} uses {what} checkpoint schema {meta['schema_version']}, newer than this "
+                              "isingscale; upgrade")
     return meta, tensors
+
+
+def read_checkpoint(path) -> tuple[dict, dict[str, torch.Tensor]]:
+    """(metadata, tensors) of a SKILD checkpoint file, validated; never unpickles."""
+    return read_safetensors(path, fmt=FORMAT, schema_version=SCHEMA_VERSION, what="SKILD")
 
 
 def load_checkpoint(path=None, *, lattice: str | None = "ising-periodic", device: str | torch.device = "cpu",

@@ -520,8 +520,9 @@ def _train(data, out: Path, ctx: DistContext, *, resume, progress, device, steps
     init = meta is not None and meta.get("init")
     meta = None if init else meta
     L = td.L
+    shape_check = UNet(cfg.model_config())
     for N in td.sizes:
-        UNet(cfg.model_config()).check_size(N)
+        shape_check.check_size(N)
     if len(td.sizes) > 1 and (cfg.conditional or cfg.images):
         raise IsingScaleError("training on several lattice sizes is for unconditional SKILD models on Ising lattices")
     if cfg.conditional:
