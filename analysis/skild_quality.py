@@ -43,7 +43,8 @@ def main(argv=None) -> int:
     p.add_argument("--cases", default=None,
                    help="comma-separated case keys (default: all): " + ",".join(c.key for c in ev.default_cases()))
     p.add_argument("--workdir", default="runs/skild_quality", help="ensembles are written (and MC reused) here")
-    p.add_argument("--sampler", default="ddpm", choices=["ddpm", "ddim"])
+    p.add_argument("--sampler", default=None, choices=["ddpm", "ddim", "sde"],
+                   help="default: each task's own (generation: ddim, super-resolution: sde)")
     p.add_argument("--steps", type=int, default=None, help="reverse steps (default: the sampler's per-octave rule)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--seed", type=int, default=0, help="SKILD sampling seed")
@@ -73,8 +74,8 @@ def main(argv=None) -> int:
         cost = ev.sr_throughput(a.checkpoint, L_in=L, factor=4.0, samples=a.cost_samples, workdir=Path(a.workdir),
                                 sampler=a.sampler, steps=a.steps, progress=progress)
     training = ev.training_summary(a.run_dir) if a.run_dir else None
-    settings = {"SKILD lattices per case": a.samples, "MC lattices per L": a.mc_samples, "sampler": a.sampler,
-                "steps": a.steps or "default (20 per octave for ddpm)", "wall time": f"{(time.perf_counter() - t0) / 60:.1f} min"}
+    settings = {"SKILD lattices per case": a.samples, "MC lattices per L": a.mc_samples, "sampler": a.sampler or "per task",
+                "steps": a.steps or "default (per octave: ddpm 20, ddim 6, sde 10)", "wall time": f"{(time.perf_counter() - t0) / 60:.1f} min"}
     md = ev.report_markdown(results, checkpoint_info=info, cost=cost, training=training, settings=settings)
     print(md)
     if a.out:

@@ -13,10 +13,12 @@ from ._options import device_option
 
 _out_file = click.Path(dir_okay=False)
 _in_file = click.Path(dir_okay=False)
-_sampler = click.option("--sampler", type=click.Choice(["ddpm", "ddim"]), default="ddpm", show_default=True,
-                        help="ddpm: ancestral per-frequency sampler; ddim: deterministic Heun ODE sampler, fewer steps.")
+_sampler = click.option("--sampler", type=click.Choice(["ddpm", "ddim", "sde"]), default=None,
+                        show_default="ddim for generate, sde for upsample",
+                        help="ddpm: ancestral per-frequency sampler; ddim: deterministic Heun ODE sampler; "
+                             "sde: Heun ODE steps with forward re-noising (churn).")
 _steps = click.option("--steps", type=click.IntRange(min=1), default=None, metavar="INT",
-                      show_default="20/octave ddpm, 6/octave ddim", help="Reverse steps.")
+                      show_default="per octave: 20 ddpm, 6 ddim, 10 sde", help="Reverse steps.")
 _checkpoint = click.option("--checkpoint", type=_in_file, default=None, metavar="CKPT",
                            show_default="data/checkpoints/skild_ising_L32.safetensors",
                            help="SKILD checkpoint (.safetensors).")

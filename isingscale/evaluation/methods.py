@@ -224,17 +224,18 @@ def _skild_model(options: Options):
 
 
 def _build_skild(options: Options, factor: float) -> Prepared:
-    from ..skild.generate import to_spins
-    from ..skild.upsample import upsample_stage
+    from ..skild.generate import resolve_sampler, to_spins
+    from ..skild.upsample import BLOCK_S_OFFSET, upsample_stage
 
     model, dev = _skild_model(options), options.torch_device
+    sampler = resolve_sampler(None, "upsample")
 
     def fn(coarse, kind, N, *, generator):
-        return to_spins(upsample_stage(model, coarse, kind, N, steps=None, sampler="ddpm", s_offset=None,
+        return to_spins(upsample_stage(model, coarse, kind, N, steps=None, sampler=sampler, s_offset=None,
                                        generator=generator, device=dev))
 
     return Prepared(fn, _checkpoint_id(model.path, model.sha256), train_seconds(model.path, model.meta),
-                    note="ddpm sampler, default steps, s* = log2 F (+ 0.5 for block spins)")
+                    note=f"{sampler} sampler, default steps, s* = log2 F (+ {BLOCK_S_OFFSET:g} for block spins)")
 
 
 def ssd_margin(n: int, N: int) -> float:

@@ -222,10 +222,18 @@ def passes_bar(result: dict) -> tuple[bool, str]:
 # SKILD ensembles.
 
 
-def sampler_plan(case: QualityCase, model, sampler: str = "ddpm", steps: int | None = None) -> dict:
+def case_sampler(case: QualityCase, sampler: str | None = None) -> str:
+    """The sampler a case runs: `sampler`, or the default of its task (generate / upsample)."""
+    from .generate import resolve_sampler
+
+    return resolve_sampler(sampler, "generate" if case.mode == "generate" else "upsample")
+
+
+def sampler_plan(case: QualityCase, model, sampler: str | None = None, steps: int | None = None) -> dict:
     """The s-range and number of reverse steps the sampler runs for this case (from the code)."""
     from .generate import default_steps
 
+    sampler = case_sampler(case, sampler)
     if case.mode == "generate":
         s0 = model.schedule.s_max(case.L)
         return {"s_start": [s0], "steps": [steps or default_steps(sampler, s0)]}
@@ -238,7 +246,7 @@ def sampler_plan(case: QualityCase, model, sampler: str = "ddpm", steps: int | N
 
 
 def skild_ensemble(case: QualityCase, *, checkpoint, workdir: Path, mc_inputs: Path | None, samples: int,
-                   seed: int = 0, sampler: str = "ddpm", steps: int | None = None, batch: int = 64,
+                   seed: int = 0, sampler: str | None = None, steps: int | None = None, batch: int = 64,
                    progress: bool = True) -> tuple[Path, float]:
     """Make the case's SKILD ensemble; returns (path, seconds spent sampling)."""
     import isingscale as isc
@@ -271,7 +279,7 @@ def evaluate(
     seed_truth: int = SEED_TRUTH,
     seed_inputs: int = SEED_INPUTS,
     seed: int = 0,
-    sampler: str = "ddpm",
+    sampler: str | None = None,
     steps: int | None = None,
     batch: int = 64,
     progress: bool = True,
@@ -302,7 +310,7 @@ def evaluate(
                                        seed=seed, sampler=sampler, steps=steps, batch=batch, progress=progress)
         cmp = compare(measure_file(path), measured[case.L])
         res = {"case": asdict(case), "sizes": case.sizes(), "plan": sampler_plan(case, model, sampler, steps),
-               "sampler": sampler, "seconds": seconds, "lattices_per_s": n / seconds, "comparison": cmp,
+               "sampler": case_sampler(case, sampler), "seconds": seconds, "lattices_per_s": n / seconds, "comparison": cmp,
                "path": str(path)}
         res["passes"], res["why"] = passes_bar(res)
         results.append(res)
@@ -317,14 +325,15 @@ def evaluate(
 
 
 def sr_throughput(checkpoint=None, *, L_in: int = 32, factor: float = 4.0, samples: int = 16, workdir,
-                  seed_inputs: int = SEED_INPUTS, sampler: str = "ddpm", steps: int | None = None,
+                  seed_inputs: int = SEED_INPUTS, sampler: str | None = None, steps: int | None = None,
                   progress: bool = True) -> dict:
     """Lattices/s of ×factor super-resolution of L_in MC lattices (±1 spins, block-input path)."""
     import isingscale as isc
 
     from .checkpoint import load_checkpoint
-    from .generate import default_steps
+    from .generate import default_steps, resolve_sampler
 
+    sampler = resolve_sampler(sampler, "upsample")
     workdir = Path(workdir)
     model = load_checkpoint(checkpoint)
     T = model.meta.get("T")
@@ -380,12 +389,12 @@ def _f(x, spec=".2f") -> str:
 
 def quality_table(results: list[dict]) -> str:
     """One markdown row per case."""
-    head = ("| case | N SKILD / MC | s* → 0, steps | G2 max\\|z\\| (r) | G2 χ²/dof | G4c max\\|z\\| (r) | G4c χ²/dof "
+    head = ("| case | N SKILD / MC | sampler: s* → 0, steps | G2 max\\|z\\| (r) | G2 χ²/dof | G4c max\\|z\\| (r) | G4c χ²/dof "
             "| within 2 SE at every r (G2 / G4c) | G2(1) Δ | G2(L/4) Δ | Δu/u | \\|m\\| SKILD | \\|m\\| MC | bar |")
     lines = [head, "|" + "---|" * (head.count("|") - head.count("\\|") - 1)]
     for res in results:
         c, p = res["comparison"], res["plan"]
-        plan = " + ".join(f"{s:.2f}→0, {n}" for s, n in zip(p["s_start"], p["steps"]))
+        plan = f"{res['sampler']}: " + " + ".join(f"{s:.2f}→0, {n}" for s, n in zip(p["s_start"], p["steps"]))
         g2, g4 = c["G2"], c["G4c_square"]
         yes = lambda b: "yes" if b else "**no**"  # noqa: E731
         e, m = c["energy"], c["abs_m"]

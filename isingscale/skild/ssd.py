@@ -63,7 +63,7 @@ import torch
 from ..errors import IsingScaleError
 from .checkpoint import SkildModel
 from .coarsen import band_indices, embed, normalise_block_input
-from .generate import check_sampler, default_steps, model_net
+from .generate import default_steps, model_net, resolve_sampler
 from .process import Schedule, forward_marginal
 from .sampler import SAMPLERS
 from .spectral import Basis
@@ -137,7 +137,7 @@ def lift(y_coarse: torch.Tensor, N: int, s: float, *, basis: Basis, schedule: Sc
 
 
 def _net_calls(sampler: str, steps: int, s_end: float) -> int:
-    if sampler == "ddim":  # Heun: 2 calls a step, the last step's correction skipped when ending at 0
+    if sampler in ("ddim", "sde"):  # Heun: 2 calls a step, the last step's correction skipped when ending at 0
         return 2 * steps - (1 if s_end == 0.0 else 0)
     return steps
 
@@ -221,7 +221,7 @@ def ssd_plan(model: SkildModel, n: int | None, N: int, decimate: int, margin: fl
     network calls x N'² per lattice, against plain SKILD with the same rate.
     Raises IsingScaleError when the decimation leaves no room.
     """
-    check_sampler(sampler)
+    resolve_sampler(sampler, "upsample")
     if int(decimate) != decimate or decimate < 0:
         raise IsingScaleError(f"decimate must be a non-negative integer, got {decimate}")
     decimate = int(decimate)
@@ -278,10 +278,8 @@ def ssd_plan(model: SkildModel, n: int | None, N: int, decimate: int, margin: fl
 
 def _reverse(model: SkildModel, net, y: torch.Tensor, level: SSDLevel, sampler: str,
              generator: torch.Generator) -> torch.Tensor:
-    kwargs = {"generator": generator} if sampler == "ddpm" else {}
-    if level.s_end > 0:
-        kwargs["s_end"] = level.s_end
-    return SAMPLERS[sampler](net, y, level.s_start, level.steps, basis=model.basis, schedule=model.schedule, **kwargs)
+    return SAMPLERS[sampler](net, y, level.s_start, level.steps, basis=model.basis, schedule=model.schedule,
+                             generator=generator, s_end=level.s_end)
 
 
 def _field_shape(model: SkildModel, B: int, N: int) -> tuple[int, ...]:

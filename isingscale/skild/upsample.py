@@ -33,7 +33,7 @@ from ..io import numbered_path, writable_dir
 from .checkpoint import SkildModel, load_checkpoint
 from .conditional import TASK, check_factor, conditional_upsample_stage
 from .coarsen import block_spins, coarse_size, embed, fourier_truncate, lattice_energy, normalise_block_input
-from .generate import check_sampler, checkpoint_attrs, default_steps, reverse, to_spins
+from .generate import checkpoint_attrs, default_steps, resolve_sampler, reverse, to_spins
 from .process import forward_marginal
 
 
@@ -91,7 +91,7 @@ def stage_sizes(n: int, factor: float, repeat: int, model: SkildModel) -> list[i
     return sizes
 
 
-BLOCK_S_OFFSET = 0.5  # octaves added to s* for block-spin inputs (measured: data/README.md)
+BLOCK_S_OFFSET = 1.0  # octaves added to s* for block-spin inputs (measured: data/README.md)
 
 
 def start_offset(kind: str, s_offset: float | None = None) -> float:
@@ -136,7 +136,7 @@ def upsample(
     samples: int | None = None,
     repeat: int = 1,
     steps: int | None = None,
-    sampler: str = "ddpm",
+    sampler: str | None = None,
     seed: int = 0,
     device: str = "auto",
     save_field: bool = False,
@@ -153,6 +153,10 @@ def upsample(
     checkpoint's L), coarse-grain them with `coarsen` ("fourier" | "block") by F**repeat,
     super-resolve, and compare with them. Returns an :class:`UpsampleResult`.
 
+    sampler: None = "sde" (DEFAULT_SAMPLER["upsample"]: Heun steps with forward re-noising,
+    which forgets that the embedded coarse input is only approximately a forward marginal);
+    steps: default STEPS_PER_OCTAVE[sampler] x s* per stage.
+
     checkpoint: an unconditional SKILD checkpoint (any factor), or a conditional SR3-style
     checkpoint from ``train(..., conditional=True, factor=F)`` (that factor only; it runs
     its own sampler from pure noise, ``steps`` default 50, and ignores ``sampler``).
@@ -168,7 +172,7 @@ def upsample(
         raise IsingScaleError(f"repeat must be at least 1, got {repeat}")
     if coarsen not in ("fourier", "block"):
         raise IsingScaleError(f"unknown coarsening {coarsen!r}; expected fourier or block")
-    check_sampler(sampler)
+    sampler = resolve_sampler(sampler, "upsample")
     out = Path(out) if out is not None else numbered_path(f"upsample_x{factor:g}")
     if out.exists() and not overwrite:
         raise IsingScaleError(f"{out} already exists (use --overwrite to replace it)")
@@ -299,7 +303,7 @@ def upsample_images(
     size: int | None = None,
     samples: int | None = None,
     steps: int | None = None,
-    sampler: str = "ddpm",
+    sampler: str | None = None,
     seed: int = 0,
     device: str = "auto",
     s_offset: float | None = None,
@@ -323,7 +327,7 @@ def upsample_images(
 
     if not factor > 1:
         raise IsingScaleError(f"factor must be greater than 1, got {factor}")
-    check_sampler(sampler)
+    sampler = resolve_sampler(sampler, "upsample")
     out = Path(out) if out is not None else numbered_path(f"upsample_images_x{factor:g}", suffix=".npz")
     if out.suffix != ".npz":
         raise IsingScaleError(f"image super-resolution writes an .npz file; got --out {out}")

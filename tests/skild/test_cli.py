@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from isingscale.cli import main
 from isingscale.io import create_ensemble, read_ensemble
+from isingscale.skild.upsample import BLOCK_S_OFFSET
 
 from .conftest import make_checkpoint, random_spins, write_spins
 
@@ -48,6 +49,7 @@ def test_upsample_from_fourier_field(tmp_path, field_file, tiny_checkpoint):
     assert d["attrs"]["kind"] == "superresolved" and d["attrs"]["input_kind"] == "fourier"
     assert len(d["attrs"]["checkpoint_sha256"]) == 64
     assert json.loads(d["attrs"]["stage_s_offsets"]) == [0.0]
+    assert d["attrs"]["sampler"] == "sde"  # the super-resolution default
 
 
 def test_upsample_block_non_integer_and_repeat(tmp_path, tiny_checkpoint):
@@ -57,20 +59,21 @@ def test_upsample_block_non_integer_and_repeat(tmp_path, tiny_checkpoint):
     assert res.exit_code == 0, res.output
     d = read_ensemble(tmp_path / "o.h5")
     assert d["spins"].shape == (2, 24, 24) and d["attrs"]["input_kind"] == "block"
-    assert json.loads(d["attrs"]["stage_s_offsets"]) == [0.5] and d["attrs"]["s_offset"] == "auto"
+    assert json.loads(d["attrs"]["stage_s_offsets"]) == [BLOCK_S_OFFSET] and d["attrs"]["s_offset"] == "auto"
     src4 = write_spins(tmp_path / "b4.h5", random_spins(2, 4, seed=2))
     res = run("upsample", "--factor", 2, "--repeat", 2, "--input", src4, "--checkpoint", tiny_checkpoint, "--out",
               tmp_path / "o2.h5", "--no-progress", "--device", "cpu", "--steps", 3)
     assert res.exit_code == 0, res.output
     d = read_ensemble(tmp_path / "o2.h5")
-    assert d["spins"].shape == (2, 16, 16) and json.loads(d["attrs"]["stage_s_offsets"]) == [0.5, 0.5]
+    assert d["spins"].shape == (2, 16, 16) and json.loads(d["attrs"]["stage_s_offsets"]) == [BLOCK_S_OFFSET] * 2
 
 
 def test_generate_and_coarsen(tmp_path, tiny_checkpoint):
     res = run("generate", "--checkpoint", tiny_checkpoint, "--L", 24, "--samples", 3, "--out", tmp_path / "g.h5",
               "--steps", 5, "--no-progress", "--device", "cpu")
     assert res.exit_code == 0, res.output
-    assert read_ensemble(tmp_path / "g.h5")["spins"].shape == (3, 24, 24)
+    g = read_ensemble(tmp_path / "g.h5")
+    assert g["spins"].shape == (3, 24, 24) and g["attrs"]["sampler"] == "ddim"  # the generation default
     res = run("coarsen", tmp_path / "g.h5", "--factor", 3, "--method", "block", "--out", tmp_path / "c.h5")
     assert res.exit_code == 0 and read_ensemble(tmp_path / "c.h5")["spins"].shape == (3, 8, 8)
 

@@ -1,9 +1,12 @@
 """The quality-evaluation helpers (isingscale.skild.evaluate), fast: no training, tiny ensembles."""
 
+import math
+
 import numpy as np
 import pytest
 
 from isingscale.skild import evaluate as ev
+from isingscale.skild.upsample import BLOCK_S_OFFSET
 
 from .conftest import random_spins, write_spins
 
@@ -24,10 +27,10 @@ def test_same_ensemble_agrees(measured):
     assert c["r_range"] == [1, 8] and c["G2"]["dof"] == 8
     assert c["G2"]["max_abs_z"] < 5 and abs(c["energy"]["rel_dev"]) < 0.05
     res = {"case": {"label": "x", "key": "x"}, "plan": {"s_start": [1.0], "steps": [20]}, "comparison": c,
-           "lattices_per_s": 1.0}
+           "sampler": "sde", "lattices_per_s": 1.0}
     res["passes"], res["why"] = ev.passes_bar(res)
     table = ev.quality_table([res])
-    assert table.count("\n") == 2 and "1.00→0, 20" in table
+    assert table.count("\n") == 2 and "sde: 1.00→0, 20" in table
     head, sep = table.splitlines()[:2]
     assert head.count("|") - head.count("\\|") == sep.count("|")
 
@@ -48,13 +51,21 @@ def test_case_sizes_and_sampler_plan(tiny_checkpoint):
     assert cases["sr2x2_fourier"].sizes() == [8, 16, 32]
     assert cases["sr4_fourier_2L"].sizes() == [16, 64]
     model = load_checkpoint(tiny_checkpoint)
-    plan = ev.sampler_plan(cases["sr4_fourier"], model)
+    plan = ev.sampler_plan(cases["sr4_fourier"], model, "ddpm")
     assert plan == {"s_start": [2.0], "steps": [40]}  # SR by F starts at log2 F, 20 ddpm steps per octave
+    # Default: super-resolution runs the stochastic Heun sampler (10 steps per octave) ...
+    assert ev.case_sampler(cases["sr4_fourier"]) == "sde"
+    assert ev.sampler_plan(cases["sr4_fourier"], model) == {"s_start": [2.0], "steps": [20]}
     # The second ×2 stage reads the first stage's spins as block spins: s* = 1 + BLOCK_S_OFFSET.
-    assert ev.sampler_plan(cases["sr2x2_fourier"], model) == {"s_start": [1.0, 1.5], "steps": [20, 30]}
-    assert ev.sampler_plan(cases["sr2_block"], model) == {"s_start": [1.5], "steps": [30]}
+    s_block = 1.0 + BLOCK_S_OFFSET
+    assert ev.sampler_plan(cases["sr2x2_fourier"], model) == {"s_start": [1.0, s_block],
+                                                              "steps": [10, math.ceil(10 * s_block)]}
+    assert ev.sampler_plan(cases["sr2_block"], model, "ddpm") == {"s_start": [s_block], "steps": [math.ceil(20 * s_block)]}
+    # ... and generation the ODE (6 steps per octave).
+    assert ev.case_sampler(cases["generate"]) == "ddim" and ev.case_sampler(cases["generate"], "ddpm") == "ddpm"
     gen = ev.sampler_plan(cases["generate"], model)
-    assert np.isclose(gen["s_start"][0], model.schedule.s_max(32)) and gen["steps"][0] >= 100
+    assert np.isclose(gen["s_start"][0], model.schedule.s_max(32))
+    assert gen["steps"][0] == math.ceil(6 * model.schedule.s_max(32))
 
 
 def test_training_summary(tmp_path):

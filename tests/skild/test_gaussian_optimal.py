@@ -13,7 +13,7 @@ import torch
 
 from isingscale.skild.coarsen import embed, fourier_truncate, low_band_mask
 from isingscale.skild.process import Schedule, Whitener, coefficients, forward_marginal, net_eps
-from isingscale.skild.sampler import ddpm_sampler, ode_sampler
+from isingscale.skild.sampler import SDE_CHURN, ddpm_sampler, ode_sampler, sde_sampler
 from isingscale.skild.spectral import power_law_spectrum, shells
 
 from .conftest import gaussian_field
@@ -81,7 +81,7 @@ def test_schedule_is_monotone_and_scale_covariant():
     assert np.allclose(a32[3, 5], a64[6, 10]) and np.allclose(a32[1, 0], a64[2, 0])
 
 
-@pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim", "sde"])
 def test_generation_reproduces_spectrum(sampler):
     wh = Whitener(SPEC)
     g = torch.Generator().manual_seed(7)
@@ -89,6 +89,8 @@ def test_generation_reproduces_spectrum(sampler):
     s_max = SCHED.s_max(N)
     if sampler == "ddpm":
         y0 = ddpm_sampler(ZERO, y_start, s_max, 60, basis=wh.basis, schedule=SCHED, generator=g)
+    elif sampler == "sde":
+        y0 = sde_sampler(ZERO, y_start, s_max, 20, basis=wh.basis, schedule=SCHED, generator=g)
     else:
         y0 = ode_sampler(ZERO, y_start, s_max, 20, basis=wh.basis, schedule=SCHED)
     assert_spectrum(wh.color(y0), f"generation ({sampler})")
@@ -114,18 +116,34 @@ def _superresolve(sampler, f=4, B=2000, seed=9):
     y_start = forward_marginal(wh.basis, SCHED, y_in, s_star, torch.randn(y_in.shape, generator=g))
     if sampler == "ddpm":
         y0 = ddpm_sampler(ZERO, y_start, s_star, 40, basis=wh.basis, schedule=SCHED, generator=g)
+    elif sampler == "sde":
+        y0 = sde_sampler(ZERO, y_start, s_star, SDE_STEPS, basis=wh.basis, schedule=SCHED, generator=g)
     else:
         y0 = ode_sampler(ZERO, y_start, s_star, 8, basis=wh.basis, schedule=SCHED)
     return wh, n, s_star, x_true, y_in, y0
 
 
-@pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
+SDE_STEPS = 8
+
+
+def sde_decay(s_star: float, steps: int = SDE_STEPS) -> np.ndarray:
+    """Π_i a_ŝ(i)/a_s(i): what the re-noising of the stochastic Heun sampler leaves of y_{s*}
+    (its flow steps are the identity for Gaussian data), per mode."""
+    grid = np.linspace(0.0, s_star, steps + 1)[::-1]
+    decay = np.ones((N, N))
+    for s_cur, s_prev in zip(grid[:-1], grid[1:]):
+        s_hat = min(s_cur + SDE_CHURN * (s_cur - s_prev), SCHED.s_max(N))
+        decay *= SCHED.a(s_hat, N) / SCHED.a(s_cur, N)
+    return decay
+
+
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim", "sde"])
 def test_superresolution_reproduces_spectrum(sampler):
     wh, *_, y0 = _superresolve(sampler)
     assert_spectrum(wh.color(y0), f"super-resolution x4 ({sampler})")
 
 
-@pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim", "sde"])
 def test_superresolution_low_band_regression(sampler):
     """Low-band consistency, stated exactly.
 
@@ -134,7 +152,9 @@ def test_superresolution_low_band_regression(sampler):
     is y_out = a² y_in + r with Var r = 1 - a⁴ (ancestral, a sample of p(y_0 | y_{s*})), or
     y_out = y_{s*} = a y_in + b ε (deterministic flow, the identity for Gaussian data). So per
     low-band mode the regression slope of y_out on y_in is a² (resp. a) and the residual
-    variance 1 - a⁴ (resp. 1 - a²); modes well inside the band (a ≈ 1) copy the input.
+    variance 1 - a⁴ (resp. 1 - a²); modes well inside the band (a ≈ 1) copy the input. The
+    stochastic Heun sampler's forward re-noising multiplies y by a_ŝ/a_s per step (and keeps
+    unit variance): slope a·Π a_ŝ/a_s (:func:`sde_decay`), residual variance 1 - slope².
     """
     wh, n, s_star, x_true, y_in, y0 = _superresolve(sampler)
     Yi = torch.fft.fft2(y_in.double(), norm="ortho")
@@ -145,7 +165,8 @@ def test_superresolution_low_band_regression(sampler):
     slope = (Yo * Yi.conj()).real.sum(0) / (Yi.abs() ** 2).sum(0)
     resid = ((Yo - slope * Yi).abs() ** 2).mean(0)
     a = torch.as_tensor(SCHED.a(s_star, N))
-    want_slope, want_var = (a**2, 1 - a**4) if sampler == "ddpm" else (a, 1 - a**2)
+    want_slope = {"ddpm": a**2, "ddim": a, "sde": a * torch.as_tensor(sde_decay(s_star))}[sampler]
+    want_var = 1 - want_slope**2
     se = torch.sqrt(want_var.clamp(min=1e-6) / (Yi.abs() ** 2).sum(0))
     z = ((slope - want_slope) / se)[band]
     assert z.abs().max() < 5.5, f"slope off by {z.abs().max():.1f} sigma"

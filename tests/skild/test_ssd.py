@@ -184,7 +184,7 @@ def test_lift_check_catches_a_wrong_constant(monkeypatch, gain):
 # Generation and super-resolution with the oracle.
 
 
-@pytest.mark.parametrize("sampler,decimate", [("ddpm", 1), ("ddpm", 2), ("ddim", 1), ("ddim", 2)])
+@pytest.mark.parametrize("sampler,decimate", [("ddpm", 1), ("ddpm", 2), ("ddim", 1), ("ddim", 2), ("sde", 1)])
 def test_ssd_generation_reproduces_spectrum(sampler, decimate):
     # The oracle samplers are exact at any step count, so few steps suffice here.
     model = zero_model()
@@ -238,7 +238,8 @@ def test_ssd_superresolution_spectrum_and_low_band(sampler, decimate, margin):
 
 
 @pytest.mark.parametrize("sampler,n,decimate,margin", [
-    ("ddpm", None, 1, 1.0), ("ddpm", None, 2, 1.0), ("ddim", None, 1, 0.5), ("ddpm", 4, 1, 1.0), ("ddim", 4, 2, 0.5)])
+    ("ddpm", None, 1, 1.0), ("ddpm", None, 2, 1.0), ("ddim", None, 1, 0.5), ("ddpm", 4, 1, 1.0), ("ddim", 4, 2, 0.5),
+    ("sde", 4, 1, 1.0)])
 def test_plan_cost_matches_counted_network_calls(sampler, n, decimate, margin):
     model = zero_model()
     plan = ssd.ssd_plan(model, n, N, decimate, margin, sampler)
@@ -252,7 +253,7 @@ def test_plan_cost_matches_counted_network_calls(sampler, n, decimate, margin):
         s_top = math.log2(N / n)
     assert model.net.calls == plan.net_calls and model.net.sites == plan.site_evals
     assert plan.ratio < 1 and plan.site_evals < plan.plain_site_evals
-    assert plan.plain.steps == default_steps(sampler, s_top)  # 20 (ddpm) / 6 (ddim) steps per octave
+    assert plan.plain.steps == default_steps(sampler, s_top)  # 20 (ddpm) / 6 (ddim) / 10 (sde) steps per octave
     assert [lv.N for lv in plan.levels] == [N >> decimate, N]
     assert plan.levels[1].steps == default_steps(sampler, decimate + margin)
     model.net.calls = model.net.sites = 0  # plain SKILD (decimate 0) costs what the plan says
@@ -264,7 +265,7 @@ def test_plan_cost_matches_counted_network_calls(sampler, n, decimate, margin):
     assert model.net.sites == plan.plain_site_evals and ssd.ssd_plan(model, n, N, 0, margin, sampler).ratio == 1.0
 
 
-@pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim", "sde"])
 def test_decimate_zero_is_plain_skild_bit_for_bit(sampler):
     from isingscale.skild.upsample import upsample_stage
 
