@@ -262,7 +262,7 @@ def coarsen(input_path, factor, method, out, overwrite):
 @_steps
 @_sampler
 @click.option("--s-offset", type=click.FloatRange(0, 2), default=None, metavar="OCTAVES",
-              show_default="0 for Fourier inputs and images, 0.5 for block spins",
+              show_default="0 for Fourier inputs and images, 1 for block spins",
               help="Start at s* = log2 F + offset.")
 @click.option("--out", type=_out_file, default=None, metavar="FILE.h5", show_default="data/upsample_x{F}-NNNN.h5, first unused",
               help="Output ensemble (kind=superresolved).")
@@ -285,7 +285,7 @@ def upsample(factor, input_path, images, size, L, coarsen_method, samples, repea
     \b
     isingscale upsample --factor 4
     isingscale upsample --factor 4 --L 64 --samples 512 --coarsen block --out sr_x4.h5
-    isingscale upsample --factor 2.5 --input coarse.h5 --out sr.h5 --sampler ddim
+    isingscale upsample --factor 2.5 --input coarse.h5 --out sr.h5 --sampler ddpm --steps 60
     isingscale upsample --factor 2 --repeat 2 --L 64 --coarsen block --out sr.h5
     isingscale upsample --images photos/ --factor 4 --checkpoint runs/img64/model.safetensors --out sr_img.npz
     """

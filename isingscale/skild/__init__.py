@@ -7,7 +7,7 @@ inputs (Fourier truncation or majority-rule block spins). The pieces:
 ``spectral``   orthonormal FFT / DCT bases, spectrum S(k) estimation and power-law fit
 ``process``    scale schedule a_s(k), forward marginal, loss
 ``unet``       the network (circular padding, odd under spin flip, global bottleneck path)
-``sampler``    ddpm_sampler / ode_sampler: plain functions of (net, y_start, s_start, steps)
+``sampler``    ddpm_sampler / ode_sampler / sde_sampler: plain functions of (net, y_start, s_start, steps)
 ``coarsen``    truncation, block spins, embedding, block-spin transfer function
 ``checkpoint`` safetensors + JSON metadata, never pickle
 """
@@ -18,7 +18,7 @@ from .checkpoint import SkildModel, default_checkpoint, load_checkpoint, save_ch
 from .coarsen import block_spins, coarsen, embed, fourier_truncate
 from .generate import generate
 from .process import Schedule, Whitener, forward_marginal, skild_loss
-from .sampler import ddpm_sampler, ode_sampler
+from .sampler import ddpm_sampler, ode_sampler, sde_sampler
 from .spectral import Basis, Spectrum, estimate_spectrum
 from .train import train
 from .unet import UNet, UNetConfig
@@ -28,6 +28,6 @@ __all__ = [
     "train", "generate", "upsample", "coarsen", "UpsampleResult",
     "load_checkpoint", "save_checkpoint", "default_checkpoint", "SkildModel",
     "Schedule", "Whitener", "forward_marginal", "skild_loss",
-    "ddpm_sampler", "ode_sampler", "Basis", "Spectrum", "estimate_spectrum",
+    "ddpm_sampler", "ode_sampler", "sde_sampler", "Basis", "Spectrum", "estimate_spectrum",
     "block_spins", "fourier_truncate", "embed", "UNet", "UNetConfig",
 ]
