@@ -260,10 +260,16 @@ def _build_ssd(options: Options, factor: float) -> Prepared:
 
 
 def ssd_cost(options: Options, n: int, N: int) -> str:
-    """isingscale.skild.ssd.ssd_plan's one-line cost summary against plain SKILD."""
+    """isingscale.skild.ssd.ssd_plan's cost summary against plain SKILD, per input convention
+    (block spins start BLOCK_S_OFFSET octaves higher, so their plan differs)."""
+    from ..skild.upsample import start_offset
+
     try:
         ssd = _import("isingscale.skild.ssd")
-        return ssd.ssd_plan(_skild_model(options), n, N, SSD_DECIMATE, ssd_margin(n, N), "ddpm").summary()
+        model = _skild_model(options)
+        return "; ".join(f"{kind} input: " + ssd.ssd_plan(model, n, N, SSD_DECIMATE, ssd_margin(n, N), "ddpm",
+                                                           s_offset=start_offset(kind)).summary()
+                         for kind in ("fourier", "block"))
     except (NotAvailable, IsingScaleError, AttributeError, TypeError) as e:
         return f"(no SSD plan: {e})"
 

@@ -58,3 +58,17 @@ def test_skild_runs_from_a_checkpoint_and_ssd_without_room_is_na(tmp_path, truth
     assert (ssd["status"] == "n/a").all() and all(r for r in ssd["reason"].values)
     assert "| skild | ×2 | 8 → 16 |" in res.report and "12 s" in res.report
     assert not (tmp_path / "ev" / "ensembles" / "ssd_x2_block.h5").exists()
+
+
+def test_ssd_cost_line_has_a_plan_per_convention(tmp_path):
+    from isingscale.evaluation.methods import Options, ssd_cost
+    from isingscale.skild.upsample import BLOCK_S_OFFSET
+    from tests.skild.conftest import make_checkpoint
+
+    ckpt = make_checkpoint(tmp_path / "model.safetensors", L=32)
+    line = ssd_cost(Options(checkpoint=ckpt, device="cpu"), 4, 32)  # x8: s* = 3 (+ the block offset)
+    fourier, block = line.split("; block input: ")
+    assert fourier.startswith("fourier input: SSD super-resolution 4 -> 32") and "site-evaluations" in block
+    # The coarse level starts at s* - decimate (the 16² lattice's own scale): 3 - 1, and 1 more for block spins.
+    s_coarse = [float(part.split("16^2: s ")[1].split(" ->")[0]) for part in (fourier, block)]
+    assert s_coarse == [2.0, 2.0 + BLOCK_S_OFFSET]
