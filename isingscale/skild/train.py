@@ -65,6 +65,15 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+def draw_scales(B: int, s_max: float, power: float, generator: torch.Generator) -> torch.Tensor:
+    """B training scales s = s_max u^power, u ~ U(0, 1) (octaves; power 1: uniform on [0, s_max]).
+
+    power > 1 puts more of the steps at small s, where the finest modes are decided: the
+    density is ∝ s^(1/power - 1), P(s < x) = (x / s_max)^(1/power).
+    """
+    return torch.rand(B, generator=generator) ** power * s_max
+
+
 @dataclass
 class TrainConfig:
     base_channels: int = 16
@@ -82,6 +91,7 @@ class TrainConfig:
     width: float = 0.4  # logistic width of a_s(k), octaves
     alpha_bar_min: float = 1e-4  # ᾱ of every mode at s_max
     loss_power: float = 1.0  # low-mode weight w(k) ∝ |k|^-loss_power
+    s_power: float = 1.0  # training scales s = s_max u^s_power, u ~ U(0, 1): > 1 oversamples small s
     grad_clip: float = 1.0
     checkpoint_every: int = 500  # steps between training checkpoints (also every 5 minutes)
     log_every: int = 20  # steps per loss.csv row
@@ -459,7 +469,7 @@ def train(
     torchrun the global batch is batch x WORLD_SIZE); with several sizes it is the batch at
     the primary size, other sizes get as many sites per step. init: a SKILD checkpoint to
     fine-tune (its network shape, schedule and spectrum are kept; the optimizer starts
-    afresh). Other options (width, alpha_bar_min, loss_power, warmup, lr_decay, grad_clip,
+    afresh). Other options (width, alpha_bar_min, loss_power, s_power, warmup, lr_decay, grad_clip,
     checkpoint_every, log_every) are the fields of :class:`TrainConfig`.
     """
     if steps is None and minutes is None:
@@ -588,7 +598,7 @@ def _train(data, out: Path, ctx: DistContext, *, resume, progress, device, steps
         b = td.batch_size(cfg.batch, N)
         B = b * ctx.world
         x = td.batch(B, g, N)
-        s = torch.rand(B, generator=g) * s_max[N]
+        s = draw_scales(B, s_max[N], cfg.s_power, g)
         eps = torch.randn(x.shape, generator=g)
         cond = training_conditioning(x, cfg.factor, whitener, g) if cfg.conditional else None
         part = slice(ctx.rank * b, (ctx.rank + 1) * b)

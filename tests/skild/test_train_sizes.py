@@ -1,4 +1,5 @@
-"""Training on several lattice sizes, fine-tuning a checkpoint (--init), and the cosine learning rate."""
+"""Training on several lattice sizes, fine-tuning a checkpoint (--init), the cosine learning rate, and
+the distribution of training scales (--s-power)."""
 
 import csv
 
@@ -8,7 +9,7 @@ import torch
 from isingscale.errors import IsingScaleError
 from isingscale.io import file_sha256
 from isingscale.skild.checkpoint import load_checkpoint, read_checkpoint
-from isingscale.skild.train import TrainConfig, learning_rate, load_ising, train, training_seconds
+from isingscale.skild.train import TrainConfig, draw_scales, learning_rate, load_ising, train, training_seconds
 
 from .conftest import make_checkpoint, random_spins, write_spins
 from .test_cli import assert_one_line_error, run
@@ -103,3 +104,26 @@ def test_cosine_run_resumes_only_with_its_steps(tmp_path, two_sizes):
         train([], tmp_path / "r", minutes=0.1, resume=True, device="cpu", progress=False)
     path = train([], tmp_path / "r", steps=3, resume=True, device="cpu", progress=False)
     assert read_checkpoint(path)[0]["training"]["step"] == 3
+
+
+def test_training_scales_follow_the_power_law():
+    # s = s_max u^P: P(s < x) = (x / s_max)^(1/P); P = 1 is uniform, P = 2 puts half the steps below s_max / 4.
+    g = torch.Generator().manual_seed(0)
+    for power, want in ((1.0, 0.25), (2.0, 0.5), (3.0, 0.25 ** (1 / 3))):
+        s = draw_scales(200_000, 6.0, power, g)
+        assert 0.0 <= s.min() and s.max() <= 6.0
+        assert abs((s < 1.5).double().mean().item() - want) < 0.005, power
+    # P = 1 draws exactly what training drew before the option existed (old runs resume bit for bit).
+    a = draw_scales(64, 6.0, 1.0, torch.Generator().manual_seed(1))
+    assert torch.equal(a, torch.rand(64, generator=torch.Generator().manual_seed(1)) * 6.0)
+
+
+def test_s_power_is_recorded_and_kept_by_resume(tmp_path, two_sizes):
+    res = run("train", "--data", two_sizes[0], "--out", tmp_path / "r", "--steps", 2, "--batch", 2, "--s-power", 2,
+              "--base-channels", 8, "--depth", 2, "--channel-mult", "1,2,2", "--no-progress", "--device", "cpu")
+    assert res.exit_code == 0, res.output
+    assert read_checkpoint(tmp_path / "r" / "model.safetensors")[0]["training"]["config"]["s_power"] == 2.0
+    again = train([], tmp_path / "r", steps=3, resume=True, device="cpu", progress=False)
+    assert read_checkpoint(again)[0]["training"]["config"]["s_power"] == 2.0
+    bad = run("train", "--data", two_sizes[0], "--out", tmp_path / "x", "--steps", 1, "--s-power", 0)
+    assert bad.exit_code == 2 and "Invalid value for '--s-power'" in bad.output and "Traceback" not in bad.output
