@@ -85,7 +85,7 @@ def ddpm_sampler(
 def _heun(net, y_start, s_start, steps, *, basis, schedule, churn, generator, progress, s_end):
     N = y_start.shape[-1]
     s_grid = _grid(s_start, steps, s_end)
-    s_top = schedule.s_max(N)
+    s_top = schedule.s_max(N) if churn > 0 else 0.0  # the cap of the re-noising
     y = y_start.float()
     theta = lambda s: np.arccos(np.clip(schedule.a(s, N), 0.0, 1.0))  # noqa: E731
     for i, (s_cur, s_prev) in enumerate(tqdm(list(zip(s_grid[:-1], s_grid[1:])), disable=not progress, desc="sampling", leave=False)):

@@ -221,7 +221,7 @@ def ssd_plan(model: SkildModel, n: int | None, N: int, decimate: int, margin: fl
     network calls x N'² per lattice, against plain SKILD with the same rate.
     Raises IsingScaleError when the decimation leaves no room.
     """
-    resolve_sampler(sampler, "upsample")
+    sampler = resolve_sampler(sampler, "generate" if n is None else "upsample")
     if int(decimate) != decimate or decimate < 0:
         raise IsingScaleError(f"decimate must be a non-negative integer, got {decimate}")
     decimate = int(decimate)
@@ -286,15 +286,14 @@ def _field_shape(model: SkildModel, B: int, N: int) -> tuple[int, ...]:
     return (B, model.channels, N, N) if model.lattice == "image-dct" else (B, N, N)
 
 
-def _run_plan(model: SkildModel, plan: SSDPlan, y: torch.Tensor, sampler: str, generator: torch.Generator,
-              device) -> torch.Tensor:
-    """Reverse on each level of the plan (y: whitened start on the first level), lift between."""
+def _run_plan(model: SkildModel, plan: SSDPlan, y: torch.Tensor, generator: torch.Generator, device) -> torch.Tensor:
+    """Reverse on each level of the plan (y: whitened start on the first level) with its sampler, lift between."""
     net = model_net(model, torch.device(device))
     y = y.to(device)
     for i, level in enumerate(plan.levels):
         if i:
             y = lift(y, level.N, plan.s_lift, basis=model.basis, schedule=model.schedule, generator=generator)
-        y = _reverse(model, net, y, level, sampler, generator)
+        y = _reverse(model, net, y, level, plan.sampler, generator)
     return model.whitener.color(y).cpu()
 
 
@@ -309,7 +308,7 @@ def ssd_generate_batch(model: SkildModel, B: int, N: int, *, decimate: int, marg
     """
     plan = ssd_plan(model, None, N, decimate, margin, sampler, steps_per_octave=steps_per_octave)
     y_start = torch.randn(_field_shape(model, B, plan.levels[0].N), generator=generator)
-    return _run_plan(model, plan, y_start, sampler, generator, device)
+    return _run_plan(model, plan, y_start, generator, device)
 
 
 def ssd_upsample_stage(model: SkildModel, coarse: np.ndarray | torch.Tensor, kind: str, N: int, *, decimate: int,
@@ -336,4 +335,4 @@ def ssd_upsample_stage(model: SkildModel, coarse: np.ndarray | torch.Tensor, kin
         y_embed = restrict(y_embed, first.N, model.basis, generator=generator)
     eps = torch.randn(y_embed.shape, generator=generator)
     y_start = forward_marginal(model.basis, model.schedule, y_embed, first.s_start, eps)
-    return _run_plan(model, plan, y_start, sampler, generator, device).numpy()
+    return _run_plan(model, plan, y_start, generator, device).numpy()

@@ -343,10 +343,11 @@ def upsample_images(
     mean = np.asarray(model.meta["pixel_mean"], dtype=np.float32)
     coarse = fourier_truncate(to_model(originals, mean), n, lattice="image-dct").numpy()
     g = torch.Generator().manual_seed(seed)
+    s_offset = start_offset("fourier", s_offset)
     sr = []
     for start in tqdm(range(0, len(coarse), batch), disable=not progress, desc="upsample"):
         sr.append(upsample_stage(model, coarse[start : start + batch], "fourier", N, steps=steps, sampler=sampler,
-                                 s_offset=start_offset("fourier", s_offset), generator=g, device=dev))
+                                 s_offset=s_offset, generator=g, device=dev))
     results = {"skild": to_pixels(np.concatenate(sr), mean)}
     coarse_px = to_pixels(coarse, mean)
     results["bicubic"] = torch.nn.functional.interpolate(torch.as_tensor(coarse_px), size=(N, N), mode="bicubic",
@@ -356,7 +357,7 @@ def upsample_images(
     metrics = {name: quality(x, originals) for name, x in results.items()}
     attrs = {**checkpoint_attrs(model), "kind": "superresolved-images", "method": f"skild-upsample ({sampler})",
              "factor": N / n, "factor_requested": float(factor), "sizes": [n, N], "sampler": sampler,
-             "steps": steps or "auto", "seed": seed, "s_offset": start_offset("fourier", s_offset), "source": str(Path(images).resolve()),
+             "steps": steps or "auto", "seed": seed, "s_offset": s_offset, "source": str(Path(images).resolve()),
              "metrics": metrics}
     path = write_images_npz(out, overwrite=overwrite, attrs=attrs, originals=to_uint8_hwc(originals),
                             coarse=to_uint8_hwc(coarse_px), skild=to_uint8_hwc(results["skild"]),
