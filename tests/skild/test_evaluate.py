@@ -73,3 +73,16 @@ def test_training_summary(tmp_path):
     s = ev.training_summary(tmp_path)
     assert s["steps"] == 40 and s["lattices_per_s"] == 128.0 and s["final_loss"] == pytest.approx(0.4)
     assert ev.training_summary(tmp_path / "missing") is None
+
+
+def test_mc_reference_is_extended_not_replaced(tmp_path):
+    import isingscale as isc
+
+    path = ev.mc_ensemble(8, 6, seed=5, workdir=tmp_path, progress=False)
+    first = isc.read_ensemble(path, datasets=("spins",))["spins"]
+    assert ev.mc_ensemble(8, 4, seed=5, workdir=tmp_path, progress=False) == path  # enough cached
+    assert isc.read_attrs(path)["n_samples"] == 6
+    ev.mc_ensemble(8, 10, seed=5, workdir=tmp_path, T=2.269185314, progress=False)  # T as a checkpoint rounds it
+    grown = isc.read_ensemble(path, datasets=("spins",))["spins"]
+    assert grown.shape == (10, 8, 8)
+    np.testing.assert_array_equal(grown[:6], first)
