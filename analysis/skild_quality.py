@@ -2,7 +2,7 @@
 
     python analysis/skild_quality.py                              # shipped checkpoint, full set
     python analysis/skild_quality.py --checkpoint runs/skild_L32/model.safetensors \
-        --samples 1000 --mc-samples 100000 --out /tmp/skild_quality.md
+        --samples 1000 --out /tmp/skild_quality.md
     python analysis/skild_quality.py --cases sr4_fourier,generate --samples 128   # quick look
 
 Cases (see ``isingscale.skild.evaluate.default_cases``): ×2 and ×4 super-resolution to the
@@ -14,11 +14,11 @@ and |m|. Also the CPU cost of ×4 SR 32 -> 128 and the training throughput of a 
 
 Sample counts: at L = 32 and 64 about 500-600 Wolff lattices already bring the MC error of
 G2(L/4) to 2 % (measured: 2.0 % at L = 32 and 2.2 % at L = 64 with 500). The default
-100,000 MC lattices per L (0.15 % at L = 32) make the reference's own fluctuation, which
+100,000 MC lattices per L (0.11 % at L = 32) make the reference's own fluctuation, which
 every case at that L shares, negligible against the SKILD ensemble's (about 1.5 % with
-1000 lattices); 4,000 lattices were measured 0.7 % (0.9 SE) high at L/4. The MC reference is cheap
-(about 1 min per L, cached in --workdir and extended, never replaced); SKILD sampling
-dominates the run time.
+1000 lattices); 4,000 lattices were measured 0.7 % (0.9 SE) high at L/4. The MC reference
+is cheap (a few minutes for L = 32, 40 and 64, cached in --workdir and extended, never
+replaced); SKILD sampling dominates the run time.
 
 Public API only (isingscale, isingscale.skild, isingscale.analysis); the evaluation itself
 lives in isingscale.skild.evaluate so that tests/skild/test_quality.py runs the same code.

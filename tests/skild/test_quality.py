@@ -10,9 +10,10 @@ within 2 combined standard errors at every r = 1 ... L/2, and the energy per sit
 
 Sizes: ISINGSCALE_QUALITY_SAMPLES SKILD lattices per case (default 1000) and
 ISINGSCALE_QUALITY_MC_SAMPLES Monte Carlo lattices (default
-``evaluate.MC_REFERENCE_SAMPLES`` = 100,000: MC error of G2(L/4) about 0.15 %, well under
-the 2 % criterion, so that the reference's own fluctuation does not decide the bar). ISINGSCALE_QUALITY_WORKDIR keeps the
-ensembles (and reuses the MC reference) between runs; default a pytest tmp dir.
+``evaluate.MC_REFERENCE_SAMPLES`` = 100,000: MC error of G2(L/4) about 0.11 %, well under
+the 2 % criterion, so that the reference's own fluctuation does not decide the bar).
+ISINGSCALE_QUALITY_WORKDIR keeps the ensembles (and reuses the MC reference) between runs;
+default a pytest tmp dir.
 ISINGSCALE_QUALITY_CHECKPOINT overrides the checkpoint (default: the shipped one).
 """
 
