@@ -110,6 +110,8 @@ def _training_summary(path) -> None:
               help="Learning rate after warm-up: constant, or cosine down to lr/10 over --steps.")
 @click.option("--s-power", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True, metavar="FLOAT",
               help="Training scales s = s_max u^P, u uniform: P > 1 spends more steps at small s (fine detail).")
+@click.option("--loss-power", type=click.FloatRange(min=0), default=1.0, show_default=True, metavar="FLOAT",
+              help="Loss weight per mode w(k) ∝ |k|^-P (mean 1): P = 0 weighs every mode alike.")
 @click.option("--seed", type=int, default=0, show_default=True, metavar="INT", help="Seed (init, data order, noise).")
 @click.option("--init", "init", type=_in_file, default=None, metavar="CKPT",
               help="Fine-tune a SKILD checkpoint: start from its weights (keeps its network, schedule and spectrum).")
@@ -120,7 +122,7 @@ def _training_summary(path) -> None:
               help="Steps between atomic training checkpoints (also every 5 minutes).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar with loss and lattices/s.")
 def train(data, more_data, images, image_size, color, max_images, conditional, cnn, factor, out, steps, minutes,
-          base_channels, depth, channel_mult, batch, lr, ema, width, lr_decay, s_power, seed, init, device, resume,
+          base_channels, depth, channel_mult, batch, lr, ema, width, lr_decay, s_power, loss_power, seed, init, device, resume,
           checkpoint_every, progress):
     """Train a SKILD diffusion model (or, with --conditional / --cnn, a baseline) on Monte Carlo lattices.
 
@@ -173,6 +175,8 @@ def train(data, more_data, images, image_size, color, max_images, conditional, c
         extra["lr_decay"] = lr_decay
     if s_power != 1.0:
         extra["s_power"] = s_power
+    if loss_power != 1.0:
+        extra["loss_power"] = loss_power
     if conditional and not resume:
         extra.update(conditional=True, factor=factor)
     _threads(device)

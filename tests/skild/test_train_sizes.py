@@ -1,5 +1,5 @@
 """Training on several lattice sizes, fine-tuning a checkpoint (--init), the cosine learning rate, and
-the distribution of training scales (--s-power)."""
+the distribution of training scales (--s-power) and the loss weight per mode (--loss-power)."""
 
 import csv
 
@@ -118,12 +118,16 @@ def test_training_scales_follow_the_power_law():
     assert torch.equal(a, torch.rand(64, generator=torch.Generator().manual_seed(1)) * 6.0)
 
 
-def test_s_power_is_recorded_and_kept_by_resume(tmp_path, two_sizes):
+def test_s_power_and_loss_power_are_recorded_and_kept_by_resume(tmp_path, two_sizes):
     res = run("train", "--data", two_sizes[0], "--out", tmp_path / "r", "--steps", 2, "--batch", 2, "--s-power", 2,
-              "--base-channels", 8, "--depth", 2, "--channel-mult", "1,2,2", "--no-progress", "--device", "cpu")
+              "--loss-power", 0, "--base-channels", 8, "--depth", 2, "--channel-mult", "1,2,2", "--no-progress",
+              "--device", "cpu")
     assert res.exit_code == 0, res.output
-    assert read_checkpoint(tmp_path / "r" / "model.safetensors")[0]["training"]["config"]["s_power"] == 2.0
+    config = read_checkpoint(tmp_path / "r" / "model.safetensors")[0]["training"]["config"]
+    assert config["s_power"] == 2.0 and config["loss_power"] == 0.0
     again = train([], tmp_path / "r", steps=3, resume=True, device="cpu", progress=False)
-    assert read_checkpoint(again)[0]["training"]["config"]["s_power"] == 2.0
-    bad = run("train", "--data", two_sizes[0], "--out", tmp_path / "x", "--steps", 1, "--s-power", 0)
-    assert bad.exit_code == 2 and "Invalid value for '--s-power'" in bad.output and "Traceback" not in bad.output
+    config = read_checkpoint(again)[0]["training"]["config"]
+    assert config["s_power"] == 2.0 and config["loss_power"] == 0.0
+    for option, value in (("--s-power", 0), ("--loss-power", -1)):
+        bad = run("train", "--data", two_sizes[0], "--out", tmp_path / "x", "--steps", 1, option, value)
+        assert bad.exit_code == 2 and f"Invalid value for '{option}'" in bad.output and "Traceback" not in bad.output
