@@ -344,7 +344,7 @@ def _metadata(cfg: TrainConfig, td: TrainingData, schedule, state: dict) -> dict
             "config": {k: v for k, v in asdict(cfg).items() if k != "data"},
             "step": state["step"],
             "lattices_seen": state.get("seen", state["step"] * cfg.batch * cfg.world_size),
-            "seconds": round(state.get("seconds", 0.0), 1),  # training wall time over all invocations
+            "seconds": round(state.get("seconds", 0.0), 3),  # training wall time over all invocations
             "last_loss": state.get("loss"),
             "package_version": __version__,
             "torch_version": torch.__version__,
