@@ -99,6 +99,9 @@ def _training_summary(path) -> None:
               help="2x poolings; lattice sizes must be divisible by 2**depth.")
 @click.option("--channel-mult", default="1,2,4,4", show_default=True, metavar="LIST",
               help="Channel multipliers per level (depth + 1 entries).")
+@click.option("--head-blocks", type=click.IntRange(min=0), default=None, metavar="INT", show_default="0; with --init, "
+              "the checkpoint's", help="Residual blocks at full resolution before the output; with --init, extra "
+              "ones are added starting as the identity.")
 @click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True, metavar="INT", help="Batch size.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, metavar="FLOAT",
               show_default="1e-3; 3e-3 with --cnn", help="Adam learning rate (linear warm-up over 200 steps).")
@@ -122,7 +125,7 @@ def _training_summary(path) -> None:
               help="Steps between atomic training checkpoints (also every 5 minutes).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar with loss and lattices/s.")
 def train(data, more_data, images, image_size, color, max_images, conditional, cnn, factor, out, steps, minutes,
-          base_channels, depth, channel_mult, batch, lr, ema, width, lr_decay, s_power, loss_power, seed, init, device, resume,
+          base_channels, depth, channel_mult, head_blocks, batch, lr, ema, width, lr_decay, s_power, loss_power, seed, init, device, resume,
           checkpoint_every, progress):
     """Train a SKILD diffusion model (or, with --conditional / --cnn, a baseline) on Monte Carlo lattices.
 
@@ -177,6 +180,8 @@ def train(data, more_data, images, image_size, color, max_images, conditional, c
         extra["s_power"] = s_power
     if loss_power != 1.0:
         extra["loss_power"] = loss_power
+    if head_blocks is not None:
+        extra["head_blocks"] = head_blocks
     if conditional and not resume:
         extra.update(conditional=True, factor=factor)
     _threads(device)

@@ -79,6 +79,7 @@ class TrainConfig:
     base_channels: int = 16
     depth: int = 3
     channel_mult: tuple[int, ...] = (1, 2, 4, 4)
+    head_blocks: int = 0  # full-resolution blocks before the output; with init, may exceed the checkpoint's
     batch: int = 64
     steps: int | None = None  # total optimizer steps (None: use minutes)
     minutes: float | None = None  # wall-clock budget for this invocation
@@ -113,7 +114,7 @@ class TrainConfig:
         from .conditional import COND_CHANNELS
 
         return UNetConfig(base_channels=self.base_channels, depth=self.depth, channel_mult=tuple(self.channel_mult),
-                          channels=self.channels, padding="reflect" if self.images else "circular",
+                          head_blocks=self.head_blocks, channels=self.channels, padding="reflect" if self.images else "circular",
                           cond_channels=COND_CHANNELS if self.conditional else 0)
 
     @property
@@ -403,6 +404,10 @@ def _init_config(options: dict) -> tuple[TrainConfig, dict, dict]:
     model = load_checkpoint(path, lattice="ising-periodic", task="skild")
     meta = model.meta
     mc = meta["model"]
+    had = int(mc.get("head_blocks", 0))
+    options.setdefault("head_blocks", had)
+    if options["head_blocks"] < had:
+        raise IsingScaleError(f"--init: the checkpoint has {had} head block(s); --head-blocks can add blocks, not remove them")
     options.update(base_channels=mc["base_channels"], depth=mc["depth"], channel_mult=tuple(mc["channel_mult"]),
                    width=meta["schedule"]["width"], alpha_bar_min=meta["schedule"]["alpha_bar_min"],
                    init={"path": str(Path(path).resolve()), "sha256": file_sha256(path),
@@ -551,8 +556,11 @@ def _train(data, out: Path, ctx: DistContext, *, resume, progress, device, steps
     g = torch.Generator().manual_seed(cfg.seed)
     state = {"step": 0, "seen": 0}
     if init:
-        net.load_state_dict(tensors)
-        net_ema.load_state_dict(tensors)
+        # Head blocks beyond the checkpoint's start as the identity: the grown network computes what it did.
+        missing, unexpected = net.load_state_dict(tensors, strict=False)
+        if unexpected or any(not k.startswith("head.") for k in missing):
+            raise IsingScaleError(f"--init: the checkpoint's weights do not fit this network ({(unexpected + missing)[0]})")
+        net_ema.load_state_dict(net.state_dict())
     if meta is not None:
         net.load_state_dict({k[len("train.raw.") :]: v for k, v in tensors.items() if k.startswith("train.raw.")})
         net_ema.load_state_dict({k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")})

@@ -42,6 +42,7 @@ class UNetConfig:
     s_scale: float = 8.0  # s is embedded as s / s_scale
     channels: int = 1  # field channels: 1 (Ising spins, grey images; input (B, N, N)) or 3 (RGB, (B, 3, N, N))
     cond_channels: int = 0  # extra input channels (conditional SR: the upsampled coarse lattice); output unchanged
+    head_blocks: int = 0  # identity-initialised residual blocks at full resolution before the output (HeadBlock)
 
     def __post_init__(self):
         if self.base_channels < 4 or self.base_channels % 4:
@@ -50,6 +51,8 @@ class UNetConfig:
             raise IsingScaleError(f"channels must be at least 1, got {self.channels}")
         if self.cond_channels < 0:
             raise IsingScaleError(f"cond_channels must be non-negative, got {self.cond_channels}")
+        if self.head_blocks < 0:
+            raise IsingScaleError(f"head_blocks must be non-negative, got {self.head_blocks}")
         if self.depth < 1:
             raise IsingScaleError(f"depth must be at least 1, got {self.depth}")
         if len(self.channel_mult) < self.depth + 1:
@@ -126,6 +129,31 @@ class ResBlock(nn.Module):
         return (h + self.skip(x)) / math.sqrt(2.0)
 
 
+class HeadBlock(nn.Module):
+    """Full-resolution residual block, x + f(x), with f's last convolution starting at zero.
+
+    Extra capacity for the finest modes, which the 2x2 average pooling removes before any
+    coarser level sees them (k = π along an axis or the diagonal is in its null space). It
+    starts as the identity, so blocks can be added to a trained network (``train --init
+    --head-blocks``) without changing what it computes. Hidden width 2x the block's.
+    """
+
+    def __init__(self, channels: int, emb: int, padding: str):
+        super().__init__()
+        hidden = 2 * channels
+        self.norm1, self.conv1 = OddGroupNorm(channels), conv(channels, hidden, 3, padding)
+        self.scale = nn.Linear(emb, hidden)
+        self.norm2, self.conv2 = OddGroupNorm(hidden), conv(hidden, channels, 3, padding)
+        nn.init.zeros_(self.scale.weight)
+        nn.init.zeros_(self.scale.bias)
+        nn.init.zeros_(self.conv2.weight)
+
+    def forward(self, x, e):
+        h = self.conv1(odd_act(self.norm1(x)))
+        h = h * (1.0 + self.scale(e))[:, :, None, None]
+        return x + self.conv2(odd_act(self.norm2(h)))
+
+
 class GlobalBlock(nn.Module):
     """Spatial mean -> bias-free MLP -> broadcast: a global path whatever the lattice size."""
 
@@ -183,6 +211,7 @@ class UNet(nn.Module):
         for i in reversed(range(c.depth + 1)):
             cin = ch[min(i + 1, c.depth)] + ch[i]
             self.up.append(nn.ModuleList([ResBlock(cin if j == 0 else ch[i], ch[i], emb, c.padding) for j in range(c.blocks)]))
+        self.head = nn.ModuleList([HeadBlock(ch[0], emb, c.padding) for _ in range(c.head_blocks)])
         self.out_norm = OddGroupNorm(ch[0])
         self.out = conv(ch[0], c.channels, 3, c.padding)
         nn.init.zeros_(self.out.weight)
@@ -224,6 +253,8 @@ class UNet(nn.Module):
             h = torch.cat([h, skips.pop()], dim=1)
             for block in blocks:
                 h = block(h, e)
+        for block in self.head:
+            h = block(h, e)
         out = self.out(odd_act(self.out_norm(h)))
         return out[:, 0] if squeeze else out
 

@@ -86,3 +86,42 @@ def test_mc_reference_is_extended_not_replaced(tmp_path):
     grown = isc.read_ensemble(path, datasets=("spins",))["spins"]
     assert grown.shape == (10, 8, 8)
     np.testing.assert_array_equal(grown[:6], first)
+
+
+def test_validation_split_has_its_own_seeds(monkeypatch, tiny_checkpoint):
+    import importlib.util
+    from pathlib import Path
+
+    seeds = [s for pair in ev.SPLITS.values() for s in pair]
+    assert len(set(seeds)) == len(seeds) and 1 not in seeds  # disjoint, and not the training data's seed 1
+    script = Path(__file__).resolve().parents[2] / "analysis" / "skild_quality.py"
+    spec = importlib.util.spec_from_file_location("skild_quality", script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    calls = []
+    monkeypatch.setattr(ev, "evaluate", lambda *a, **kw: calls.append(kw) or [])
+    for split in ("val", "test"):
+        assert mod.main(["--checkpoint", str(tiny_checkpoint), "--split", split, "--cost-samples", "0",
+                         "--run-dir", "", "--quiet"]) == 0
+    assert [(c["seed_truth"], c["seed_inputs"]) for c in calls] == [ev.SPLITS["val"], ev.SPLITS["test"]]
+    md = ev.report_markdown([], checkpoint_info=ev.checkpoint_info(tiny_checkpoint), split="val")
+    assert "val split" in md and f"seed {ev.SPLITS['val'][0]}" in md
+
+
+def test_roundtrip_returns_the_input_from_small_s(tiny_checkpoint):
+    spins = random_spins(8, 16, seed=3)
+    # s0 -> 0: the forward process is the identity, and so is the way back.
+    np.testing.assert_array_equal(ev.roundtrip(tiny_checkpoint, spins, 1e-3, sampler="ddim", steps=1, batch=3), spins)
+    far = ev.roundtrip(tiny_checkpoint, spins, 4.0, sampler="sde", steps=8)
+    assert far.shape == spins.shape and set(np.unique(far)) <= {-1, 1} and np.mean(far != spins) > 0.2
+
+
+def test_paired_deviation():
+    x = random_spins(64, 16, seed=4)
+    same = ev.paired_deviation(x, -x)  # the spin flip changes no correlator
+    assert np.allclose(same["G2_axes"], 0.0) and np.allclose(same["S_axis"] + same["S_diagonal"], 1.0)
+    assert same["modes"] == [6, 7, 8]
+    rng = np.random.default_rng(0)
+    noise = np.where(rng.random(x.shape) < 0.5, 1, -1)  # uncorrelated spins: G2 gone, zone edge raised
+    d = ev.paired_deviation(x, noise)
+    assert all(v < -0.8 for v in d["G2_axes"][:2]) and min(d["S_axis"]) > 1.2

@@ -75,6 +75,23 @@ def test_init_starts_from_the_checkpoint(tmp_path, two_sizes):
     assert training_seconds(m3) == pytest.approx(m3["training"]["seconds"] + training_seconds(m2), abs=0.002)
 
 
+def test_init_can_add_head_blocks(tmp_path, two_sizes):
+    ckpt = make_checkpoint(tmp_path / "base.safetensors", L=16, base_channels=8, depth=2)
+    base = load_checkpoint(ckpt)
+    path = train([two_sizes[0]], tmp_path / "grow", batch=2, steps=2, lr=1e-12, init=str(ckpt), head_blocks=2, **KW)
+    grown = load_checkpoint(path)
+    assert grown.meta["model"] == {**base.meta["model"], "head_blocks": 2}
+    y, s = torch.randn(2, 16, 16), torch.tensor([0.3, 2.0])
+    torch.testing.assert_close(grown.net(y, s), base.net(y, s), atol=1e-7, rtol=0)  # new blocks start as the identity
+    # Growing again keeps the grown blocks; removing them is refused.
+    again = load_checkpoint(train([two_sizes[0]], tmp_path / "keep", batch=2, steps=1, init=str(path), **KW))
+    assert again.meta["model"]["head_blocks"] == 2
+    with pytest.raises(IsingScaleError, match="head block"):
+        train([two_sizes[0]], tmp_path / "shrink", batch=2, steps=1, init=str(path), head_blocks=1, **KW)
+    assert_one_line_error(run("train", "--init", path, "--data", two_sizes[0], "--head-blocks", 0, "--out",
+                              tmp_path / "cli", "--steps", 1), "head block")
+
+
 def test_init_refuses_other_checkpoints_and_temperatures(tmp_path, two_sizes):
     img = make_checkpoint(tmp_path / "img.safetensors", lattice="image-dct", depth=2)
     with pytest.raises(IsingScaleError, match="image-dct"):
