@@ -63,6 +63,7 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
 
     progress = not a.quiet
+    seed_truth, seed_inputs = ev.SPLITS[a.split]
     t0 = time.perf_counter()
     info = ev.checkpoint_info(a.checkpoint)
     L = int(info["L"])
@@ -74,13 +75,13 @@ def main(argv=None) -> int:
             p.error(f"unknown case(s) {', '.join(unknown)}; expected some of {', '.join(c.key for c in cases)}")
         cases = [c for c in cases if c.key in keys]
     results = ev.evaluate(a.checkpoint, cases=cases, samples=a.samples, mc_samples=a.mc_samples,
-                          workdir=Path(a.workdir), seed_truth=ev.SPLITS[a.split][0],
-                          seed_inputs=ev.SPLITS[a.split][1], seed=a.seed, sampler=a.sampler, steps=a.steps, batch=a.batch,
+                          workdir=Path(a.workdir), seed_truth=seed_truth,
+                          seed_inputs=seed_inputs, seed=a.seed, sampler=a.sampler, steps=a.steps, batch=a.batch,
                           progress=progress)
     cost = None
     if a.cost_samples > 0:
         cost = ev.sr_throughput(a.checkpoint, L_in=L, factor=4.0, samples=a.cost_samples, workdir=Path(a.workdir),
-                                seed_inputs=ev.SPLITS[a.split][1],
+                                seed_inputs=seed_inputs,
                                 sampler=a.sampler, steps=a.steps, progress=progress)
     training = ev.training_summary(a.run_dir) if a.run_dir else None
     settings = {"SKILD lattices per case": a.samples, "MC lattices per L": a.mc_samples, "sampler": a.sampler or "per task",

@@ -44,9 +44,10 @@ def main(argv=None) -> int:
     spins = isc.read_ensemble(path, stop=a.samples, datasets=("spins",))["spins"]
     rows = ["| sampler | s0 | G2(1) | G2(2) | G2(4) | G2(L/4) | S axis 3π/4, 7π/8, π | S diagonal 3π/4, 7π/8, π |",
             "|---|---|---|---|---|---|---|---|"]
+    model = isc.skild.load_checkpoint(a.checkpoint)
     for sampler in a.samplers.split(","):
         for s0 in (float(v) for v in a.s0.split(",")):
-            out = ev.roundtrip(a.checkpoint, spins, s0, sampler=sampler, seed=a.seed, device=a.device)
+            out = ev.roundtrip(model, spins, s0, sampler=sampler, seed=a.seed, device=a.device)
             d = ev.paired_deviation(spins, out)
             g = d["G2_axes"]
             rows.append(f"| {sampler} | {s0:g} | " + " | ".join(f"{100 * g[r - 1]:+.2f} %" for r in (1, 2, 4, L // 4))

@@ -339,10 +339,11 @@ def evaluate(
 # Cost and training figures.
 
 
-def roundtrip(checkpoint, spins: np.ndarray, s0: float, *, sampler: str = "sde", steps: int | None = None,
+def roundtrip(model, spins: np.ndarray, s0: float, *, sampler: str = "sde", steps: int | None = None,
               seed: int = 0, batch: int = 250, device: str = "cpu") -> np.ndarray:
     """Held-out ±1 lattices (B, N, N) noised to scale s0 by the exact forward process, then
-    sampled back to s = 0; returns the output spins (B, N, N) int8.
+    sampled back to s = 0 with ``model`` (a loaded :class:`SkildModel`); returns the output
+    spins (B, N, N) int8.
 
     A diagnostic of where a defect is made: the start is an exact forward marginal (unlike an
     embedded coarse input), so a perfect network gives back the data distribution from any s0,
@@ -351,12 +352,10 @@ def roundtrip(checkpoint, spins: np.ndarray, s0: float, *, sampler: str = "sde",
     """
     import torch
 
-    from .checkpoint import load_checkpoint
     from .generate import default_steps, reverse, to_spins
     from .process import forward_marginal
     from .train import resolve_device
 
-    model = load_checkpoint(checkpoint)
     dev = resolve_device(device)
     steps = steps or default_steps(sampler, s0)
     g = torch.Generator().manual_seed(seed)
@@ -375,19 +374,18 @@ def paired_deviation(inputs: np.ndarray, outputs: np.ndarray) -> dict:
     structure factor out/in at the zone-edge modes k = 2πj/N along an axis and the diagonal,
     j = 3N/8, 7N/16, N/2 (k = 3π/4, 7π/8, π), the four equivalent modes averaged.
     """
-    def g2(x):
-        x = x.astype(np.float64)
-        return np.array([0.5 * np.mean(x * (np.roll(x, r, -1) + np.roll(x, r, -2))) for r in range(1, x.shape[-1] // 2 + 1)])
+    from ..analysis.correlators import g2_axis
+    from .spectral import power_spectrum
 
-    def spectrum(x):
-        return (np.abs(np.fft.fft2(x.astype(np.float64))) ** 2).mean(0)
-
+    P_in, P_out = power_spectrum(inputs), power_spectrum(outputs)
+    # Orthonormal FFT: the pair-correlation map <s(0) s(d)> is the inverse transform of E|ŝ(k)|².
+    g2_in, g2_out = (g2_axis(np.fft.ifft2(P).real, 0.0)[1:] for P in (P_in, P_out))
     N = inputs.shape[-1]
-    S = spectrum(outputs) / spectrum(inputs)
+    S = P_out / P_in
     js = [3 * N // 8, 7 * N // 16, N // 2]
     axis = [float(np.mean([S[j, 0], S[0, j], S[-j, 0], S[0, -j]])) for j in js]
     diag = [float(np.mean([S[j, j], S[-j, j], S[j, -j], S[-j, -j]])) for j in js]
-    return {"G2_axes": (g2(outputs) / g2(inputs) - 1.0).tolist(), "S_axis": axis, "S_diagonal": diag, "modes": js}
+    return {"G2_axes": (g2_out / g2_in - 1.0).tolist(), "S_axis": axis, "S_diagonal": diag, "modes": js}
 
 
 def sr_throughput(checkpoint=None, *, L_in: int = 32, factor: float = 4.0, samples: int = 16, workdir,

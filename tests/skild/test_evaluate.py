@@ -109,10 +109,13 @@ def test_validation_split_has_its_own_seeds(monkeypatch, tiny_checkpoint):
 
 
 def test_roundtrip_returns_the_input_from_small_s(tiny_checkpoint):
+    from isingscale.skild.checkpoint import load_checkpoint
+
+    model = load_checkpoint(tiny_checkpoint)
     spins = random_spins(8, 16, seed=3)
     # s0 -> 0: the forward process is the identity, and so is the way back.
-    np.testing.assert_array_equal(ev.roundtrip(tiny_checkpoint, spins, 1e-3, sampler="ddim", steps=1, batch=3), spins)
-    far = ev.roundtrip(tiny_checkpoint, spins, 4.0, sampler="sde", steps=8)
+    np.testing.assert_array_equal(ev.roundtrip(model, spins, 1e-3, sampler="ddim", steps=1, batch=3), spins)
+    far = ev.roundtrip(model, spins, 4.0, sampler="sde", steps=8)
     assert far.shape == spins.shape and set(np.unique(far)) <= {-1, 1} and np.mean(far != spins) > 0.2
 
 
