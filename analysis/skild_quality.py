@@ -50,6 +50,8 @@ def main(argv=None) -> int:
     p.add_argument("--sampler", default=None, choices=["ddpm", "ddim", "sde"],
                    help="default: each task's own (generation: ddim, super-resolution: sde)")
     p.add_argument("--steps", type=int, default=None, help="reverse steps (default: the sampler's per-octave rule)")
+    p.add_argument("--sweeps", type=int, default=0,
+                   help="heat-bath sweeps at T after sampling (default 0: the diffusion model alone, as the bar asks)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--seed", type=int, default=0, help="SKILD sampling seed")
     p.add_argument("--split", default="test", choices=sorted(ev.SPLITS),
@@ -76,8 +78,8 @@ def main(argv=None) -> int:
         cases = [c for c in cases if c.key in keys]
     results = ev.evaluate(a.checkpoint, cases=cases, samples=a.samples, mc_samples=a.mc_samples,
                           workdir=Path(a.workdir), seed_truth=seed_truth,
-                          seed_inputs=seed_inputs, seed=a.seed, sampler=a.sampler, steps=a.steps, batch=a.batch,
-                          progress=progress)
+                          seed_inputs=seed_inputs, seed=a.seed, sampler=a.sampler, steps=a.steps, sweeps=a.sweeps,
+                          batch=a.batch, progress=progress)
     cost = None
     if a.cost_samples > 0:
         cost = ev.sr_throughput(a.checkpoint, L_in=L, factor=4.0, samples=a.cost_samples, workdir=Path(a.workdir),
@@ -85,7 +87,7 @@ def main(argv=None) -> int:
                                 sampler=a.sampler, steps=a.steps, progress=progress)
     training = ev.training_summary(a.run_dir) if a.run_dir else None
     settings = {"SKILD lattices per case": a.samples, "MC lattices per L": a.mc_samples, "sampler": a.sampler or "per task",
-                "steps": a.steps or "default (per octave: ddpm 20, ddim 6, sde 10)", "wall time": f"{(time.perf_counter() - t0) / 60:.1f} min"}
+                "steps": a.steps or "default (per octave: ddpm 20, ddim 6, sde 10)", "heat-bath sweeps": a.sweeps, "wall time": f"{(time.perf_counter() - t0) / 60:.1f} min"}
     md = ev.report_markdown(results, checkpoint_info=info, cost=cost, training=training, settings=settings, split=a.split)
     print(md)
     if a.out:

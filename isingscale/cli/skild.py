@@ -19,6 +19,9 @@ _sampler = click.option("--sampler", type=click.Choice(["ddpm", "ddim", "sde"]),
                              "sde: Heun ODE steps with forward re-noising (churn).")
 _steps = click.option("--steps", type=click.IntRange(min=1), default=None, metavar="INT",
                       show_default="per octave: 20 ddpm, 6 ddim, 10 sde", help="Reverse steps.")
+_sweeps = click.option("--sweeps", type=click.IntRange(min=0), default=0, show_default=True, metavar="K",
+                       help="Exact heat-bath sweeps at the checkpoint's T on the sampled spins (repairs the lattice "
+                            "scale; block-spin inputs keep their majority image). 0: the diffusion model alone.")
 _checkpoint = click.option("--checkpoint", type=_in_file, default=None, metavar="CKPT",
                            show_default="data/checkpoints/skild_ising_L32.safetensors",
                            help="SKILD checkpoint (.safetensors).")
@@ -201,13 +204,14 @@ def train(data, more_data, images, image_size, color, max_images, conditional, c
               help="Output ensemble (kind=generated); an .npz of uint8 images for an image checkpoint.")
 @_steps
 @_sampler
+@_sweeps
 @click.option("--seed", type=int, default=0, show_default=True, metavar="INT", help="Seed of the noise.")
 @device_option
 @click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True, metavar="INT", help="Lattices per batch.")
 @click.option("--save-field", is_flag=True, help="Also store the continuous pre-sign field.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
-def generate(checkpoint, L, samples, out, steps, sampler, seed, device, batch, save_field, overwrite, progress):
+def generate(checkpoint, L, samples, out, steps, sampler, sweeps, seed, device, batch, save_field, overwrite, progress):
     """Generate lattices from noise with a SKILD checkpoint (start at s_max, run to s = 0).
 
     Examples:
@@ -220,7 +224,7 @@ def generate(checkpoint, L, samples, out, steps, sampler, seed, device, batch, s
 
     _threads(device)
     path = _generate(checkpoint, L=L, samples=samples, out=out, steps=steps, sampler=sampler, seed=seed, device=device,
-                     batch=batch, save_field=save_field, overwrite=overwrite, progress=progress)
+                     batch=batch, save_field=save_field, sweeps=sweeps, overwrite=overwrite, progress=progress)
     click.echo(f"wrote {path}")
 
 
@@ -277,6 +281,7 @@ def coarsen(input_path, factor, method, out, overwrite):
 @click.option("--s-offset", type=click.FloatRange(0, 2), default=None, metavar="OCTAVES",
               show_default="0 for Fourier inputs and images, 1 for block spins",
               help="Start at s* = log2 F + offset.")
+@_sweeps
 @click.option("--out", type=_out_file, default=None, metavar="FILE.h5", show_default="data/upsample_x{F}-NNNN.h5, first unused",
               help="Output ensemble (kind=superresolved).")
 @click.option("--save-field", is_flag=True, help="Also store the continuous pre-sign field.")
@@ -286,7 +291,7 @@ def coarsen(input_path, factor, method, out, overwrite):
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
 def upsample(factor, input_path, images, size, L, coarsen_method, samples, repeat, checkpoint, steps, sampler, s_offset,
-             out, save_field, seed, device, batch, overwrite, progress):
+             sweeps, out, save_field, seed, device, batch, overwrite, progress):
     """Super-resolve coarse lattices by any factor with the unconditional SKILD model.
 
     Embeds the coarse spectrum, noises it to s* = log2 F and runs the reverse process from
@@ -300,6 +305,7 @@ def upsample(factor, input_path, images, size, L, coarsen_method, samples, repea
     isingscale upsample --factor 4 --L 64 --samples 512 --coarsen block --out sr_x4.h5
     isingscale upsample --factor 2.5 --input coarse.h5 --out sr.h5 --sampler ddpm --steps 60
     isingscale upsample --factor 2 --repeat 2 --L 64 --coarsen block --out sr.h5
+    isingscale upsample --factor 4 --sweeps 1
     isingscale upsample --images photos/ --factor 4 --checkpoint runs/img64/model.safetensors --out sr_img.npz
     """
     from ..errors import IsingScaleError
@@ -307,8 +313,8 @@ def upsample(factor, input_path, images, size, L, coarsen_method, samples, repea
 
     _threads(device)
     if images is not None:
-        if input_path is not None or repeat != 1 or save_field:
-            raise IsingScaleError("--images does not combine with --input, --repeat or --save-field")
+        if input_path is not None or repeat != 1 or save_field or sweeps:
+            raise IsingScaleError("--images does not combine with --input, --repeat, --save-field or --sweeps")
         from ..skild.upsample import upsample_images
 
         res = upsample_images(images, factor=factor, out=out, checkpoint=checkpoint, size=size, samples=samples,
@@ -318,7 +324,8 @@ def upsample(factor, input_path, images, size, L, coarsen_method, samples, repea
         return
     res = _upsample(input_path, factor=factor, out=out, checkpoint=checkpoint, L=L, coarsen=coarsen_method,
                     samples=samples, repeat=repeat, steps=steps, sampler=sampler, seed=seed, device=device,
-                    save_field=save_field, s_offset=s_offset, batch=batch, overwrite=overwrite, progress=progress)
+                    save_field=save_field, s_offset=s_offset, sweeps=sweeps, batch=batch, overwrite=overwrite,
+                    progress=progress)
     click.echo(res.summary())
 
 

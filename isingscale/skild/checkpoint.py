@@ -43,13 +43,18 @@ def repository_root() -> Path:
 
 
 def default_checkpoint() -> Path:
-    """The shipped checkpoint, data/checkpoints/ under the repository root (editable install)."""
-    path = repository_root() / "data" / "checkpoints" / DEFAULT_CHECKPOINT
-    if path.is_file():
-        return path
+    """The shipped checkpoint: data/checkpoints/ in the source tree (editable install), else the
+    copy a regular install puts under <sys.prefix>/share/isingscale/checkpoints/ (pyproject data-files)."""
+    import sys
+
+    candidates = [repository_root() / "data" / "checkpoints" / DEFAULT_CHECKPOINT,
+                  Path(sys.prefix) / "share" / "isingscale" / "checkpoints" / DEFAULT_CHECKPOINT]
+    for path in candidates:
+        if path.is_file():
+            return path
     raise IsingScaleError(
-        f"no shipped checkpoint at {path} (install from the repository with 'pip install -e .'); "
-        "or train one with 'isingscale train' and pass --checkpoint"
+        f"no shipped checkpoint at {' or '.join(map(str, candidates))}; "
+        "install isingscale from its repository, or train one with 'isingscale train' and pass --checkpoint"
     )
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ..errors import IsingScaleError
+from ..mc.heatbath import check_sweeps, heatbath
 from .checkpoint import SkildModel, load_checkpoint
 from .coarsen import lattice_energy
 from .sampler import SAMPLERS
@@ -58,6 +59,22 @@ def to_spins(x: torch.Tensor | np.ndarray) -> np.ndarray:
     return np.where(x >= 0, 1, -1).astype(np.int8)
 
 
+def heatbath_sweeps(spins: np.ndarray, model: SkildModel, sweeps: int, *, seed, preserve_blocks: int | None = None) -> np.ndarray:
+    """`sweeps` exact heat-bath sweeps of sampled ±1 lattices at the checkpoint's T (0: unchanged).
+
+    The optional last stage of generation and super-resolution (``--sweeps``): it repairs the
+    lattice scale, which the network gets slightly wrong, and leaves the large scales the
+    sampler made (see :mod:`isingscale.mc.heatbath`). ``preserve_blocks=b`` keeps each
+    lattice's b x b majority image, i.e. the block-spin input a super-resolved lattice came from.
+    """
+    if sweeps == 0:
+        return spins
+    T = model.meta.get("T")
+    if T in (None, "none"):
+        raise IsingScaleError(f"{model.path} records no temperature, which heat-bath sweeps need")
+    return heatbath(spins, float(T), sweeps, seed=seed, preserve_blocks=preserve_blocks)
+
+
 def checkpoint_attrs(model: SkildModel) -> dict:
     return {"checkpoint": str(model.path), "checkpoint_sha256": model.sha256, "T": model.meta.get("T") or "none", "J": 1.0}
 
@@ -74,6 +91,7 @@ def generate(
     device: str = "auto",
     batch: int = 64,
     save_field: bool = False,
+    sweeps: int = 0,
     overwrite: bool = False,
     progress: bool = True,
 ) -> Path:
@@ -82,6 +100,8 @@ def generate(
     L: any size the network takes (divisible by 2**depth). steps: reverse steps from
     s_max(L) to 0 (default: STEPS_PER_OCTAVE of the sampler). sampler: None = the Heun ODE
     sampler ("ddim", DEFAULT_SAMPLER["generate"]); "ddpm" and "sde" are the stochastic ones.
+    sweeps: heat-bath sweeps at the checkpoint's T applied to the sampled spins (default 0:
+    the lattices are the diffusion model's alone; see :func:`heatbath_sweeps`).
     An image checkpoint (lattice type "image-dct") writes L x L images to an ``.npz``
     instead (see :func:`generate_images`).
     """
@@ -91,6 +111,7 @@ def generate(
     from .train import resolve_device
 
     sampler = resolve_sampler(sampler, "generate")
+    sweeps = check_sweeps(sweeps)
     if samples < 1:
         raise IsingScaleError(f"samples must be at least 1, got {samples}")
     dev = resolve_device(device)
@@ -99,18 +120,20 @@ def generate(
     s_max = model.schedule.s_max(L)
     steps = steps or default_steps(sampler, s_max)
     g = torch.Generator().manual_seed(seed)
+    if sweeps and model.lattice == "image-dct":
+        raise IsingScaleError("heat-bath sweeps apply to Ising lattices, not images")
     if model.lattice == "image-dct":
         return generate_images(model, L=L, samples=samples, out=out, steps=steps, sampler=sampler, seed=seed,
                                generator=g, device=dev, batch=batch, overwrite=overwrite, progress=progress)
     if Path(out).suffix == ".npz":
         raise IsingScaleError(f"{model.path} is an Ising checkpoint: it writes HDF5 ensembles, not {out}")
     attrs = {**checkpoint_attrs(model), "method": f"skild-generate ({sampler})", "sampler": sampler, "steps": steps,
-             "seed": seed, "s_start": s_max}
+             "seed": seed, "s_start": s_max, "sweeps": sweeps}
     with create_ensemble(out, L=L, kind="generated", attrs=attrs, overwrite=overwrite) as w:
         for start in tqdm(range(0, samples, batch), disable=not progress, desc="generate"):
             y_start = torch.randn((min(batch, samples - start), L, L), generator=g)
             x = reverse(model, y_start, s_max, steps=steps, sampler=sampler, generator=g, device=dev).numpy()
-            spins = to_spins(x)
+            spins = heatbath_sweeps(to_spins(x), model, sweeps, seed=[seed, start])
             extra = {"field": x} if save_field else {}
             w.append(spins, energy=lattice_energy(spins), magnetization=spins.mean(axis=(-2, -1)), **extra)
     return Path(out)

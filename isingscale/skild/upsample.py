@@ -11,7 +11,10 @@ Per stage, a coarse n x n input becomes N = round(F n):
    spins: the transfer function fixes their two-point amplitude, but near the coarse
    Nyquist majority-rule spins are not Fourier modes (sharper, binary), so those modes are
    noised further and regenerated;
-3. the reverse process runs from s* to 0 only; spins = sign of the field.
+3. the reverse process runs from s* to 0 only; spins = sign of the field;
+4. optionally (``sweeps`` > 0) exact heat-bath sweeps at the checkpoint's T repair the
+   lattice scale; for a block-spin input by an integer factor b they keep the output's
+   b x b majority image, so the conditioning on the input is not loosened.
 
 ``repeat=K`` applies K stages; stages after the first take the previous stage's spins as
 block-spin input (a critical lattice is, to good approximation, the majority-rule image
@@ -30,10 +33,11 @@ import torch
 
 from ..errors import IsingScaleError
 from ..io import numbered_path, writable_dir
+from ..mc.heatbath import check_sweeps
 from .checkpoint import SkildModel, load_checkpoint
 from .conditional import TASK, check_factor, conditional_upsample_stage
 from .coarsen import block_spins, coarse_size, embed, fourier_truncate, lattice_energy, normalise_block_input
-from .generate import checkpoint_attrs, default_steps, resolve_sampler, reverse, to_spins
+from .generate import checkpoint_attrs, default_steps, heatbath_sweeps, resolve_sampler, reverse, to_spins
 from .process import forward_marginal
 
 
@@ -141,6 +145,7 @@ def upsample(
     device: str = "auto",
     save_field: bool = False,
     s_offset: float | None = None,
+    sweeps: int = 0,
     batch: int = 32,
     overwrite: bool = False,
     progress: bool = True,
@@ -156,6 +161,10 @@ def upsample(
     sampler: None = "sde" (DEFAULT_SAMPLER["upsample"]: Heun steps with forward re-noising,
     which forgets that the embedded coarse input is only approximately a forward marginal);
     steps: default STEPS_PER_OCTAVE[sampler] x s* per stage.
+
+    sweeps: heat-bath sweeps at the checkpoint's T after every stage (default 0: the lattices
+    are the diffusion model's alone); a stage from block spins by an integer factor b keeps
+    its output's b x b majority image (:func:`isingscale.skild.generate.heatbath_sweeps`).
 
     checkpoint: an unconditional SKILD checkpoint (any factor), or a conditional SR3-style
     checkpoint from ``train(..., conditional=True, factor=F)`` (that factor only; it runs
@@ -173,6 +182,7 @@ def upsample(
     if coarsen not in ("fourier", "block"):
         raise IsingScaleError(f"unknown coarsening {coarsen!r}; expected fourier or block")
     sampler = resolve_sampler(sampler, "upsample")
+    sweeps = check_sweeps(sweeps)
     out = Path(out) if out is not None else numbered_path(f"upsample_x{factor:g}")
     if out.exists() and not overwrite:
         raise IsingScaleError(f"{out} already exists (use --overwrite to replace it)")
@@ -209,17 +219,19 @@ def upsample(
              "repeat": repeat, "sizes": sizes, "sampler": sampler, "steps": steps or "auto", "seed": seed,
              "s_offset": "auto" if s_offset is None else s_offset,
              "stage_s_offsets": [start_offset(kind if i == 0 else "block", s_offset) for i in range(repeat)],
-             "source": source}
+             "sweeps": sweeps, "source": source}
     with create_ensemble(out, L=sizes[-1], kind="superresolved", attrs=attrs, overwrite=overwrite) as w:
         for start in tqdm(range(0, len(x), batch), disable=not progress, desc="upsample"):
             xb, kb = x[start : start + batch], kind
-            for N in sizes[1:]:
+            for stage, N in enumerate(sizes[1:]):
+                b = N // xb.shape[-1] if kb == "block" and N % xb.shape[-1] == 0 else None
                 if conditional:
                     field_ = conditional_upsample_stage(model, xb, kb, N, steps=steps, generator=g, device=dev)
                 else:
                     field_ = upsample_stage(model, xb, kb, N, steps=steps, sampler=sampler, s_offset=s_offset,
                                             generator=g, device=dev)
-                xb, kb = to_spins(field_), "block"
+                xb = heatbath_sweeps(to_spins(field_), model, sweeps, seed=[seed, start, stage], preserve_blocks=b)
+                kb = "block"
             extra = {"field": field_} if save_field else {}
             w.append(xb, energy=lattice_energy(xb), magnetization=xb.mean(axis=(-2, -1)), **extra)
     result = UpsampleResult(out, sizes, truth)

@@ -125,3 +125,30 @@ def test_errors_are_one_line(tmp_path, field_file, tiny_checkpoint, spins_file):
     if not torch.cuda.is_available():
         assert_one_line_error(run("generate", "--L", 16, "--out", tmp_path / "a.h5", "--checkpoint", tiny_checkpoint,
                                   "--device", "cuda"), "CUDA")
+
+
+def test_heatbath_sweeps_keep_the_sampled_block_image(tmp_path, tiny_checkpoint):
+    """--sweeps K changes spins but not the b x b majority image of a block-spin stage's output."""
+    from isingscale.skild import block_spins, generate
+
+    src = write_spins(tmp_path / "b8.h5", random_spins(6, 8, seed=3))
+    outs = {}
+    for k in (0, 2):
+        outs[k] = tmp_path / f"sw{k}.h5"
+        res = run("upsample", "--factor", 2, "--input", src, "--checkpoint", tiny_checkpoint, "--out", outs[k],
+                  "--sweeps", k, "--steps", 3, "--no-progress", "--device", "cpu")
+        assert res.exit_code == 0, res.output
+    a, b = read_ensemble(outs[0]), read_ensemble(outs[2])
+    assert b["attrs"]["sweeps"] == 2 and a["attrs"]["sweeps"] == 0
+    assert (a["spins"] != b["spins"]).mean() > 0.05
+    np.testing.assert_array_equal(block_spins(b["spins"], 2), block_spins(a["spins"], 2))
+    np.testing.assert_array_equal(b["energy"], -(b["spins"].astype(float) * (np.roll(b["spins"], 1, -1)
+                                                                               + np.roll(b["spins"], 1, -2))).mean(axis=(1, 2)))
+    g0 = generate(tiny_checkpoint, L=16, samples=4, out=tmp_path / "g0.h5", steps=3, device="cpu", progress=False)
+    g1 = generate(tiny_checkpoint, L=16, samples=4, out=tmp_path / "g1.h5", steps=3, device="cpu", progress=False,
+                  sweeps=1)
+    s0, s1 = read_ensemble(g0)["spins"], read_ensemble(g1)["spins"]
+    assert (s0 != s1).any() and read_ensemble(g1)["attrs"]["sweeps"] == 1
+    img = make_checkpoint(tmp_path / "img.safetensors", lattice="image-dct")
+    assert_one_line_error(run("generate", "--L", 16, "--out", tmp_path / "i.npz", "--checkpoint", img, "--sweeps", 1,
+                              "--no-progress", "--device", "cpu"), "not images")

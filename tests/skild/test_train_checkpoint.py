@@ -66,6 +66,39 @@ def test_image_checkpoint_refused_on_lattices(tmp_path):
     assert load_checkpoint(path, lattice="image-dct").lattice == "image-dct"
 
 
+def test_default_checkpoint_found_after_a_regular_install(tmp_path, monkeypatch, tiny_checkpoint):
+    """Source tree first (editable install), then <prefix>/share/isingscale/checkpoints (pyproject data-files)."""
+    import sys
+
+    from isingscale.skild import checkpoint as ck
+
+    monkeypatch.setattr(ck, "repository_root", lambda: tmp_path / "site-packages")
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "venv"))
+    with pytest.raises(IsingScaleError, match="no shipped checkpoint"):
+        ck.default_checkpoint()
+    shared = tmp_path / "venv" / "share" / "isingscale" / "checkpoints" / ck.DEFAULT_CHECKPOINT
+    shared.parent.mkdir(parents=True)
+    shared.write_bytes(Path(tiny_checkpoint).read_bytes())
+    assert ck.default_checkpoint() == shared
+    assert load_checkpoint(None).sha256 == load_checkpoint(tiny_checkpoint).sha256
+    src = tmp_path / "site-packages" / "data" / "checkpoints" / ck.DEFAULT_CHECKPOINT
+    src.parent.mkdir(parents=True)
+    src.write_bytes(b"x")
+    assert ck.default_checkpoint() == src
+
+
+def test_pyproject_ships_the_default_checkpoint():
+    tomllib = pytest.importorskip("tomllib")
+    from isingscale.skild import checkpoint as ck
+
+    root = ck.repository_root()
+    if not (root / "pyproject.toml").is_file():
+        pytest.skip("not a source tree")
+    files = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["data-files"]
+    assert files["share/isingscale/checkpoints"] == [f"data/checkpoints/{ck.DEFAULT_CHECKPOINT}"]
+    assert (root / "data" / "checkpoints" / ck.DEFAULT_CHECKPOINT).is_file()
+
+
 @pytest.mark.parametrize("content", [b"", b"not a checkpoint at all" * 10, b"\x08\x00\x00\x00\x00\x00\x00\x00{}      "])
 def test_corrupt_checkpoint_is_a_clean_error(tmp_path, content):
     p = tmp_path / "bad.safetensors"
