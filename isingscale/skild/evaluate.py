@@ -466,7 +466,8 @@ def quality_table(results: list[dict]) -> str:
         c, p = res["comparison"], res["plan"]
         plan = f"{res['sampler']}: " + " + ".join(f"{s:.2f}→0, {n}" for s, n in zip(p["s_start"], p["steps"]))
         if res.get("sweeps"):
-            plan += f" + {res['sweeps']} heat-bath sweep{'s' if res['sweeps'] > 1 else ''}"
+            k = res["sweeps"]
+            plan += f" + {k} heat-bath sweep{'s' if k > 1 else ''}" + (" after each stage" if len(p["steps"]) > 1 else "")
         g2, g4 = c["G2"], c["G4c_square"]
         yes = lambda b: "yes" if b else "**no**"  # noqa: E731
         e, m = c["energy"], c["abs_m"]
