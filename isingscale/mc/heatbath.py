@@ -12,7 +12,7 @@ at Tc), so a few sweeps repair the lattice scale of an approximate sampler's out
 leave its large scales as they are.
 
 With ``preserve_blocks=b`` an update that would change the majority-rule image of its
-b x b block (ties take the block's top-left spin, as in :func:`isingscale.skild.block_spins`)
+b x b block (:mod:`isingscale.blocks`: ties take the block's top-left spin)
 is not made. One site per block moves at a time, so this is the exact Gibbs step of the
 Boltzmann distribution conditioned on the block image: the lattice's block spins are
 unchanged, spin for spin.
@@ -22,11 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..blocks import block_totals, majority_rule
 from ..errors import IsingScaleError
-
-
-def _block_value(total: np.ndarray, top_left: np.ndarray) -> np.ndarray:
-    return np.where(total != 0, np.sign(total), top_left)
 
 
 def check_sweeps(sweeps) -> int:
@@ -71,10 +68,9 @@ def heatbath(spins: np.ndarray, T: float, sweeps: int, *, seed=0, preserve_block
                 new = np.where(rng.random((s.shape[0], n, n)) < p_up, 1, -1).astype(np.int8)
                 if preserve_blocks is not None:
                     old = s[:, dy::c, dx::c]
-                    blocks = s.reshape(-1, n, c, n, c).astype(np.int32)
-                    total, top_left = blocks.sum(axis=(2, 4)), blocks[:, :, 0, :, 0]
+                    total, top_left = block_totals(s, c)
                     new_top_left = new if (dy, dx) == (0, 0) else top_left
-                    keep = _block_value(total - old + new, new_top_left) == _block_value(total, top_left)
+                    keep = majority_rule(total - old + new, new_top_left) == majority_rule(total, top_left)
                     new = np.where(keep, new, old)
                 s[:, dy::c, dx::c] = new
     return s[0] if squeeze else s

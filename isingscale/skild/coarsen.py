@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..blocks import block_spins
 from ..errors import IsingScaleError
 from .process import Whitener
 from .spectral import radial_average, radial_k
@@ -134,21 +135,6 @@ def embed(
 
 # ----------------------------------------------------------------------------
 # Majority-rule block spins.
-
-
-def block_spins(spins: np.ndarray, b: int) -> np.ndarray:
-    """Majority rule on b x b blocks of (B, L, L) ±1 spins; ties take the top-left spin."""
-    spins = np.asarray(spins)
-    B, L, _ = spins.shape
-    if int(b) != b or b < 2:
-        raise IsingScaleError(f"block spins need an integer factor >= 2, got {b}")
-    b = int(b)
-    if L % b:
-        raise IsingScaleError(f"block factor {b} does not divide L={L}")
-    n = L // b
-    total = spins.reshape(B, n, b, n, b).astype(np.int32).sum(axis=(2, 4))
-    tie_break = spins[:, ::b, ::b].astype(np.int32)
-    return np.where(total != 0, np.sign(total), tie_break).astype(np.int8)
 
 
 # ----------------------------------------------------------------------------
