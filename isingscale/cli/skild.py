@@ -225,7 +225,7 @@ def generate(checkpoint, L, samples, out, steps, sampler, sweeps, seed, device, 
     _threads(device)
     path = _generate(checkpoint, L=L, samples=samples, out=out, steps=steps, sampler=sampler, seed=seed, device=device,
                      batch=batch, save_field=save_field, sweeps=sweeps, overwrite=overwrite, progress=progress)
-    click.echo(f"wrote {path}")
+    click.echo(f"wrote {path}" + (f" ({sweeps} heat-bath sweep{'s' if sweeps > 1 else ''} after sampling)" if sweeps else ""))
 
 
 @main.command()

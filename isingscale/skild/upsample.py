@@ -47,9 +47,11 @@ class UpsampleResult:
     sizes: list[int]
     ground_truth: Path | None = None
     comparison: dict = field(default_factory=dict)
+    sweeps: int = 0
 
     def summary(self) -> str:
-        lines = [f"wrote {self.path} ({' -> '.join(map(str, self.sizes))})"]
+        hb = f", {self.sweeps} heat-bath sweep{'s' if self.sweeps > 1 else ''} per stage" if self.sweeps else ""
+        lines = [f"wrote {self.path} ({' -> '.join(map(str, self.sizes))}{hb})"]
         if self.comparison:
             lines.append(f"comparison with ground truth {self.ground_truth} (the input was coarse-grained from it, "
                          "so errors are correlated and z understates differences; "
@@ -234,7 +236,7 @@ def upsample(
                 kb = "block"
             extra = {"field": field_} if save_field else {}
             w.append(xb, energy=lattice_energy(xb), magnetization=xb.mean(axis=(-2, -1)), **extra)
-    result = UpsampleResult(out, sizes, truth)
+    result = UpsampleResult(out, sizes, truth, sweeps=sweeps)
     if truth is not None:
         result.comparison = compare(out, truth)
     return result

@@ -138,6 +138,7 @@ def test_heatbath_sweeps_keep_the_sampled_block_image(tmp_path, tiny_checkpoint)
         res = run("upsample", "--factor", 2, "--input", src, "--checkpoint", tiny_checkpoint, "--out", outs[k],
                   "--sweeps", k, "--steps", 3, "--no-progress", "--device", "cpu")
         assert res.exit_code == 0, res.output
+        assert ("2 heat-bath sweeps per stage" in res.output) == (k == 2)
     a, b = read_ensemble(outs[0]), read_ensemble(outs[2])
     assert b["attrs"]["sweeps"] == 2 and a["attrs"]["sweeps"] == 0
     assert (a["spins"] != b["spins"]).mean() > 0.05
