@@ -21,7 +21,7 @@ _steps = click.option("--steps", type=click.IntRange(min=1), default=None, metav
                       show_default="per octave: 20 ddpm, 6 ddim, 10 sde", help="Reverse steps.")
 _sweeps = click.option("--sweeps", type=click.IntRange(min=0), default=0, show_default=True, metavar="K",
                        help="Exact heat-bath sweeps at the checkpoint's T on the sampled spins (repairs the lattice "
-                            "scale; block-spin inputs keep their majority image). 0: the diffusion model alone.")
+                            "scale; a stage from block spins keeps its output's majority image). 0: the diffusion model alone.")
 _checkpoint = click.option("--checkpoint", type=_in_file, default=None, metavar="CKPT",
                            show_default="data/checkpoints/skild_ising_L32.safetensors",
                            help="SKILD checkpoint (.safetensors).")

@@ -331,8 +331,8 @@ def evaluate(
                                        progress=progress)
         cmp = compare(measure_file(path), measured[case.L])
         res = {"case": asdict(case), "sizes": case.sizes(), "plan": sampler_plan(case, model, sampler, steps),
-               "sampler": case_sampler(case, sampler), "sweeps": sweeps, "seconds": seconds, "lattices_per_s": n / seconds, "comparison": cmp,
-               "path": str(path)}
+               "sampler": case_sampler(case, sampler), "sweeps": sweeps, "seconds": seconds,
+               "lattices_per_s": n / seconds, "comparison": cmp, "path": str(path)}
         res["passes"], res["why"] = passes_bar(res)
         results.append(res)
         _log(f"    {seconds:.0f} s; G2 max|z| {cmp['G2']['max_abs_z']:.2f}, G4c max|z| "

@@ -14,7 +14,7 @@ Per stage, a coarse n x n input becomes N = round(F n):
 3. the reverse process runs from s* to 0 only; spins = sign of the field;
 4. optionally (``sweeps`` > 0) exact heat-bath sweeps at the checkpoint's T repair the
    lattice scale; for a block-spin input by an integer factor b they keep the output's
-   b x b majority image, so the conditioning on the input is not loosened.
+   b x b majority image, so they do not move the output away from its input at the block scale.
 
 ``repeat=K`` applies K stages; stages after the first take the previous stage's spins as
 block-spin input (a critical lattice is, to good approximation, the majority-rule image
