@@ -38,13 +38,12 @@ def main(argv=None) -> int:
 
     t0 = time.perf_counter()
     info = ev.checkpoint_info(a.checkpoint)
-    L, T = int(info["L"]), info["T"]
-    T = None if T in (None, "none") else float(T)
-    path = ev.mc_ensemble(L, a.samples, ev.SEED_INPUTS, Path(a.workdir), T=T, progress=False)
+    model = isc.skild.load_checkpoint(a.checkpoint)
+    L = int(info["L"])
+    path = ev.mc_ensemble(L, a.samples, ev.SEED_INPUTS, Path(a.workdir), T=model.temperature, progress=False)
     spins = isc.read_ensemble(path, stop=a.samples, datasets=("spins",))["spins"]
     rows = ["| sampler | s0 | G2(1) | G2(2) | G2(4) | G2(L/4) | S axis 3π/4, 7π/8, π | S diagonal 3π/4, 7π/8, π |",
             "|---|---|---|---|---|---|---|---|"]
-    model = isc.skild.load_checkpoint(a.checkpoint)
     for sampler in a.samplers.split(","):
         for s0 in (float(v) for v in a.s0.split(",")):
             out = ev.roundtrip(model, spins, s0, sampler=sampler, seed=a.seed, device=a.device)

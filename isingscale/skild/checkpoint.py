@@ -86,6 +86,12 @@ class SkildModel:
         return int(self.meta.get("channels", 1))
 
     @property
+    def temperature(self) -> float | None:
+        """T the training lattices were simulated at (units of J/k_B); None where there is none (images)."""
+        T = self.meta.get("T")
+        return None if T in (None, "none") else float(T)
+
+    @property
     def block_transfer(self) -> list[dict]:
         return self.meta.get("block_transfer", [])
 

@@ -310,8 +310,7 @@ def evaluate(
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     model = load_checkpoint(checkpoint)
-    T = model.meta.get("T")
-    T = None if T in (None, "none") else float(T)
+    T = model.temperature
     cases = cases if cases is not None else default_cases(int(model.meta["L"]))
     results, measured = [], {}
     for i, case in enumerate(cases, 1):
@@ -406,8 +405,7 @@ def sr_throughput(checkpoint=None, *, L_in: int = 32, factor: float = 4.0, sampl
     sampler = resolve_sampler(sampler, "upsample")
     workdir = Path(workdir)
     model = load_checkpoint(checkpoint)
-    T = model.meta.get("T")
-    T = None if T in (None, "none") else float(T)
+    T = model.temperature
     inputs = _take(mc_ensemble(L_in, samples, seed_inputs, workdir, T=T, progress=progress), samples,
                    workdir / f"mc_L{L_in}_seed{seed_inputs}_n{samples}.h5")
     out = workdir / f"skild_cost_{L_in}x{factor:g}.h5"

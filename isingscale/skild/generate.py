@@ -70,10 +70,9 @@ def heatbath_sweeps(spins: np.ndarray, model: SkildModel, sweeps: int, *, seed, 
     """
     if sweeps == 0:
         return spins
-    T = model.meta.get("T")
-    if T in (None, "none"):
+    if model.temperature is None:
         raise IsingScaleError(f"{model.path} records no temperature, which heat-bath sweeps need")
-    return heatbath(spins, float(T), sweeps, seed=seed, preserve_blocks=preserve_blocks)
+    return heatbath(spins, model.temperature, sweeps, seed=seed, preserve_blocks=preserve_blocks)
 
 
 def checkpoint_attrs(model: SkildModel) -> dict:

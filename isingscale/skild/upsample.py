@@ -124,9 +124,8 @@ def upsample_stage(model: SkildModel, x: np.ndarray, kind: str, N: int, *, steps
 def _fresh_ground_truth(model: SkildModel, L_fine: int, samples: int, seed: int, out: Path, progress: bool) -> Path:
     from .. import simulate
 
-    T = model.meta.get("T")
     truth = out.with_name(out.stem + "_truth.h5")
-    kwargs = {"T": float(T)} if T not in (None, "none") else {}
+    kwargs = {} if model.temperature is None else {"T": model.temperature}
     res = simulate(L_fine, samples=samples, seed=seed, out=truth, overwrite=True, progress=progress, **kwargs)
     return Path(getattr(res, "path", truth))
 

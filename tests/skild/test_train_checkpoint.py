@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 from isingscale.errors import IsingScaleError
-from isingscale.skild.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from isingscale.skild.checkpoint import SkildModel, load_checkpoint, read_checkpoint, save_checkpoint
 from isingscale.skild.process import Schedule, Whitener, loss_weights, skild_loss
 from isingscale.skild.spectral import estimate_spectrum
 from isingscale.skild.train import augmented_batch, train
@@ -56,6 +56,8 @@ def test_checkpoint_round_trip(tmp_path, tiny_checkpoint):
     for (k, a), (_, b) in zip(model.net.state_dict().items(), m2.net.state_dict().items()):
         assert torch.equal(a, b), k
     assert m2.meta["spectrum"] == meta["spectrum"] and m2.meta["lattice"] == "ising-periodic"
+    assert m2.temperature == pytest.approx(2.269185314213022)
+    assert SkildModel(m2.net, m2.spectrum, m2.schedule, {**m2.meta, "T": "none"}).temperature is None
     assert all(k.startswith("model.") for k in load_file(str(again)))
 
 
