@@ -372,6 +372,55 @@ def roundtrip(model, spins: np.ndarray, s0: float, *, sampler: str = "sde", step
     return np.concatenate(out)
 
 
+def calibration(model, x: np.ndarray, s: float, *, seed: int = 0, batch: int = 256) -> dict:
+    """How well the network's non-Gaussian correction is scaled, mode by mode, at scale s.
+
+    x: lattices (B, N, N) (±1 spins, or any real fields the model's whitener applies to),
+    noised to s by the exact forward process. Per mode, c = y0 − a y_s is what the posterior
+    mean adds to its Gaussian part a y_s, and d = −b v̂ is the network's estimate of it
+    (whitened coordinates, process.py). Returns, folded over the eight symmetries of the square
+    lattice onto (|j_x|, |j_y|), j = 0 … N/2 (arrays (N/2 + 1, N/2 + 1), symmetric):
+
+    gain: ⟨Re c d*⟩ / ⟨|d|²⟩, the least-squares rescaling of the network's correction. A
+      Bayes-optimal network has error orthogonal to any function of y_s, so gain 1 at every
+      mode; > 1 means under-confident (the correction shrunk towards the Gaussian one).
+      NaN where the correction vanishes (b = 0: the mode is still noiseless).
+    explained: 1 − ⟨|c − d|²⟩ / ⟨|c|²⟩, the fraction of the correction the network captures
+      (negative: it adds more error than it removes).
+
+    No sampling, one network call per lattice: a quick check of a checkpoint at the scales
+    and modes where samples go wrong (analysis/skild_calibration.py).
+    """
+    import torch
+
+    from .process import coefficients
+
+    N = x.shape[-1]
+    H = N // 2
+    a, b = coefficients(model.schedule, s, N)
+    g = torch.Generator().manual_seed(seed)
+    sums = np.zeros((4, N, N))  # Re c d*, |d|², |c − d|², |c|²
+    for i in range(0, len(x), batch):
+        y0 = model.whitener.whiten(torch.as_tensor(np.asarray(x[i:i + batch], dtype=np.float32)))
+        y0k = model.basis.forward(y0)
+        ysk = y0k * a + model.basis.forward(torch.randn(y0.shape, generator=g)) * b
+        with torch.no_grad():
+            v = model.net(model.basis.inverse(ysk), torch.full((len(y0),), float(s))).float()
+        c, d = y0k - a * ysk, -b * model.basis.forward(v)
+        for k, t in enumerate(((c * d.conj()).real, d.abs() ** 2, (c - d).abs() ** 2, c.abs() ** 2)):
+            sums[k] += t.sum(0).double().numpy()
+    j = np.abs(np.fft.fftfreq(N) * N).astype(int)
+    jx, jy = np.meshgrid(j, j, indexing="ij")
+    folded = np.zeros((4, H + 1, H + 1))
+    for k in range(4):
+        np.add.at(folded[k], (np.minimum(jx, jy), np.maximum(jx, jy)), sums[k])
+        folded[k] = np.triu(folded[k]) + np.triu(folded[k], 1).T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gain = np.where(folded[1] > 0, folded[0] / folded[1], np.nan)
+        explained = np.where(folded[3] > 0, 1.0 - folded[2] / folded[3], np.nan)
+    return {"gain": gain, "explained": explained}
+
+
 def paired_deviation(inputs: np.ndarray, outputs: np.ndarray) -> dict:
     """Output against input ensemble (both (B, N, N) ±1): relative deviations.
 
