@@ -42,7 +42,7 @@ class UNetConfig:
     s_scale: float = 8.0  # s is embedded as s / s_scale
     channels: int = 1  # field channels: 1 (Ising spins, grey images; input (B, N, N)) or 3 (RGB, (B, 3, N, N))
     cond_channels: int = 0  # extra input channels (conditional SR: the upsampled coarse lattice); output unchanged
-    head_blocks: int = 0  # identity-initialised residual blocks at full resolution before the output (HeadBlock)
+    head_blocks: int = 0  # identity-initialised residual blocks at full resolution before the output (ResBlock with identity_init)
 
     def __post_init__(self):
         if self.base_channels < 4 or self.base_channels % 4:
@@ -113,45 +113,35 @@ def conv(cin: int, cout: int, k: int, padding: str) -> nn.Conv2d:
 
 
 class ResBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, emb: int, padding: str):
+    """Pre-norm residual block, (f(x) + skip(x)) / √2, with s as a per-channel gain inside f.
+
+    ``identity_init`` makes it a head block (``UNetConfig.head_blocks``): x + f(x) with f's
+    last convolution starting at zero, hidden width ``hidden``. Extra capacity for the finest
+    modes, which the 2x2 average pooling removes before any coarser level sees them (k = π
+    along an axis or the diagonal is in its null space). It starts as the identity, so blocks
+    can be added to a trained network (``train --init --head-blocks``) without changing what
+    it computes.
+    """
+
+    def __init__(self, cin: int, cout: int, emb: int, padding: str, *, hidden: int | None = None,
+                 identity_init: bool = False):
         super().__init__()
-        self.norm1, self.conv1 = OddGroupNorm(cin), conv(cin, cout, 3, padding)
-        self.scale = nn.Linear(emb, cout)  # s -> multiplicative modulation (keeps oddness)
-        self.norm2, self.conv2 = OddGroupNorm(cout), conv(cout, cout, 3, padding)
+        hidden = hidden or cout
+        self.norm1, self.conv1 = OddGroupNorm(cin), conv(cin, hidden, 3, padding)
+        self.scale = nn.Linear(emb, hidden)  # s -> multiplicative modulation (keeps oddness)
+        self.norm2, self.conv2 = OddGroupNorm(hidden), conv(hidden, cout, 3, padding)
         self.skip = conv(cin, cout, 1, padding) if cin != cout else nn.Identity()
+        self.out_scale = 1.0 if identity_init else math.sqrt(2.0)
         nn.init.zeros_(self.scale.weight)
         nn.init.zeros_(self.scale.bias)
+        if identity_init:
+            nn.init.zeros_(self.conv2.weight)
 
     def forward(self, x, e):
         h = self.conv1(odd_act(self.norm1(x)))
         h = h * (1.0 + self.scale(e))[:, :, None, None]
         h = self.conv2(odd_act(self.norm2(h)))
-        return (h + self.skip(x)) / math.sqrt(2.0)
-
-
-class HeadBlock(nn.Module):
-    """Full-resolution residual block, x + f(x), with f's last convolution starting at zero.
-
-    Extra capacity for the finest modes, which the 2x2 average pooling removes before any
-    coarser level sees them (k = π along an axis or the diagonal is in its null space). It
-    starts as the identity, so blocks can be added to a trained network (``train --init
-    --head-blocks``) without changing what it computes. Hidden width 2x the block's.
-    """
-
-    def __init__(self, channels: int, emb: int, padding: str):
-        super().__init__()
-        hidden = 2 * channels
-        self.norm1, self.conv1 = OddGroupNorm(channels), conv(channels, hidden, 3, padding)
-        self.scale = nn.Linear(emb, hidden)
-        self.norm2, self.conv2 = OddGroupNorm(hidden), conv(hidden, channels, 3, padding)
-        nn.init.zeros_(self.scale.weight)
-        nn.init.zeros_(self.scale.bias)
-        nn.init.zeros_(self.conv2.weight)
-
-    def forward(self, x, e):
-        h = self.conv1(odd_act(self.norm1(x)))
-        h = h * (1.0 + self.scale(e))[:, :, None, None]
-        return x + self.conv2(odd_act(self.norm2(h)))
+        return (h + self.skip(x)) / self.out_scale
 
 
 class GlobalBlock(nn.Module):
@@ -211,7 +201,8 @@ class UNet(nn.Module):
         for i in reversed(range(c.depth + 1)):
             cin = ch[min(i + 1, c.depth)] + ch[i]
             self.up.append(nn.ModuleList([ResBlock(cin if j == 0 else ch[i], ch[i], emb, c.padding) for j in range(c.blocks)]))
-        self.head = nn.ModuleList([HeadBlock(ch[0], emb, c.padding) for _ in range(c.head_blocks)])
+        self.head = nn.ModuleList([ResBlock(ch[0], ch[0], emb, c.padding, hidden=2 * ch[0], identity_init=True)
+                                   for _ in range(c.head_blocks)])
         self.out_norm = OddGroupNorm(ch[0])
         self.out = conv(ch[0], c.channels, 3, c.padding)
         nn.init.zeros_(self.out.weight)
