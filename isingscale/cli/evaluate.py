@@ -17,7 +17,8 @@ _in_file = click.Path(dir_okay=False)
 @click.option("--factors", default="2,4,8", show_default=True, metavar="F,F,...",
               help="Super-resolution factors (> 1), comma-separated.")
 @click.option("--methods", default="skild,nearest,fourier,bicubic", show_default=True, metavar="NAME,...",
-              help="Methods, comma-separated: skild, ssd, conditional, cnn, cnn-ki, nearest, fourier, bicubic.")
+              help="Methods, comma-separated: skild, skild-sweep, ssd, conditional, cnn, cnn-ki, nearest, fourier, "
+                   "bicubic.")
 @click.option("--coarsen", default="fourier,block", show_default=True, metavar="CONV,...",
               help="Coarse-graining of the inputs: fourier (truncation) and/or block (majority rule).")
 # Ground truth.

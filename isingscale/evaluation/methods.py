@@ -21,6 +21,7 @@ the evaluation's options (checkpoints, device). A method that cannot run for a f
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -223,19 +224,28 @@ def _skild_model(options: Options):
     return options.cached(("skild", options.checkpoint), lambda: load_checkpoint(options.checkpoint, device=dev))
 
 
-def _build_skild(options: Options, factor: float) -> Prepared:
-    from ..skild.generate import resolve_sampler, to_spins
+def _build_skild(options: Options, factor: float, *, sweeps: int = 0) -> Prepared:
+    import torch
+
+    from ..skild.generate import heatbath_sweeps, resolve_sampler, to_spins
     from ..skild.upsample import BLOCK_S_OFFSET, upsample_stage
 
     model, dev = _skild_model(options), options.torch_device
     sampler = resolve_sampler(None, "upsample")
 
     def fn(coarse, kind, N, *, generator):
-        return to_spins(upsample_stage(model, coarse, kind, N, steps=None, sampler=sampler, s_offset=None,
-                                       generator=generator, device=dev))
+        spins = to_spins(upsample_stage(model, coarse, kind, N, steps=None, sampler=sampler, s_offset=None,
+                                        generator=generator, device=dev))
+        if not sweeps:
+            return spins
+        # As upsample --sweeps: block inputs by an integer factor keep the output's block image.
+        b = N // coarse.shape[-1] if kind == "block" and N % coarse.shape[-1] == 0 else None
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+        return heatbath_sweeps(spins, model, sweeps, seed=seed, preserve_blocks=b)
 
+    hb = f", then {sweeps} heat-bath sweep{'s' if sweeps > 1 else ''} at the checkpoint's T" if sweeps else ""
     return Prepared(fn, _checkpoint_id(model.path, model.sha256), train_seconds(model.path, model.meta),
-                    note=f"{sampler} sampler, default steps, s* = log2 F (+ {BLOCK_S_OFFSET:g} for block spins)")
+                    note=f"{sampler} sampler, default steps, s* = log2 F (+ {BLOCK_S_OFFSET:g} for block spins){hb}")
 
 
 def ssd_margin(n: int, N: int) -> float:
@@ -332,6 +342,8 @@ def _cnn(module: str, func: str) -> Callable[[Options, float], Prepared]:
 
 
 register("skild", build=_build_skild, description="SKILD, one unconditional checkpoint for every factor")
+register("skild-sweep", build=functools.partial(_build_skild, sweeps=1),
+         description="SKILD, then one exact heat-bath sweep at the checkpoint's T (upsample --sweeps 1)")
 register("ssd", build=_build_ssd, description="scale-space diffusion sampling with the SKILD checkpoint")
 register("conditional", build=_build_conditional, description="SR3-style conditional diffusion, one per factor")
 register("cnn", build=_cnn("cnn", "cnn_upsample"), conventions=("block",),

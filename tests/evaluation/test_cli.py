@@ -42,7 +42,7 @@ def test_help_lists_the_options():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--methods", "nearest,magic"], "unknown method 'magic'; expected some of skild, ssd, conditional, cnn"),
+    (["--methods", "nearest,magic"], "unknown method 'magic'; expected some of skild, skild-sweep, ssd, conditional, cnn"),
     (["--factors", "1,2"], "factor must be greater than 1, got 1"),
     (["--factors", "2,x"], "bad factor 'x'"),
     (["--factors", "16", "--coarsen", "fourier"], "factor 16 does not fit L=16"),

@@ -72,3 +72,23 @@ def test_ssd_cost_line_has_a_plan_per_convention(tmp_path):
     # The coarse level starts at s* - decimate (the 16² lattice's own scale): 3 - 1, and 1 more for block spins.
     s_coarse = [float(part.split("16^2: s ")[1].split(" ->")[0]) for part in (fourier, block)]
     assert s_coarse == [2.0, 2.0 + BLOCK_S_OFFSET]
+
+
+def test_skild_sweep_is_skild_then_one_heat_bath_sweep(tmp_path):
+    import torch
+
+    from isingscale.blocks import block_spins
+    from isingscale.evaluation.methods import Options, get_method
+    from tests.skild.conftest import make_checkpoint
+
+    ckpt = make_checkpoint(tmp_path / "model.safetensors", L=16)
+    options = Options(checkpoint=ckpt, device="cpu")
+    plain, swept = (get_method(m).build(options, 2.0) for m in ("skild", "skild-sweep"))
+    assert "1 heat-bath sweep" in swept.note and "heat-bath" not in plain.note
+    coarse = block_spins(np.where(np.random.default_rng(0).random((6, 16, 16)) < 0.5, -1, 1).astype(np.int8), 2)
+    a, b = (p.fn(coarse, "block", 16, generator=torch.Generator().manual_seed(3)) for p in (plain, swept))
+    # The same diffusion sample underneath: the sweep moves spins but keeps its 2 x 2 block image.
+    assert set(np.unique(b)) <= {-1, 1} and np.mean(a != b) > 0.02
+    np.testing.assert_array_equal(block_spins(b, 2), block_spins(a, 2))
+    c = swept.fn(coarse, "block", 16, generator=torch.Generator().manual_seed(3))
+    np.testing.assert_array_equal(b, c)  # reproducible from the method's generator
