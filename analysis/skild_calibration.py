@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -53,8 +52,7 @@ def main(argv=None) -> int:
     info = ev.checkpoint_info(a.checkpoint)
     model = isc.skild.load_checkpoint(a.checkpoint)
     L = int(info["L"])
-    path = ev.mc_ensemble(L, a.samples, ev.SEED_INPUTS, Path(a.workdir), T=model.temperature, progress=False)
-    spins = isc.read_ensemble(path, stop=a.samples, datasets=("spins",))["spins"]
+    spins = ev.held_out_spins(model, a.samples, a.workdir)
     masks = groups(L)
     rows = ["| s | " + " | ".join(masks) + " |", "|---" * (len(masks) + 1) + "|"]
     for s in (float(v) for v in a.s.split(",")):

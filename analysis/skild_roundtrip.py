@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import isingscale as isc
 from isingscale.skild import evaluate as ev
@@ -40,8 +39,7 @@ def main(argv=None) -> int:
     info = ev.checkpoint_info(a.checkpoint)
     model = isc.skild.load_checkpoint(a.checkpoint)
     L = int(info["L"])
-    path = ev.mc_ensemble(L, a.samples, ev.SEED_INPUTS, Path(a.workdir), T=model.temperature, progress=False)
-    spins = isc.read_ensemble(path, stop=a.samples, datasets=("spins",))["spins"]
+    spins = ev.held_out_spins(model, a.samples, a.workdir)
     rows = ["| sampler | s0 | G2(1) | G2(2) | G2(4) | G2(L/4) | S axis 3π/4, 7π/8, π | S diagonal 3π/4, 7π/8, π |",
             "|---|---|---|---|---|---|---|---|"]
     for sampler in a.samplers.split(","):

@@ -147,6 +147,16 @@ def mc_ensemble(L: int, samples: int, seed: int, workdir: Path, *, T: float | No
     return path
 
 
+def held_out_spins(model, samples: int, workdir) -> np.ndarray:
+    """The first `samples` lattices (B, L, L) int8 of the held-out input chain (seed SEED_INPUTS)
+    at the model's L and T, simulated (or extended) and cached in `workdir`; never training data.
+    The diagnostics' inputs (:func:`roundtrip`, :func:`calibration`)."""
+    import isingscale as isc
+
+    path = mc_ensemble(int(model.meta["L"]), samples, SEED_INPUTS, Path(workdir), T=model.temperature, progress=False)
+    return isc.read_ensemble(path, stop=samples, datasets=("spins",))["spins"]
+
+
 def _take(path: Path, samples: int, out: Path) -> Path:
     """The first `samples` lattices of an ensemble (so that measure() sees exactly those)."""
     import isingscale as isc

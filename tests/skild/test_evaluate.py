@@ -170,3 +170,15 @@ def test_calibration_against_the_gaussian_posterior(factor, expected):
     if factor != 1.0:
         model.net = lambda y, s_: torch.zeros_like(y)  # no correction at all: the gain is undefined
         assert np.all(np.isnan(ev.calibration(model, wh.color(y0[:8]).numpy(), s)["gain"]))
+
+
+def test_held_out_spins_are_the_cached_input_chain(tmp_path, tiny_checkpoint):
+    from isingscale.skild.checkpoint import load_checkpoint
+
+    model = load_checkpoint(tiny_checkpoint)
+    few = ev.held_out_spins(model, 4, tmp_path)
+    L = int(model.meta["L"])
+    assert few.shape == (4, L, L) and set(np.unique(few)) <= {-1, 1}
+    more = ev.held_out_spins(model, 6, tmp_path)  # the cached chain is extended, not redrawn
+    np.testing.assert_array_equal(more[:4], few)
+    assert (tmp_path / f"mc_L{L}_seed{ev.SEED_INPUTS}.h5").exists()
