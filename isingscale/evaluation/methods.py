@@ -228,7 +228,7 @@ def _build_skild(options: Options, factor: float, *, sweeps: int = 0) -> Prepare
     import torch
 
     from ..skild.generate import heatbath_sweeps, resolve_sampler, to_spins
-    from ..skild.upsample import BLOCK_S_OFFSET, upsample_stage
+    from ..skild.upsample import BLOCK_S_OFFSET, preserved_block, upsample_stage
 
     model, dev = _skild_model(options), options.torch_device
     sampler = resolve_sampler(None, "upsample")
@@ -237,10 +237,9 @@ def _build_skild(options: Options, factor: float, *, sweeps: int = 0) -> Prepare
         spins = to_spins(upsample_stage(model, coarse, kind, N, steps=None, sampler=sampler, s_offset=None,
                                         generator=generator, device=dev))
         if not sweeps:
-            return spins
-        # As upsample --sweeps: block inputs by an integer factor keep the output's block image.
-        b = N // coarse.shape[-1] if kind == "block" and N % coarse.shape[-1] == 0 else None
+            return spins  # before drawing a sweep seed, so plain skild keeps its generator stream
         seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+        b = preserved_block(kind, coarse.shape[-1], N)
         return heatbath_sweeps(spins, model, sweeps, seed=seed, preserve_blocks=b)
 
     hb = f", then {sweeps} heat-bath sweep{'s' if sweeps > 1 else ''} at the checkpoint's T" if sweeps else ""

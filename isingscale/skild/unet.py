@@ -42,7 +42,7 @@ class UNetConfig:
     s_scale: float = 8.0  # s is embedded as s / s_scale
     channels: int = 1  # field channels: 1 (Ising spins, grey images; input (B, N, N)) or 3 (RGB, (B, 3, N, N))
     cond_channels: int = 0  # extra input channels (conditional SR: the upsampled coarse lattice); output unchanged
-    head_blocks: int = 0  # identity-initialised residual blocks at full resolution before the output (ResBlock with identity_init)
+    head_blocks: int = 0  # full-resolution ResBlock(identity_init=True) blocks before the output
 
     def __post_init__(self):
         if self.base_channels < 4 or self.base_channels % 4:

@@ -107,6 +107,12 @@ def start_offset(kind: str, s_offset: float | None = None) -> float:
     return BLOCK_S_OFFSET if kind == "block" else 0.0
 
 
+def preserved_block(kind: str, n: int, N: int) -> int | None:
+    """The b of the b x b majority image that heat-bath sweeps after an n -> N stage keep:
+    N / n for block-spin input by an integer factor (the output's own image), else None."""
+    return N // n if kind == "block" and N % n == 0 else None
+
+
 def upsample_stage(model: SkildModel, x: np.ndarray, kind: str, N: int, *, steps: int | None, sampler: str,
                    s_offset: float | None, generator: torch.Generator, device) -> np.ndarray:
     """One stage on a batch: coarse (B, n, n) -> fine field (B, N, N). s_offset None: by input kind."""
@@ -225,7 +231,7 @@ def upsample(
         for start in tqdm(range(0, len(x), batch), disable=not progress, desc="upsample"):
             xb, kb = x[start : start + batch], kind
             for stage, N in enumerate(sizes[1:]):
-                b = N // xb.shape[-1] if kb == "block" and N % xb.shape[-1] == 0 else None
+                b = preserved_block(kb, xb.shape[-1], N)
                 if conditional:
                     field_ = conditional_upsample_stage(model, xb, kb, N, steps=steps, generator=g, device=dev)
                 else:
