@@ -14,7 +14,7 @@ from ._options import device_option
 _out_file = click.Path(dir_okay=False)
 _in_file = click.Path(dir_okay=False)
 _sampler = click.option("--sampler", type=click.Choice(["ddpm", "ddim", "sde"]), default=None,
-                        show_default="ddim for generate, sde for upsample",
+                        show_default="sde",
                         help="ddpm: ancestral per-frequency sampler; ddim: deterministic Heun ODE sampler; "
                              "sde: Heun ODE steps with forward re-noising (churn).")
 _steps = click.option("--steps", type=click.IntRange(min=1), default=None, metavar="INT",
@@ -105,6 +105,8 @@ def _training_summary(path) -> None:
 @click.option("--head-blocks", type=click.IntRange(min=0), default=None, metavar="INT", show_default="0; with --init, "
               "the checkpoint's", help="Residual blocks at full resolution before the output; with --init, extra "
               "ones are added starting as the identity.")
+@click.option("--colored-io", is_flag=True, help="The network also sees and writes the field in data units (spins), "
+              "whitened on output; with --init, grows a checkpoint without it (new weights start at zero).")
 @click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True, metavar="INT", help="Batch size.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, metavar="FLOAT",
               show_default="1e-3; 3e-3 with --cnn", help="Adam learning rate (linear warm-up over 200 steps).")
@@ -128,7 +130,7 @@ def _training_summary(path) -> None:
               help="Steps between atomic training checkpoints (also every 5 minutes).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar with loss and lattices/s.")
 def train(data, more_data, images, image_size, color, max_images, conditional, cnn, factor, out, steps, minutes,
-          base_channels, depth, channel_mult, head_blocks, batch, lr, ema, width, lr_decay, s_power, loss_power, seed, init, device, resume,
+          base_channels, depth, channel_mult, head_blocks, colored_io, batch, lr, ema, width, lr_decay, s_power, loss_power, seed, init, device, resume,
           checkpoint_every, progress):
     """Train a SKILD diffusion model (or, with --conditional / --cnn, a baseline) on Monte Carlo lattices.
 
@@ -185,6 +187,8 @@ def train(data, more_data, images, image_size, color, max_images, conditional, c
         extra["loss_power"] = loss_power
     if head_blocks is not None:
         extra["head_blocks"] = head_blocks
+    if colored_io:
+        extra["colored_io"] = True
     if conditional and not resume:
         extra.update(conditional=True, factor=factor)
     _threads(device)

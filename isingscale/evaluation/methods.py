@@ -231,7 +231,7 @@ def _build_skild(options: Options, factor: float, *, sweeps: int = 0) -> Prepare
     from ..skild.upsample import BLOCK_S_OFFSET, preserved_block, upsample_stage
 
     model, dev = _skild_model(options), options.torch_device
-    sampler = resolve_sampler(None, "upsample")
+    sampler = resolve_sampler(None)
 
     def fn(coarse, kind, N, *, generator):
         spins = to_spins(upsample_stage(model, coarse, kind, N, steps=None, sampler=sampler, s_offset=None,

@@ -72,6 +72,8 @@ class SkildModel:
 
     def __post_init__(self):
         self.whitener = Whitener(self.spectrum)
+        if isinstance(self.net, UNet):  # tests drive the samplers with analytic stand-in nets
+            self.net.set_whitener(self.whitener)
 
     @property
     def lattice(self) -> str:

@@ -248,10 +248,10 @@ def passes_bar(result: dict) -> tuple[bool, str]:
 
 
 def case_sampler(case: QualityCase, sampler: str | None = None) -> str:
-    """The sampler a case runs: `sampler`, or the default of its task (generate / upsample)."""
+    """The sampler a case runs: `sampler`, or the default."""
     from .generate import resolve_sampler
 
-    return resolve_sampler(sampler, "generate" if case.mode == "generate" else "upsample")
+    return resolve_sampler(sampler)
 
 
 def sampler_plan(case: QualityCase, model, sampler: str | None = None, steps: int | None = None) -> dict:
@@ -461,7 +461,7 @@ def sr_throughput(checkpoint=None, *, L_in: int = 32, factor: float = 4.0, sampl
     from .checkpoint import load_checkpoint
     from .generate import default_steps, resolve_sampler
 
-    sampler = resolve_sampler(sampler, "upsample")
+    sampler = resolve_sampler(sampler)
     workdir = Path(workdir)
     model = load_checkpoint(checkpoint)
     T = model.temperature

@@ -221,7 +221,7 @@ def ssd_plan(model: SkildModel, n: int | None, N: int, decimate: int, margin: fl
     network calls x N'² per lattice, against plain SKILD with the same rate.
     Raises IsingScaleError when the decimation leaves no room.
     """
-    sampler = resolve_sampler(sampler, "generate" if n is None else "upsample")
+    sampler = resolve_sampler(sampler)
     if int(decimate) != decimate or decimate < 0:
         raise IsingScaleError(f"decimate must be a non-negative integer, got {decimate}")
     decimate = int(decimate)

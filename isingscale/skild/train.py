@@ -4,7 +4,8 @@ The run directory holds::
 
     config.json                 resolved options, data provenance (paths, sha256)
     spectrum.json               the measured spectrum S(k) and its power-law fit
-    loss.csv                    step, lattices, loss, lr, seconds (appended, flushed)
+    loss.csv                    step, lattices, loss, lr, seconds of training over all invocations
+                                (appended, flushed)
     checkpoint.safetensors      last training state (model, EMA, Adam, step, RNG), atomic
     model.safetensors           final EMA weights + metadata: the checkpoint to ship
 
@@ -80,6 +81,7 @@ class TrainConfig:
     depth: int = 3
     channel_mult: tuple[int, ...] = (1, 2, 4, 4)
     head_blocks: int = 0  # full-resolution blocks before the output; with init, may exceed the checkpoint's
+    colored_io: bool = False  # the network also sees and writes the field in data units (UNetConfig.colored_io)
     batch: int = 64
     steps: int | None = None  # total optimizer steps (None: use minutes)
     minutes: float | None = None  # wall-clock budget for this invocation
@@ -114,7 +116,7 @@ class TrainConfig:
         from .conditional import COND_CHANNELS
 
         return UNetConfig(base_channels=self.base_channels, depth=self.depth, channel_mult=tuple(self.channel_mult),
-                          head_blocks=self.head_blocks, channels=self.channels, padding="reflect" if self.images else "circular",
+                          head_blocks=self.head_blocks, colored_io=self.colored_io, channels=self.channels, padding="reflect" if self.images else "circular",
                           cond_channels=COND_CHANNELS if self.conditional else 0)
 
     @property
@@ -408,6 +410,8 @@ def _init_config(options: dict) -> tuple[TrainConfig, dict, dict]:
     options.setdefault("head_blocks", had)
     if options["head_blocks"] < had:
         raise IsingScaleError(f"--init: the checkpoint has {had} head block(s); --head-blocks can add blocks, not remove them")
+    if mc.get("colored_io", False):
+        options["colored_io"] = True  # kept; without it, --colored-io grows the network (UNet.load_grown)
     options.update(base_channels=mc["base_channels"], depth=mc["depth"], channel_mult=tuple(mc["channel_mult"]),
                    width=meta["schedule"]["width"], alpha_bar_min=meta["schedule"]["alpha_bar_min"],
                    init={"path": str(Path(path).resolve()), "sha256": file_sha256(path),
@@ -550,16 +554,14 @@ def _train(data, out: Path, ctx: DistContext, *, resume, progress, device, steps
          for N in td.sizes}
     # Model, EMA, optimizer, RNG (identical on every rank).
     torch.manual_seed(cfg.seed)
-    net = UNet(cfg.model_config()).to(dev)
+    net = UNet(cfg.model_config()).to(dev).set_whitener(whitener)
     net_ema = copy.deepcopy(net).eval().requires_grad_(False)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     g = torch.Generator().manual_seed(cfg.seed)
     state = {"step": 0, "seen": 0}
     if init:
         # Head blocks beyond the checkpoint's start as the identity: the grown network computes what it did.
-        missing, unexpected = net.load_state_dict(tensors, strict=False)
-        if unexpected or any(not k.startswith("head.") for k in missing):
-            raise IsingScaleError(f"--init: the checkpoint's weights do not fit this network ({(unexpected + missing)[0]})")
+        net.load_grown(tensors)
         net_ema.load_state_dict(net.state_dict())
     if meta is not None:
         net.load_state_dict({k[len("train.raw.") :]: v for k, v in tensors.items() if k.startswith("train.raw.")})
@@ -665,7 +667,7 @@ def _loop(cfg: TrainConfig, out: Path, ctx: DistContext, state: dict, step_once,
                 rate = (state["seen"] - seen0) / max(time.monotonic() - t0, 1e-9)
                 if writer:
                     writer.writerow([state["step"], state["seen"], f"{state['loss']:.6g}", f"{state['lr']:.3g}",
-                                     f"{time.monotonic() - t0:.1f}"])
+                                     f"{state['seconds']:.1f}"])
                     log.flush()
                 bar.set_postfix(loss=f"{state['loss']:.4f}", lattices_per_s=f"{rate:.0f}")
                 loss_sum, loss_n = 0.0, 0

@@ -18,7 +18,16 @@ Properties the maths relies on (DESIGN.md §3), each tested:
   exactly odd anyway and the constraint keeps the zero mode (mean brightness) from
   drifting; kept deliberately, so one network serves both data types;
 * the output convolution starts at zero, so an untrained network is the Gaussian
-  Bayes-optimal denoiser (see process.py).
+  Bayes-optimal denoiser (see process.py);
+* ``colored_io``: the network also sees the field in data units, x_s = color(y_s) (for
+  Ising, spin units: near s = 0 it is the ±1 lattice itself), as a second input channel,
+  and a second output channel u, written in data units, is whitened and added:
+  v̂ = o + whiten(u). A correction that is local in spins (E[x_0 | x_s] near the sign of
+  x_s) then needs no long-range kernel to undo the whitening. Both maps are linear and
+  diagonal in k, so oddness and periodic translation equivariance are kept, and a zero
+  output is still the Gaussian optimum. The network needs the spectrum's Whitener
+  (:meth:`UNet.set_whitener`; a loaded :class:`~isingscale.skild.checkpoint.SkildModel`
+  attaches it).
 """
 
 from __future__ import annotations
@@ -43,6 +52,7 @@ class UNetConfig:
     channels: int = 1  # field channels: 1 (Ising spins, grey images; input (B, N, N)) or 3 (RGB, (B, 3, N, N))
     cond_channels: int = 0  # extra input channels (conditional SR: the upsampled coarse lattice); output unchanged
     head_blocks: int = 0  # full-resolution ResBlock(identity_init=True) blocks before the output
+    colored_io: bool = False  # also see and write the field in data units (x = color(y)); needs set_whitener
 
     def __post_init__(self):
         if self.base_channels < 4 or self.base_channels % 4:
@@ -189,7 +199,9 @@ class UNet(nn.Module):
         ch = [c.base_channels * m for m in c.channel_mult]
         emb = 4 * c.base_channels
         self.embed = ScaleEmbedding(emb, c.s_scale)
-        self.inp = conv(c.channels + c.cond_channels, ch[0], 3, c.padding)
+        io = c.channels * (2 if c.colored_io else 1)
+        self.whitener = None  # the spectrum's Whitener, for colored_io (set_whitener); not a parameter
+        self.inp = conv(io + c.cond_channels, ch[0], 3, c.padding)
         self.down = nn.ModuleList()
         for i in range(c.depth + 1):
             cin = ch[max(i - 1, 0)]
@@ -204,7 +216,7 @@ class UNet(nn.Module):
         self.head = nn.ModuleList([ResBlock(ch[0], ch[0], emb, c.padding, hidden=2 * ch[0], identity_init=True)
                                    for _ in range(c.head_blocks)])
         self.out_norm = OddGroupNorm(ch[0])
-        self.out = conv(ch[0], c.channels, 3, c.padding)
+        self.out = conv(ch[0], io, 3, c.padding)
         nn.init.zeros_(self.out.weight)
         # NHWC kernels are ~1.2x faster for these narrow convolutions on CPU and GPU alike.
         self.to(memory_format=torch.channels_last)
@@ -227,9 +239,12 @@ class UNet(nn.Module):
             raise IsingScaleError(f"this network takes {self.config.channels} channel(s), got {y.shape[1]}")
         if (cond is None) != (self.config.cond_channels == 0):
             raise IsingScaleError(f"this network takes {self.config.cond_channels} conditioning channel(s)")
+        inputs = [y]
+        if self.config.colored_io:
+            inputs.append(self._colored().color(y.float()).to(y.dtype))
         if cond is not None:
-            y = torch.cat([y, cond.to(y.dtype)], dim=1)
-        h = self.inp(y.to(self.inp.weight.dtype))
+            inputs.append(cond.to(y.dtype))
+        h = self.inp(torch.cat(inputs, dim=1).to(self.inp.weight.dtype))
         skips = []
         for i, blocks in enumerate(self.down):
             if i > 0:
@@ -247,7 +262,47 @@ class UNet(nn.Module):
         for block in self.head:
             h = block(h, e)
         out = self.out(odd_act(self.out_norm(h)))
+        if self.config.colored_io:
+            C = self.config.channels
+            out = out[:, :C] + self._colored().whiten(out[:, C:].float()).to(out.dtype)
         return out[:, 0] if squeeze else out
+
+    def load_grown(self, state: dict[str, torch.Tensor]) -> None:
+        """Load the weights of a smaller network of the same family, so that this one computes what it did.
+
+        Allowed growth (``train --init``): extra head blocks (they start as the identity) and
+        colored_io (the data-unit input channel starts with zero weights, the data-unit output
+        channel at zero). Anything else that does not fit is a one-line error.
+        """
+        state = dict(state)
+        C = self.config.channels
+        for name, axis in (("inp.weight", 1), ("out.weight", 0)):
+            have, want = state.get(name), self.state_dict()[name]
+            if have is not None and self.config.colored_io and have.shape[axis] == want.shape[axis] - C:
+                grown = torch.zeros_like(want)
+                # Input channels are [y, (x), (cond...)]: the old y weights first, cond after the new x.
+                if axis == 1:
+                    grown[:, :C], grown[:, 2 * C:] = have[:, :C], have[:, C:]
+                else:
+                    grown[:C] = have
+                state[name] = grown
+        try:
+            missing, unexpected = self.load_state_dict(state, strict=False)
+        except RuntimeError as e:
+            raise IsingScaleError(f"--init: the checkpoint's weights do not fit this network ({str(e).splitlines()[-1].strip()[:100]})") from None
+        if unexpected or any(not k.startswith("head.") for k in missing):
+            raise IsingScaleError(f"--init: the checkpoint's weights do not fit this network ({(unexpected + missing)[0]})")
+
+    def set_whitener(self, whitener) -> "UNet":
+        """Attach the checkpoint's :class:`~isingscale.skild.process.Whitener` (needed by colored_io)."""
+        self.whitener = whitener
+        return self
+
+    def _colored(self):
+        if self.whitener is None:
+            raise IsingScaleError("this network also works in data units (colored_io); attach its spectrum with "
+                                  "set_whitener (load_checkpoint does)")
+        return self.whitener
 
 
 def count_parameters(net: nn.Module) -> int:

@@ -165,7 +165,7 @@ def upsample(
     checkpoint's L), coarse-grain them with `coarsen` ("fourier" | "block") by F**repeat,
     super-resolve, and compare with them. Returns an :class:`UpsampleResult`.
 
-    sampler: None = "sde" (DEFAULT_SAMPLER["upsample"]: Heun steps with forward re-noising,
+    sampler: None = "sde" (DEFAULT_SAMPLER: Heun steps with forward re-noising,
     which forgets that the embedded coarse input is only approximately a forward marginal);
     steps: default STEPS_PER_OCTAVE[sampler] x s* per stage.
 
@@ -188,7 +188,7 @@ def upsample(
         raise IsingScaleError(f"repeat must be at least 1, got {repeat}")
     if coarsen not in ("fourier", "block"):
         raise IsingScaleError(f"unknown coarsening {coarsen!r}; expected fourier or block")
-    sampler = resolve_sampler(sampler, "upsample")
+    sampler = resolve_sampler(sampler)
     sweeps = check_sweeps(sweeps)
     out = Path(out) if out is not None else numbered_path(f"upsample_x{factor:g}")
     if out.exists() and not overwrite:
@@ -346,7 +346,7 @@ def upsample_images(
 
     if not factor > 1:
         raise IsingScaleError(f"factor must be greater than 1, got {factor}")
-    sampler = resolve_sampler(sampler, "upsample")
+    sampler = resolve_sampler(sampler)
     out = Path(out) if out is not None else numbered_path(f"upsample_images_x{factor:g}", suffix=".npz")
     if out.suffix != ".npz":
         raise IsingScaleError(f"image super-resolution writes an .npz file; got --out {out}")

@@ -49,7 +49,7 @@ def test_upsample_from_fourier_field(tmp_path, field_file, tiny_checkpoint):
     assert d["attrs"]["kind"] == "superresolved" and d["attrs"]["input_kind"] == "fourier"
     assert len(d["attrs"]["checkpoint_sha256"]) == 64
     assert json.loads(d["attrs"]["stage_s_offsets"]) == [0.0]
-    assert d["attrs"]["sampler"] == "sde"  # the super-resolution default
+    assert d["attrs"]["sampler"] == "sde"  # the default
 
 
 def test_upsample_block_non_integer_and_repeat(tmp_path, tiny_checkpoint):
@@ -73,7 +73,7 @@ def test_generate_and_coarsen(tmp_path, tiny_checkpoint):
               "--steps", 5, "--no-progress", "--device", "cpu")
     assert res.exit_code == 0, res.output
     g = read_ensemble(tmp_path / "g.h5")
-    assert g["spins"].shape == (3, 24, 24) and g["attrs"]["sampler"] == "ddim"  # the generation default
+    assert g["spins"].shape == (3, 24, 24) and g["attrs"]["sampler"] == "sde"  # the default
     res = run("coarsen", tmp_path / "g.h5", "--factor", 3, "--method", "block", "--out", tmp_path / "c.h5")
     assert res.exit_code == 0 and read_ensemble(tmp_path / "c.h5")["spins"].shape == (3, 8, 8)
 

@@ -53,7 +53,7 @@ def test_case_sizes_and_sampler_plan(tiny_checkpoint):
     model = load_checkpoint(tiny_checkpoint)
     plan = ev.sampler_plan(cases["sr4_fourier"], model, "ddpm")
     assert plan == {"s_start": [2.0], "steps": [40]}  # SR by F starts at log2 F, 20 ddpm steps per octave
-    # Default: super-resolution runs the stochastic Heun sampler (10 steps per octave) ...
+    # Default: the stochastic Heun sampler (10 steps per octave), for super-resolution ...
     assert ev.case_sampler(cases["sr4_fourier"]) == "sde"
     assert ev.sampler_plan(cases["sr4_fourier"], model) == {"s_start": [2.0], "steps": [20]}
     # The second ×2 stage reads the first stage's spins as block spins: s* = 1 + BLOCK_S_OFFSET.
@@ -61,11 +61,12 @@ def test_case_sizes_and_sampler_plan(tiny_checkpoint):
     assert ev.sampler_plan(cases["sr2x2_fourier"], model) == {"s_start": [1.0, s_block],
                                                               "steps": [10, math.ceil(10 * s_block)]}
     assert ev.sampler_plan(cases["sr2_block"], model, "ddpm") == {"s_start": [s_block], "steps": [math.ceil(20 * s_block)]}
-    # ... and generation the ODE (6 steps per octave).
-    assert ev.case_sampler(cases["generate"]) == "ddim" and ev.case_sampler(cases["generate"], "ddpm") == "ddpm"
+    # ... and for generation, from s_max(L).
+    assert ev.case_sampler(cases["generate"]) == "sde" and ev.case_sampler(cases["generate"], "ddpm") == "ddpm"
     gen = ev.sampler_plan(cases["generate"], model)
     assert np.isclose(gen["s_start"][0], model.schedule.s_max(32))
-    assert gen["steps"][0] == math.ceil(6 * model.schedule.s_max(32))
+    assert gen["steps"][0] == math.ceil(10 * model.schedule.s_max(32))
+    assert ev.sampler_plan(cases["generate"], model, "ddim")["steps"][0] == math.ceil(6 * model.schedule.s_max(32))
 
 
 def test_training_summary(tmp_path):

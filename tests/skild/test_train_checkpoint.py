@@ -128,6 +128,10 @@ def _tensors(path):
     return load_file(str(path))
 
 
+def meta_seconds(path) -> float:
+    return read_checkpoint(path)[0]["training"]["seconds"]
+
+
 def test_resume_is_bitwise(tmp_path):
     data = write_spins(tmp_path / "d.h5", random_spins(32, 16, seed=5))
     kw = dict(base_channels=8, depth=2, channel_mult=(1, 2, 2), batch=4, seed=3, device="cpu", progress=False,
@@ -144,7 +148,10 @@ def test_resume_is_bitwise(tmp_path):
         assert torch.equal(ta[k], tb[k]), k
     meta = read_checkpoint(full)[0]
     assert meta["training"]["step"] == 8 and meta["training"]["data"][0]["sha256"]
-    assert (tmp_path / "half" / "loss.csv").read_text().count("\n") == 1 + 4
+    rows = (tmp_path / "half" / "loss.csv").read_text().splitlines()[1:]
+    assert len(rows) == 4
+    seconds = [float(r.split(",")[-1]) for r in rows]  # wall time over both invocations: the resumed rows go on
+    assert seconds == sorted(seconds) and seconds[-1] == pytest.approx(meta_seconds(half), abs=0.1)
     assert json.loads((tmp_path / "full" / "config.json").read_text())["L"] == 16
     with pytest.raises(IsingScaleError, match="already holds"):
         train([data], tmp_path / "full", steps=8, **kw)

@@ -92,6 +92,29 @@ def test_init_can_add_head_blocks(tmp_path, two_sizes):
                               tmp_path / "cli", "--steps", 1), "head block")
 
 
+def test_colored_io_trains_resumes_and_grows_a_checkpoint(tmp_path, two_sizes):
+    path = train([two_sizes[0]], tmp_path / "cio", batch=2, steps=2, colored_io=True, **KW)
+    model = load_checkpoint(path)
+    assert model.meta["model"]["colored_io"] and model.net.whitener is model.whitener  # attached on load
+    y, s = torch.randn(2, 16, 16), torch.tensor([0.3, 2.0])
+    assert model.net(y, s).abs().sum() > 0
+    again = train([], tmp_path / "cio", steps=3, resume=True, device="cpu", progress=False)
+    assert read_checkpoint(again)[0]["training"]["config"]["colored_io"] is True
+    # --init --colored-io grows a plain checkpoint: the new channels start at zero, so it computes what it did.
+    ckpt = make_checkpoint(tmp_path / "base.safetensors", L=16, base_channels=8, depth=2)
+    base = load_checkpoint(ckpt)
+    grown = load_checkpoint(train([two_sizes[0]], tmp_path / "grow", batch=2, steps=2, lr=1e-12, init=str(ckpt),
+                                  colored_io=True, **KW))
+    assert grown.meta["model"] == {**base.meta["model"], "colored_io": True}
+    torch.testing.assert_close(grown.net(y, s), base.net(y, s), atol=1e-5, rtol=0)
+    # A colored checkpoint stays colored when fine-tuned without the flag; the CLI flag reaches the config.
+    kept = train([two_sizes[0]], tmp_path / "keep", batch=2, steps=1, init=str(path), **KW)
+    assert read_checkpoint(kept)[0]["model"]["colored_io"] is True
+    assert run("train", "--data", two_sizes[0], "--out", tmp_path / "cli", "--steps", 1, "--colored-io",
+               "--base-channels", 8, "--depth", 2, "--channel-mult", "1,2,2", "--no-progress").exit_code == 0
+    assert read_checkpoint(tmp_path / "cli" / "model.safetensors")[0]["model"]["colored_io"] is True
+
+
 def test_init_refuses_other_checkpoints_and_temperatures(tmp_path, two_sizes):
     img = make_checkpoint(tmp_path / "img.safetensors", lattice="image-dct", depth=2)
     with pytest.raises(IsingScaleError, match="image-dct"):

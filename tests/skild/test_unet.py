@@ -68,3 +68,54 @@ def test_head_blocks_start_as_the_identity():
     assert not torch.allclose(grown(y, s), small(y, s), atol=1e-4)
     with pytest.raises(IsingScaleError, match="head_blocks"):
         UNetConfig(head_blocks=-1)
+
+
+def colored_net(seed=4, head_blocks=0):
+    """A random colored_io network with the whitener of a power-law spectrum attached."""
+    from isingscale.skild.process import Whitener
+    from isingscale.skild.spectral import power_law_spectrum
+
+    return random_net(seed, colored_io=True, head_blocks=head_blocks).set_whitener(Whitener(power_law_spectrum(16)))
+
+
+def test_colored_io_keeps_oddness_equivariance_and_the_gaussian_start():
+    net = colored_net()
+    y, s = torch.randn(3, 16, 16), torch.rand(3) * 6
+    out = net(y, s)
+    assert torch.allclose(net(-y, s), -out, atol=1e-6)
+    assert torch.allclose(net(torch.roll(y, (8, 8), (-2, -1)), s), torch.roll(out, (8, 8), (-2, -1)), atol=1e-4)
+    fresh = UNet(UNetConfig(base_channels=8, depth=2, colored_io=True)).set_whitener(net.whitener)
+    assert torch.all(fresh(y, s) == 0)
+
+
+def test_colored_io_sees_and_writes_data_units():
+    # Only the data-unit paths random: the output is whiten(u) where u is a function of color(y).
+    from isingscale.skild.process import Whitener
+    from isingscale.skild.spectral import power_law_spectrum
+
+    net = colored_net(5)
+    y, s = torch.randn(2, 16, 16), torch.rand(2) * 3
+    with torch.no_grad():
+        net.inp.weight[:, 0] = 0  # blind to y itself
+        net.out.weight[0] = 0  # no whitened output channel
+    out = net(y, s)
+    assert out.abs().sum() > 0
+    other = Whitener(power_law_spectrum(16, p=1.0))
+    assert not torch.allclose(net.set_whitener(other)(y, s), out, atol=1e-4)  # it goes through the spectrum
+
+
+def test_colored_io_needs_its_spectrum():
+    net = random_net(6, colored_io=True)
+    with pytest.raises(IsingScaleError, match="set_whitener"):
+        net(torch.randn(1, 16, 16), torch.zeros(1))
+
+
+@pytest.mark.parametrize("head_blocks", [0, 1])
+def test_grown_colored_io_computes_what_the_plain_network_did(head_blocks):
+    plain = random_net(7)
+    grown = UNet(UNetConfig(base_channels=8, depth=3, colored_io=True, head_blocks=head_blocks)).eval()
+    grown.set_whitener(colored_net().whitener).load_grown(plain.state_dict())
+    y, s = torch.randn(3, 16, 16), torch.rand(3) * 5
+    assert torch.allclose(grown(y, s), plain(y, s), atol=1e-5)  # zero weights on the new channels
+    with pytest.raises(IsingScaleError, match="do not fit"):
+        UNet(UNetConfig(base_channels=12, depth=3)).load_grown(plain.state_dict())
