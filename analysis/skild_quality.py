@@ -48,7 +48,7 @@ def main(argv=None) -> int:
                    help="comma-separated case keys (default: all): " + ",".join(c.key for c in ev.default_cases()))
     p.add_argument("--workdir", default="runs/skild_quality", help="ensembles are written (and MC reused) here")
     p.add_argument("--sampler", default=None, choices=["ddpm", "ddim", "sde"],
-                   help="default: each task's own (generation: ddim, super-resolution: sde)")
+                   help="default: sde (the toolkit's default)")
     p.add_argument("--steps", type=int, default=None, help="reverse steps (default: the sampler's per-octave rule)")
     p.add_argument("--sweeps", type=int, default=0,
                    help="heat-bath sweeps at T after sampling (default 0: the diffusion model alone, as the bar asks)")
