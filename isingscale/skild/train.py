@@ -560,7 +560,7 @@ def _train(data, out: Path, ctx: DistContext, *, resume, progress, device, steps
     g = torch.Generator().manual_seed(cfg.seed)
     state = {"step": 0, "seen": 0}
     if init:
-        # Head blocks beyond the checkpoint's start as the identity: the grown network computes what it did.
+        # Grown parts (extra head blocks, colored_io channels) start so that the network computes what it did.
         net.load_grown(tensors)
         net_ema.load_state_dict(net.state_dict())
     if meta is not None:

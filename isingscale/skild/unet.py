@@ -277,9 +277,9 @@ class UNet(nn.Module):
         state = dict(state)
         C = self.config.channels
         for name, axis in (("inp.weight", 1), ("out.weight", 0)):
-            have, want = state.get(name), self.state_dict()[name]
+            have, want = state.get(name), self.get_parameter(name)
             if have is not None and self.config.colored_io and have.shape[axis] == want.shape[axis] - C:
-                grown = torch.zeros_like(want)
+                grown = torch.zeros_like(want.detach())
                 # Input channels are [y, (x), (cond...)]: the old y weights first, cond after the new x.
                 if axis == 1:
                     grown[:, :C], grown[:, 2 * C:] = have[:, :C], have[:, C:]

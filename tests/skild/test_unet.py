@@ -4,6 +4,8 @@ import pytest
 import torch
 
 from isingscale.errors import IsingScaleError
+from isingscale.skild.process import Whitener
+from isingscale.skild.spectral import power_law_spectrum
 from isingscale.skild.unet import UNet, UNetConfig
 
 
@@ -72,9 +74,6 @@ def test_head_blocks_start_as_the_identity():
 
 def colored_net(seed=4, head_blocks=0):
     """A random colored_io network with the whitener of a power-law spectrum attached."""
-    from isingscale.skild.process import Whitener
-    from isingscale.skild.spectral import power_law_spectrum
-
     return random_net(seed, colored_io=True, head_blocks=head_blocks).set_whitener(Whitener(power_law_spectrum(16)))
 
 
@@ -90,9 +89,6 @@ def test_colored_io_keeps_oddness_equivariance_and_the_gaussian_start():
 
 def test_colored_io_sees_and_writes_data_units():
     # Only the data-unit paths random: the output is whiten(u) where u is a function of color(y).
-    from isingscale.skild.process import Whitener
-    from isingscale.skild.spectral import power_law_spectrum
-
     net = colored_net(5)
     y, s = torch.randn(2, 16, 16), torch.rand(2) * 3
     with torch.no_grad():
