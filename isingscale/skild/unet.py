@@ -279,7 +279,7 @@ class UNet(nn.Module):
         for name, axis in (("inp.weight", 1), ("out.weight", 0)):
             have, want = state.get(name), self.get_parameter(name)
             if have is not None and self.config.colored_io and have.shape[axis] == want.shape[axis] - C:
-                grown = torch.zeros_like(want.detach())
+                grown = torch.zeros_like(want)
                 # Input channels are [y, (x), (cond...)]: the old y weights first, cond after the new x.
                 if axis == 1:
                     grown[:, :C], grown[:, 2 * C:] = have[:, :C], have[:, C:]
