@@ -69,6 +69,16 @@ def _training_summary(path) -> None:
                f" (loss log and training checkpoint in {Path(path).parent})")
 
 
+def _coarse_summary(path) -> None:
+    from ..skild.checkpoint import read_checkpoint
+
+    c = read_checkpoint(path)[0]["coarse"]
+    t = c["training"]
+    loss = f", last logged loss {t['last_loss']:.4g}" if t.get("last_loss") is not None else ""
+    click.echo(f"wrote {path}: the --init network plus a {c['size']}x{c['size']} coarse stage, {t['step']} steps, "
+               f"{t['samples_seen']:,} samples seen in {t['seconds'] / 60:.1f} min{loss}")
+
+
 @main.command()
 # Main options.
 @click.option("--data", type=_in_file, multiple=True, required=False, metavar="FILE.h5",
@@ -96,18 +106,19 @@ def _training_summary(path) -> None:
 @click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=None, metavar="FLOAT",
               help="Wall-clock budget of this invocation (instead of, or as well as, --steps).")
 # Hyperparameters.
-@click.option("--base-channels", type=click.IntRange(min=4), default=16, show_default=True, metavar="INT",
+@click.option("--base-channels", type=click.IntRange(min=4), default=None, metavar="INT", show_default="16; 32 with --coarse",
               help="Channels at full resolution.")
-@click.option("--depth", type=click.IntRange(min=1), default=3, show_default=True, metavar="INT",
+@click.option("--depth", type=click.IntRange(min=1), default=None, metavar="INT", show_default="3; 2 with --coarse",
               help="2x poolings; lattice sizes must be divisible by 2**depth.")
-@click.option("--channel-mult", default="1,2,4,4", show_default=True, metavar="LIST",
+@click.option("--channel-mult", default=None, metavar="LIST", show_default="1,2,4,4; 1,2,2 with --coarse",
               help="Channel multipliers per level (depth + 1 entries).")
 @click.option("--head-blocks", type=click.IntRange(min=0), default=None, metavar="INT", show_default="0; with --init, "
               "the checkpoint's", help="Residual blocks at full resolution before the output; with --init, extra "
               "ones are added starting as the identity.")
 @click.option("--colored-io", is_flag=True, help="The network also sees and writes the field in data units (spins), "
               "whitened on output; with --init, grows a checkpoint without it (new weights start at zero).")
-@click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True, metavar="INT", help="Batch size.")
+@click.option("--batch", type=click.IntRange(min=1), default=None, metavar="INT", show_default="64; 256 with --coarse",
+              help="Batch size.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, metavar="FLOAT",
               show_default="1e-3; 3e-3 with --cnn", help="Adam learning rate (linear warm-up over 200 steps).")
 @click.option("--ema", type=click.FloatRange(0, 1), default=0.999, show_default=True, metavar="FLOAT",
@@ -123,6 +134,9 @@ def _training_summary(path) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, metavar="INT", help="Seed (init, data order, noise).")
 @click.option("--init", "init", type=_in_file, default=None, metavar="CKPT",
               help="Fine-tune a SKILD checkpoint: start from its weights (keeps its network, schedule and spectrum).")
+@click.option("--coarse", "coarse", type=click.IntRange(min=4), default=None, metavar="NC",
+              help="Train the coarse stage of the --init checkpoint instead: a small network for the lowest NC x NC "
+                   "modes, which generation then uses (writes --init's network plus it).")
 # I/O-related.
 @device_option
 @click.option("--resume", is_flag=True, help="Continue from RUNDIR/checkpoint.safetensors (model, EMA, Adam, step, RNG).")
@@ -130,8 +144,8 @@ def _training_summary(path) -> None:
               help="Steps between atomic training checkpoints (also every 5 minutes).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar with loss and lattices/s.")
 def train(data, more_data, images, image_size, color, max_images, conditional, cnn, factor, out, steps, minutes,
-          base_channels, depth, channel_mult, head_blocks, colored_io, batch, lr, ema, width, lr_decay, s_power, loss_power, seed, init, device, resume,
-          checkpoint_every, progress):
+          base_channels, depth, channel_mult, head_blocks, colored_io, batch, lr, ema, width, lr_decay, s_power, loss_power, seed, init,
+          coarse, device, resume, checkpoint_every, progress):
     """Train a SKILD diffusion model (or, with --conditional / --cnn, a baseline) on Monte Carlo lattices.
 
     One unconditional network learns to reverse the scale-space forward process; the
@@ -144,6 +158,7 @@ def train(data, more_data, images, image_size, color, max_images, conditional, c
     isingscale train --data data/ising_L32.h5 --out runs/L32 --steps 30000 --resume
     isingscale train --data data/ising_L32.h5 data/ising_L16.h5 data/ising_L64.h5 --out runs/multi --minutes 60
     isingscale train --init data/checkpoints/skild_ising_L32.safetensors --data data/ising_L32.h5 --out runs/ft --steps 5000 --lr-decay cosine
+    isingscale train --coarse 8 --init data/checkpoints/skild_ising_L32.safetensors --data data/ising_L32.h5 --out runs/coarse --steps 8000 --lr-decay cosine
     isingscale train --images photos/ --image-size 64 --out runs/img64 --steps 20000
     isingscale train --conditional --factor 4 --data data/ising_L32.h5 --out runs/cond_x4 --minutes 30
     isingscale train --cnn --factor 2 --data data/ising_L32.h5 --out runs/cnn_x2 --steps 4000
@@ -155,10 +170,28 @@ def train(data, more_data, images, image_size, color, max_images, conditional, c
     from ..skild import train as _train
 
     try:
-        mult = tuple(int(v) for v in channel_mult.split(","))
+        mult = None if channel_mult is None else tuple(int(v) for v in channel_mult.split(","))
     except ValueError:
         raise IsingScaleError(f"--channel-mult must be comma-separated integers, got {channel_mult!r}") from None
     files = list(data) + list(more_data)
+    if coarse is not None:
+        if conditional or cnn or images:
+            raise IsingScaleError("--coarse trains the coarse stage of an unconditional SKILD checkpoint on --data "
+                                  "(no --conditional, --cnn or --images)")
+        net = {k: v for k, v in dict(base_channels=base_channels, depth=depth, channel_mult=mult, batch=batch).items()
+               if v is not None}
+        _threads(device)
+        from ..skild.coarse import train_coarse
+
+        path = train_coarse(files, out, init=init, size=coarse, steps=steps, minutes=minutes, lr=1e-3 if lr is None else lr,
+                            lr_decay=lr_decay, ema=ema, seed=seed, device=device, resume=resume, progress=progress,
+                            checkpoint_every=checkpoint_every, **net)
+        _coarse_summary(path)
+        return
+    base_channels = 16 if base_channels is None else base_channels
+    depth = 3 if depth is None else depth
+    mult = (1, 2, 4, 4) if mult is None else mult
+    batch = 64 if batch is None else batch
     if images and files:
         raise IsingScaleError("give either ensemble files (--data) or --images, not both")
     if not images and not files and not resume:
@@ -209,13 +242,16 @@ def train(data, more_data, images, image_size, color, max_images, conditional, c
 @_steps
 @_sampler
 @_sweeps
+@click.option("--coarse-stage/--no-coarse-stage", default=True, show_default=True,
+              help="Draw the lowest modes with the checkpoint's coarse stage, where it has one (L >= twice its size).")
 @click.option("--seed", type=int, default=0, show_default=True, metavar="INT", help="Seed of the noise.")
 @device_option
 @click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True, metavar="INT", help="Lattices per batch.")
 @click.option("--save-field", is_flag=True, help="Also store the continuous pre-sign field.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
-def generate(checkpoint, L, samples, out, steps, sampler, sweeps, seed, device, batch, save_field, overwrite, progress):
+def generate(checkpoint, L, samples, out, steps, sampler, sweeps, coarse_stage, seed, device, batch, save_field, overwrite,
+             progress):
     """Generate lattices from noise with a SKILD checkpoint (start at s_max, run to s = 0).
 
     Examples:
@@ -228,7 +264,8 @@ def generate(checkpoint, L, samples, out, steps, sampler, sweeps, seed, device, 
 
     _threads(device)
     path = _generate(checkpoint, L=L, samples=samples, out=out, steps=steps, sampler=sampler, seed=seed, device=device,
-                     batch=batch, save_field=save_field, sweeps=sweeps, overwrite=overwrite, progress=progress)
+                     batch=batch, save_field=save_field, sweeps=sweeps, coarse_stage=coarse_stage, overwrite=overwrite,
+                     progress=progress)
     click.echo(f"wrote {path}" + (f" ({sweeps} heat-bath sweep{'s' if sweeps > 1 else ''} after sampling)" if sweeps else ""))
 
 

@@ -9,6 +9,8 @@ inputs (Fourier truncation or majority-rule block spins). The pieces:
 ``unet``       the network (circular padding, odd under spin flip, global bottleneck path)
 ``sampler``    ddpm_sampler / ode_sampler / sde_sampler: plain functions of (net, y_start, s_start, steps)
 ``coarsen``    truncation, block spins, embedding, block-spin transfer function
+``coarse``     the coarse stage: a small network for the lowest modes, which generation uses
+``ssd``        restriction to and exact lift from a smaller lattice (scale-space sampling)
 ``checkpoint`` safetensors + JSON metadata, never pickle
 """
 

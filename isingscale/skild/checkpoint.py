@@ -11,6 +11,8 @@ File layout (one ``.safetensors`` file)::
                              package version, ...), and for training checkpoints the
                              optimizer hyper-parameters and step
     model.<param>            EMA weights, the ones used for sampling
+    coarse.<param>           (optional) EMA weights of the coarse stage, described by
+                             metadata["coarse"] (see coarse.py); generation uses it
     train.raw.<param>        (training checkpoints) raw weights
     train.optim.<i>.<key>    (training checkpoints) Adam moments and step per parameter
     train.rng                (training checkpoints) torch generator state, uint8
@@ -68,6 +70,7 @@ class SkildModel:
     meta: dict
     path: Path | None = None
     sha256: str | None = None
+    coarse: Any = None  # coarse.CoarseStage: the network generation uses for the lowest modes, or None
     whitener: Whitener = field(init=False)
 
     def __post_init__(self):
@@ -173,6 +176,8 @@ def load_checkpoint(path=None, *, lattice: str | None = "ising-periodic", device
     checkpoint used on periodic lattices) is an error. ``task``: "skild" (unconditional),
     "conditional-sr" (skild.conditional), or None for either.
     """
+    from .coarse import from_checkpoint as coarse_from_checkpoint  # coarse -> ssd -> this module
+
     path = default_checkpoint() if path is None else Path(path)
     meta, tensors = read_checkpoint(path)
     have_task = meta.get("task", "skild")
@@ -192,10 +197,11 @@ def load_checkpoint(path=None, *, lattice: str | None = "ising-periodic", device
         net.load_state_dict({k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")})
         spectrum = spectrum_from_meta(meta["spectrum"])
         schedule = Schedule.from_dict(meta["schedule"])
+        coarse = coarse_from_checkpoint(meta, tensors, device)
     except (KeyError, RuntimeError, TypeError) as e:
         raise IsingScaleError(f"{path}: checkpoint is incomplete or does not match its model config ({type(e).__name__})") from None
     net.to(device).eval()
-    return SkildModel(net, spectrum, schedule, meta, path=path, sha256=file_sha256(path))
+    return SkildModel(net, spectrum, schedule, meta, path=path, sha256=file_sha256(path), coarse=coarse)
 
 
 def spectrum_from_meta(d: dict | list) -> Spectrum | list[Spectrum]:

@@ -261,6 +261,11 @@ def sampler_plan(case: QualityCase, model, sampler: str | None = None, steps: in
     sampler = case_sampler(case, sampler)
     if case.mode == "generate":
         s0 = model.schedule.s_max(case.L)
+        if model.coarse is not None and model.coarse.applies(case.L):  # what generate() does
+            from .coarse import describe, plan
+
+            legs = plan(model, case.L, sampler, steps / s0 if steps else None)
+            return {"s_start": [leg[1] for leg in legs], "steps": [leg[3] for leg in legs], "coarse_stage": describe(legs)}
         return {"s_start": [s0], "steps": [steps or default_steps(sampler, s0)]}
     from .upsample import start_offset
 
@@ -522,6 +527,8 @@ def quality_table(results: list[dict]) -> str:
     for res in results:
         c, p = res["comparison"], res["plan"]
         plan = f"{res['sampler']}: " + " + ".join(f"{s:.2f}→0, {n}" for s, n in zip(p["s_start"], p["steps"]))
+        if p.get("coarse_stage"):
+            plan = f"{res['sampler']}, coarse stage: {p['coarse_stage']}"
         if res.get("sweeps"):
             k = res["sweeps"]
             plan += f" + {k} heat-bath sweep{'s' if k > 1 else ''}" + (" after each stage" if len(p["steps"]) > 1 else "")

@@ -92,13 +92,17 @@ def generate(
     batch: int = 64,
     save_field: bool = False,
     sweeps: int = 0,
+    coarse_stage: bool = True,
     overwrite: bool = False,
     progress: bool = True,
 ) -> Path:
     """Generate `samples` L x L lattices from noise; returns the output ensemble path.
 
     L: any size the network takes (divisible by 2**depth). steps: reverse steps from
-    s_max(L) to 0 (default: STEPS_PER_OCTAVE of the sampler). sampler: None = DEFAULT_SAMPLER
+    s_max(L) to 0 (default: STEPS_PER_OCTAVE of the sampler; with the coarse stage, the same
+    steps per octave on both legs). coarse_stage: when the checkpoint has one and L is at least
+    twice its size, draw the lowest modes with it (see :mod:`isingscale.skild.coarse`);
+    False: the main network from s_max(L). sampler: None = DEFAULT_SAMPLER
     ("sde": Heun steps with forward re-noising); "ddim" is the deterministic Heun ODE, "ddpm"
     the first-order ancestral sampler.
     sweeps: heat-bath sweeps at the checkpoint's T applied to the sampled spins (default 0:
@@ -119,6 +123,8 @@ def generate(
     model = load_checkpoint(checkpoint, lattice=None, device=dev)
     model.net.check_size(L)
     s_max = model.schedule.s_max(L)
+    use_coarse = coarse_stage and model.coarse is not None and model.coarse.applies(L)
+    rate = steps / s_max if steps else None
     steps = steps or default_steps(sampler, s_max)
     g = torch.Generator().manual_seed(seed)
     if sweeps and model.lattice == "image-dct":
@@ -129,11 +135,20 @@ def generate(
     if Path(out).suffix == ".npz":
         raise IsingScaleError(f"{model.path} is an Ising checkpoint: it writes HDF5 ensembles, not {out}")
     attrs = {**checkpoint_attrs(model), "method": f"skild-generate ({sampler})", "sampler": sampler, "steps": steps,
-             "seed": seed, "s_start": s_max, "sweeps": sweeps}
+             "seed": seed, "s_start": s_max, "sweeps": sweeps, "coarse_stage": "none"}
+    if use_coarse:
+        from . import coarse
+
+        legs = coarse.plan(model, L, sampler, rate)
+        attrs.update(steps=sum(leg[3] for leg in legs), coarse_stage=coarse.describe(legs))
     with create_ensemble(out, L=L, kind="generated", attrs=attrs, overwrite=overwrite) as w:
         for start in tqdm(range(0, samples, batch), disable=not progress, desc="generate"):
-            y_start = torch.randn((min(batch, samples - start), L, L), generator=g)
-            x = reverse(model, y_start, s_max, steps=steps, sampler=sampler, generator=g, device=dev).numpy()
+            B = min(batch, samples - start)
+            if use_coarse:
+                x = coarse.generate_batch(model, B, L, sampler=sampler, rate=rate, generator=g, device=dev).numpy()
+            else:
+                y_start = torch.randn((B, L, L), generator=g)
+                x = reverse(model, y_start, s_max, steps=steps, sampler=sampler, generator=g, device=dev).numpy()
             spins = heatbath_sweeps(to_spins(x), model, sweeps, seed=[seed, start])
             extra = {"field": x} if save_field else {}
             w.append(spins, energy=lattice_energy(spins), magnetization=spins.mean(axis=(-2, -1)), **extra)
