@@ -40,7 +40,7 @@ import torch
 from ..errors import IsingScaleError
 from .process import loss_weights, skild_loss
 from .sampler import SAMPLERS
-from .ssd import lift, restrict
+from .ssd import _steps, lift, restrict
 from .unet import UNet, UNetConfig, count_parameters
 
 
@@ -75,12 +75,6 @@ def from_checkpoint(meta: dict, tensors: dict[str, torch.Tensor], device) -> Coa
 def band(model, x: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
     """±1 lattices (B, N, N) -> whitened size x size band (B, size, size), whitened at N."""
     return restrict(model.whitener.whiten(x.float()), size, model.basis, generator=generator)
-
-
-def _steps(sampler: str, octaves: float, rate: float | None) -> int:
-    from .generate import default_steps
-
-    return default_steps(sampler, octaves) if rate is None else max(2, math.ceil(rate * octaves - 1e-9))
 
 
 def plan(model, N: int, sampler: str, rate: float | None = None) -> list[tuple[int, float, float, int]]:
@@ -186,14 +180,14 @@ def train_coarse(data, out, *, init=None, steps: int | None = None, minutes: flo
     from ..io import file_sha256, writable_dir
     from .checkpoint import (load_checkpoint, optimizer_tensors, read_checkpoint, restore_optimizer,
                              write_safetensors)
-    from .train import DistContext, _loop, _truncate_log, draw_scales, learning_rate, load_ising, resolve_device
+    from .train import (DistContext, _loop, _truncate_log, draw_scales, learning_rate, load_ising, optimizer_step,
+                        resolve_device)
 
     if steps is None and minutes is None:
         raise IsingScaleError("give --steps or --minutes")
     out = Path(out)
     ckpt_path = out / "checkpoint.safetensors"
     dev = resolve_device(device)
-    tensors: dict = {}
     if resume:
         if not ckpt_path.exists():
             raise IsingScaleError(f"--resume: {out} holds no checkpoint.safetensors")
@@ -250,10 +244,10 @@ def train_coarse(data, out, *, init=None, steps: int | None = None, minutes: flo
                                                  "s_max": s_top, "parameters": count_parameters(net)}, indent=1))
     amp = dev.type == "cuda"
 
-    def save(path: Path, train_state: dict | None = None) -> None:
+    def save(path: Path, training: bool = False) -> None:
         meta = {**main_meta, "coarse": _coarse_meta(cfg, state)}
         extra = {}
-        if train_state is not None:
+        if training:  # the resumable state too
             opt_t, groups = optimizer_tensors(opt)
             meta["coarse"]["training"]["optimizer"] = groups
             extra = {**{f"train.raw.{k}": v for k, v in net.state_dict().items()}, **opt_t, "train.rng": g.get_state()}
@@ -273,20 +267,13 @@ def train_coarse(data, out, *, init=None, steps: int | None = None, minutes: flo
             group["lr"] = lr_now
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
             loss = skild_loss(net, basis, schedule, y0.to(dev), s.to(dev), eps.to(dev), w)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-        opt.step()
-        d = min(cfg.ema, (1.0 + state["step"]) / (10.0 + state["step"]))
-        with torch.no_grad():
-            for p_ema, p in zip(net_ema.parameters(), net.parameters()):
-                p_ema.lerp_(p, 1.0 - d)
+        optimizer_step(loss, opt, net, net_ema, cfg, state["step"])
         state["step"] += 1
         state["seen"] += cfg.batch
         state["lr"] = lr_now
         return loss.item()
 
-    _loop(cfg, out, DistContext(), state, step_once, lambda: save(ckpt_path, train_state={}), progress)
+    _loop(cfg, out, DistContext(), state, step_once, lambda: save(ckpt_path, training=True), progress)
     final = out / "model.safetensors"
     save(final)
     return final

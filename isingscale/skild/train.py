@@ -518,6 +518,20 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     return lr
 
 
+def optimizer_step(loss: torch.Tensor, opt: torch.optim.Optimizer, net: torch.nn.Module, net_ema: torch.nn.Module,
+                   cfg, step: int) -> None:
+    """Backward, gradient clipping to cfg.grad_clip, one Adam step, and the EMA update of net_ema
+    (decay cfg.ema with the usual (1 + step) / (10 + step) warm-up; step is 0-based)."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+    opt.step()
+    d = min(cfg.ema, (1.0 + step) / (10.0 + step))
+    with torch.no_grad():
+        for p_ema, p in zip(net_ema.parameters(), net.parameters()):
+            p_ema.lerp_(p, 1.0 - d)
+
+
 def _check_conditional(cfg: TrainConfig, L: int) -> None:
     from .coarsen import coarse_size
 
@@ -620,15 +634,7 @@ def _train(data, out: Path, ctx: DistContext, *, resume, progress, device, steps
             loss = conditional_loss(net_call, x.float(), cond[part].to(dev), s / s_max[N], eps)
         else:
             loss = skild_loss(net_call, basis, schedule, whitener.whiten(x.float()), s, eps, w[N])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-        opt.step()
-        # EMA update.
-        d = min(cfg.ema, (1.0 + state["step"]) / (10.0 + state["step"]))
-        with torch.no_grad():
-            for p_ema, p in zip(net_ema.parameters(), net.parameters()):
-                p_ema.lerp_(p, 1.0 - d)
+        optimizer_step(loss, opt, net, net_ema, cfg, state["step"])
         state["step"] += 1
         state["seen"] += B
         state["lr"] = lr_now
