@@ -243,7 +243,8 @@ def train(data, more_data, images, image_size, color, max_images, conditional, c
 @_sampler
 @_sweeps
 @click.option("--coarse-stage/--no-coarse-stage", default=True, show_default=True,
-              help="Draw the lowest modes with the checkpoint's coarse stage, where it has one (L >= twice its size).")
+              help="Draw the lowest modes with the checkpoint's coarse stage, where it has one (L >= twice its size); "
+                   "default steps with it: 7.3 per octave for sde.")
 @click.option("--seed", type=int, default=0, show_default=True, metavar="INT", help="Seed of the noise.")
 @device_option
 @click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True, metavar="INT", help="Lattices per batch.")
@@ -261,12 +262,15 @@ def generate(checkpoint, L, samples, out, steps, sampler, sweeps, coarse_stage, 
     isingscale generate --checkpoint runs/img64/model.safetensors --L 64 --samples 16 --out gen_img.npz
     """
     from ..skild import generate as _generate
+    from ..skild import generate_summary
 
     _threads(device)
     path = _generate(checkpoint, L=L, samples=samples, out=out, steps=steps, sampler=sampler, seed=seed, device=device,
                      batch=batch, save_field=save_field, sweeps=sweeps, coarse_stage=coarse_stage, overwrite=overwrite,
                      progress=progress)
     click.echo(f"wrote {path}" + (f" ({sweeps} heat-bath sweep{'s' if sweeps > 1 else ''} after sampling)" if sweeps else ""))
+    if path.suffix != ".npz":
+        click.echo(generate_summary(path))
 
 
 @main.command()

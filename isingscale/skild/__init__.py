@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from .checkpoint import SkildModel, default_checkpoint, load_checkpoint, save_checkpoint
 from .coarsen import block_spins, coarsen, embed, fourier_truncate
-from .generate import generate
+from .generate import generate, generate_summary
 from .process import Schedule, Whitener, forward_marginal, skild_loss
 from .sampler import ddpm_sampler, ode_sampler, sde_sampler
 from .spectral import Basis, Spectrum, estimate_spectrum
@@ -27,7 +27,7 @@ from .unet import UNet, UNetConfig
 from .upsample import UpsampleResult, upsample
 
 __all__ = [
-    "train", "generate", "upsample", "coarsen", "UpsampleResult",
+    "train", "generate", "generate_summary", "upsample", "coarsen", "UpsampleResult",
     "load_checkpoint", "save_checkpoint", "default_checkpoint", "SkildModel",
     "Schedule", "Whitener", "forward_marginal", "skild_loss",
     "ddpm_sampler", "ode_sampler", "sde_sampler", "Basis", "Spectrum", "estimate_spectrum",

@@ -100,8 +100,8 @@ def generate(
 
     L: any size the network takes (divisible by 2**depth). steps: reverse steps from
     s_max(L) to 0 (default: STEPS_PER_OCTAVE of the sampler; with the coarse stage, the same
-    steps per octave on both legs). coarse_stage: when the checkpoint has one and L is at least
-    twice its size, draw the lowest modes with it (see :mod:`isingscale.skild.coarse`);
+    steps per octave on both legs, by default coarse.STEPS_PER_OCTAVE). coarse_stage: when the
+    checkpoint has one and L is at least twice its size, draw the lowest modes with it (see :mod:`isingscale.skild.coarse`);
     False: the main network from s_max(L). sampler: None = DEFAULT_SAMPLER
     ("sde": Heun steps with forward re-noising); "ddim" is the deterministic Heun ODE, "ddpm"
     the first-order ancestral sampler.
@@ -172,3 +172,24 @@ def generate_images(model: SkildModel, *, L: int, samples: int, out, steps: int,
     attrs = {**checkpoint_attrs(model), "kind": "generated-images", "method": f"skild-generate ({sampler})",
              "sampler": sampler, "steps": steps, "seed": seed, "s_start": s_max, "size": L}
     return write_images_npz(out, overwrite=overwrite, attrs=attrs, images=to_uint8_hwc(np.concatenate(parts)))
+
+
+def generate_summary(path) -> str:
+    """One line on a generated Ising ensemble: size, sampler legs, energy per site u against the
+    exact torus value (Kaufman) at the file's L and T as (u - u_exact)/|u_exact| (positive: less
+    ordered), and ⟨|m|⟩, with standard errors of independent lattices when there are several."""
+    from ..exact import torus_energy
+    from ..io import read_ensemble
+
+    d = read_ensemble(path, datasets=("energy", "magnetization"))
+    a, u, m = d["attrs"], d["energy"], np.abs(d["magnetization"])
+    n, L = len(u), int(a["L"])
+
+    def pm(x, digits):  # "± se", or nothing for a single lattice
+        return f" ± {x.std(ddof=1) / math.sqrt(n):.{digits}f}" if n > 1 else ""
+
+    u_exact = float(torus_energy(L, float(a["T"]), float(a.get("J", 1.0))))
+    legs = a.get("coarse_stage", "none")
+    how = f"{a['sampler']}, {legs}" if legs != "none" else f"{a['sampler']}, {a['steps']} steps"
+    return (f"{n} lattice{'s' if n > 1 else ''} {L}x{L} ({how}); energy per site {u.mean():.4f}{pm(u, 4)} "
+            f"(exact {u_exact:.4f}, {100 * (u.mean() - u_exact) / abs(u_exact):+.2f} %), <|m|> {m.mean():.3f}{pm(m, 3)}")

@@ -9,6 +9,7 @@ import torch
 from click.testing import CliRunner
 
 from isingscale.cli import main
+from isingscale.exact import torus_energy
 from isingscale.io import create_ensemble, read_ensemble
 from isingscale.skild.upsample import BLOCK_S_OFFSET
 
@@ -74,6 +75,12 @@ def test_generate_and_coarsen(tmp_path, tiny_checkpoint):
     assert res.exit_code == 0, res.output
     g = read_ensemble(tmp_path / "g.h5")
     assert g["spins"].shape == (3, 24, 24) and g["attrs"]["sampler"] == "sde"  # the default
+    # the closing summary: energy per site by brute force from the spins, against the exact torus value
+    s = g["spins"].astype(float)
+    u = -(s * np.roll(s, 1, 1) + s * np.roll(s, 1, 2)).sum(axis=(1, 2)).mean() / 24**2
+    u_exact = float(torus_energy(24, g["attrs"]["T"]))
+    assert f"energy per site {u:.4f} ± " in res.output and f"(exact {u_exact:.4f}, " in res.output
+    assert f"{100 * (u - u_exact) / abs(u_exact):+.2f} %" in res.output and "5 steps" in res.output
     res = run("coarsen", tmp_path / "g.h5", "--factor", 3, "--method", "block", "--out", tmp_path / "c.h5")
     assert res.exit_code == 0 and read_ensemble(tmp_path / "c.h5")["spins"].shape == (3, 8, 8)
 

@@ -6,6 +6,8 @@ coarse network must be caught in the final lattice. Training writes the --init c
 and resumes bit for bit.
 """
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -193,3 +195,12 @@ def test_quality_report_names_the_legs_generation_runs():
     assert plan["coarse_stage"] == coarse.describe(coarse.plan(model, N, "sde"))
     model.coarse = None
     assert ev.sampler_plan(case, model) == {"s_start": [model.schedule.s_max(N)], "steps": [69]}
+
+
+def test_default_steps_use_the_stage_rate_on_both_legs():
+    model = oracle_with_stage()
+    st, sched = model.coarse, model.schedule
+    octaves = [sched.s_max(st.size) - st.margin, st.s_lift(N)]
+    for sampler, rate in coarse.STEPS_PER_OCTAVE.items():
+        steps = [leg[3] for leg in coarse.plan(model, N, sampler)]
+        assert steps == [max(2, math.ceil(rate * o - 1e-9)) for o in octaves]
