@@ -3,8 +3,10 @@
 Why. Generation from noise runs the reverse process from s_max(N) (6.84 at N = 32) to 0;
 super-resolution by F starts at s* = log2 F (+ 1 for block spins) and never sees the
 largest s. The main network loses a little order there, between s ≈ 3.2 and 4.8 at N = 32
-(the round trip in data/README.md). At such s a state carries only its lowest modes
-(k_c(s) = k_Nyq 2^-s), so those steps are a small problem of their own.
+(the round trip in data/README.md), and again between 3.2 and 2.2 when it must create the
+modes above an 8 x 8 band; from an exact 16 x 16 band at s = 2.2 it keeps the order. At such
+s a state carries only its lowest modes (k_c(s) = k_Nyq 2^-s), so those steps are a small
+problem of their own.
 
 What. A UNet of the same class (no colored I/O) on the Nc x Nc band of whitened lattices:
 y'(q) = y(q) for the modes |q_x|, |q_y| < Nc/2 that Nc shares with N (:func:`ssd.restrict`:

@@ -526,9 +526,10 @@ def quality_table(results: list[dict]) -> str:
     lines = [head, "|" + "---|" * (head.count("|") - head.count("\\|") - 1)]
     for res in results:
         c, p = res["comparison"], res["plan"]
-        plan = f"{res['sampler']}: " + " + ".join(f"{s:.2f}→0, {n}" for s, n in zip(p["s_start"], p["steps"]))
         if p.get("coarse_stage"):
             plan = f"{res['sampler']}, coarse stage: {p['coarse_stage']}"
+        else:
+            plan = f"{res['sampler']}: " + " + ".join(f"{s:.2f}→0, {n}" for s, n in zip(p["s_start"], p["steps"]))
         if res.get("sweeps"):
             k = res["sweeps"]
             plan += f" + {k} heat-bath sweep{'s' if k > 1 else ''}" + (" after each stage" if len(p["steps"]) > 1 else "")

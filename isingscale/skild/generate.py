@@ -101,8 +101,8 @@ def generate(
     L: any size the network takes (divisible by 2**depth). steps: reverse steps from
     s_max(L) to 0 (default: STEPS_PER_OCTAVE of the sampler; with the coarse stage, the same
     steps per octave on both legs, by default coarse.STEPS_PER_OCTAVE). coarse_stage: when the
-    checkpoint has one and L is at least twice its size, draw the lowest modes with it (see :mod:`isingscale.skild.coarse`);
-    False: the main network from s_max(L). sampler: None = DEFAULT_SAMPLER
+    checkpoint has one and L is at least twice its size, draw the lowest modes with it (see
+    :mod:`isingscale.skild.coarse`); False: the main network from s_max(L). sampler: None = DEFAULT_SAMPLER
     ("sde": Heun steps with forward re-noising); "ddim" is the deterministic Heun ODE, "ddpm"
     the first-order ancestral sampler.
     sweeps: heat-bath sweeps at the checkpoint's T applied to the sampled spins (default 0:
