@@ -19,8 +19,24 @@ from pathlib import Path
 
 import numpy as np
 
-TRAIN = ("astronaut", "coffee", "chelsea", "rocket", "cat", "coins", "moon", "page", "text", "horse",
-         "hubble_deep_field", "immunohistochemistry", "brick", "grass", "gravel", "clock")
+TRAIN = (
+    "astronaut",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "cat",
+    "coins",
+    "moon",
+    "page",
+    "text",
+    "horse",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "brick",
+    "grass",
+    "gravel",
+    "clock",
+)
 TEST = ("camera",)
 SIZE = 32
 
@@ -64,17 +80,39 @@ def main() -> None:
     np.savez_compressed(test_npz, patches=patches(TEST, args.test_patches, args.seed + 1))
     run = args.out / "run"
     resume = (run / "checkpoint.safetensors").exists()
-    ckpt = isc.skild.train(None if resume else [], run, images=train_npz, image_size=SIZE, color="grey",
-                           minutes=args.minutes, device="auto", resume=resume)
+    ckpt = isc.skild.train(
+        None if resume else [],
+        run,
+        images=train_npz,
+        image_size=SIZE,
+        color="grey",
+        minutes=args.minutes,
+        device="auto",
+        resume=resume,
+    )
     rows = []
     for factor in (2, 4):
-        res = upsample_images(test_npz, factor=factor, out=args.out / f"sr_x{factor}.npz", checkpoint=ckpt,
-                                        seed=args.seed, overwrite=True)
+        res = upsample_images(
+            test_npz,
+            factor=factor,
+            out=args.out / f"sr_x{factor}.npz",
+            checkpoint=ckpt,
+            seed=args.seed,
+            overwrite=True,
+        )
         print(res.summary())
         for method, m in res.metrics.items():
-            rows.append(f"| ×{factor} | {method} | {m['psnr_db']:.2f} ± {m['psnr_db_err']:.2f} | "
-                        f"{m['ssim']:.3f} ± {m['ssim_err']:.3f} | {m['spectrum_error_db']:.2f} |")
-    table = "\n".join(["| factor | method | PSNR (dB) | SSIM | spectrum error (dB) |", "|---|---|---|---|---|", *rows])
+            rows.append(
+                f"| ×{factor} | {method} | {m['psnr_db']:.2f} ± {m['psnr_db_err']:.2f} | "
+                f"{m['ssim']:.3f} ± {m['ssim_err']:.3f} | {m['spectrum_error_db']:.2f} |"
+            )
+    table = "\n".join(
+        [
+            "| factor | method | PSNR (dB) | SSIM | spectrum error (dB) |",
+            "|---|---|---|---|---|",
+            *rows,
+        ]
+    )
     (args.out / "image_sr.md").write_text(table + "\n")
     print(table)
 

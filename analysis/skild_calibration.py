@@ -39,13 +39,18 @@ def groups(L: int) -> dict[str, np.ndarray]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--checkpoint", default=None, help="checkpoint file (default: the shipped one)")
     p.add_argument("--samples", type=int, default=4096, help="lattices per s (default 4096)")
-    p.add_argument("--s", default="0.2,0.4,0.6,0.8,1.0,1.2,1.6", help="comma-separated scales, octaves")
+    p.add_argument(
+        "--s", default="0.2,0.4,0.6,0.8,1.0,1.2,1.6", help="comma-separated scales, octaves"
+    )
     p.add_argument("--seed", type=int, default=0, help="noise seed")
-    p.add_argument("--workdir", default="runs/skild_quality", help="held-out MC is cached (and reused) here")
+    p.add_argument(
+        "--workdir", default="runs/skild_quality", help="held-out MC is cached (and reused) here"
+    )
     a = p.parse_args(argv)
 
     t0 = time.perf_counter()
@@ -57,12 +62,17 @@ def main(argv=None) -> int:
     rows = ["| s | " + " | ".join(masks) + " |", "|---" * (len(masks) + 1) + "|"]
     for s in (float(v) for v in a.s.split(",")):
         res = ev.calibration(model, spins, s, seed=a.seed)
-        cells = [f"{np.nanmean(res['gain'][m]):.3f} ({np.nanmean(res['explained'][m]):+.2f})" for m in masks.values()]
+        cells = [
+            f"{np.nanmean(res['gain'][m]):.3f} ({np.nanmean(res['explained'][m]):+.2f})"
+            for m in masks.values()
+        ]
         rows.append(f"| {s:g} | " + " | ".join(cells) + " |")
         print(rows[-1], file=sys.stderr, flush=True)
-    print(f"Calibration of `{info['path']}` (sha256 {info['sha256'][:16]}…) on {len(spins)} held-out MC lattices "
-          f"(L = {L}, seed {ev.SEED_INPUTS}): gain ⟨c d*⟩/⟨|d|²⟩ (1 = calibrated) and, in brackets, the fraction "
-          f"of the correction captured; {(time.perf_counter() - t0) / 60:.1f} min.\n")
+    print(
+        f"Calibration of `{info['path']}` (sha256 {info['sha256'][:16]}…) on {len(spins)} held-out MC lattices "
+        f"(L = {L}, seed {ev.SEED_INPUTS}): gain ⟨c d*⟩/⟨|d|²⟩ (1 = calibrated) and, in brackets, the fraction "
+        f"of the correction captured; {(time.perf_counter() - t0) / 60:.1f} min.\n"
+    )
     print("\n".join(rows))
     return 0
 

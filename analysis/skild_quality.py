@@ -36,31 +36,71 @@ from isingscale.skild import evaluate as ev
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--checkpoint", default=None, help="checkpoint file (default: the shipped one)")
-    p.add_argument("--samples", type=int, default=1000, help="SKILD lattices per case (default 1000)")
-    p.add_argument("--samples-large", type=int, default=None,
-                   help="SKILD lattices for the 2L case (default: --samples)")
-    p.add_argument("--mc-samples", type=int, default=ev.MC_REFERENCE_SAMPLES,
-                   help=f"MC reference lattices per L (default {ev.MC_REFERENCE_SAMPLES})")
-    p.add_argument("--cases", default=None,
-                   help="comma-separated case keys (default: all): " + ",".join(c.key for c in ev.default_cases()))
-    p.add_argument("--workdir", default="runs/skild_quality", help="ensembles are written (and MC reused) here")
-    p.add_argument("--sampler", default=None, choices=["ddpm", "ddim", "sde"],
-                   help="default: sde (the toolkit's default)")
-    p.add_argument("--steps", type=int, default=None, help="reverse steps (default: the sampler's per-octave rule)")
-    p.add_argument("--sweeps", type=int, default=0,
-                   help="heat-bath sweeps at T after sampling (default 0: the diffusion model alone, as the bar asks)")
+    p.add_argument(
+        "--samples", type=int, default=1000, help="SKILD lattices per case (default 1000)"
+    )
+    p.add_argument(
+        "--samples-large",
+        type=int,
+        default=None,
+        help="SKILD lattices for the 2L case (default: --samples)",
+    )
+    p.add_argument(
+        "--mc-samples",
+        type=int,
+        default=ev.MC_REFERENCE_SAMPLES,
+        help=f"MC reference lattices per L (default {ev.MC_REFERENCE_SAMPLES})",
+    )
+    p.add_argument(
+        "--cases",
+        default=None,
+        help="comma-separated case keys (default: all): "
+        + ",".join(c.key for c in ev.default_cases()),
+    )
+    p.add_argument(
+        "--workdir", default="runs/skild_quality", help="ensembles are written (and MC reused) here"
+    )
+    p.add_argument(
+        "--sampler",
+        default=None,
+        choices=["ddpm", "ddim", "sde"],
+        help="default: sde (the toolkit's default)",
+    )
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="reverse steps (default: the sampler's per-octave rule)",
+    )
+    p.add_argument(
+        "--sweeps",
+        type=int,
+        default=0,
+        help="heat-bath sweeps at T after sampling (default 0: the diffusion model alone, as the bar asks)",
+    )
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--seed", type=int, default=0, help="SKILD sampling seed")
-    p.add_argument("--split", default="test", choices=sorted(ev.SPLITS),
-                   help="MC seeds of reference and inputs: test (2, 3; the reported quality) or val (12, 11; for "
-                        "choosing between variants without fitting the test inputs)")
-    p.add_argument("--cost-samples", type=int, default=16, help="lattices for the ×4 32->128 timing (0: skip)")
-    p.add_argument("--run-dir", default="runs/skild_L32", help="training run directory for the throughput line")
+    p.add_argument(
+        "--split",
+        default="test",
+        choices=sorted(ev.SPLITS),
+        help="MC seeds of reference and inputs: test (2, 3; the reported quality) or val (12, 11; for "
+        "choosing between variants without fitting the test inputs)",
+    )
+    p.add_argument(
+        "--cost-samples", type=int, default=16, help="lattices for the ×4 32->128 timing (0: skip)"
+    )
+    p.add_argument(
+        "--run-dir", default="runs/skild_L32", help="training run directory for the throughput line"
+    )
     p.add_argument("--out", default=None, help="also write the markdown here")
-    p.add_argument("--json", default=None, help="also write every figure (per-r z too) as JSON here")
+    p.add_argument(
+        "--json", default=None, help="also write every figure (per-r z too) as JSON here"
+    )
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
 
@@ -74,27 +114,70 @@ def main(argv=None) -> int:
         keys = [k.strip() for k in a.cases.split(",") if k.strip()]
         unknown = sorted(set(keys) - {c.key for c in cases})
         if unknown:
-            p.error(f"unknown case(s) {', '.join(unknown)}; expected some of {', '.join(c.key for c in cases)}")
+            p.error(
+                f"unknown case(s) {', '.join(unknown)}; expected some of {', '.join(c.key for c in cases)}"
+            )
         cases = [c for c in cases if c.key in keys]
-    results = ev.evaluate(a.checkpoint, cases=cases, samples=a.samples, mc_samples=a.mc_samples,
-                          workdir=Path(a.workdir), seed_truth=seed_truth,
-                          seed_inputs=seed_inputs, seed=a.seed, sampler=a.sampler, steps=a.steps, sweeps=a.sweeps,
-                          batch=a.batch, progress=progress)
+    results = ev.evaluate(
+        a.checkpoint,
+        cases=cases,
+        samples=a.samples,
+        mc_samples=a.mc_samples,
+        workdir=Path(a.workdir),
+        seed_truth=seed_truth,
+        seed_inputs=seed_inputs,
+        seed=a.seed,
+        sampler=a.sampler,
+        steps=a.steps,
+        sweeps=a.sweeps,
+        batch=a.batch,
+        progress=progress,
+    )
     cost = None
     if a.cost_samples > 0:
-        cost = ev.sr_throughput(a.checkpoint, L_in=L, factor=4.0, samples=a.cost_samples, workdir=Path(a.workdir),
-                                seed_inputs=seed_inputs,
-                                sampler=a.sampler, steps=a.steps, progress=progress)
+        cost = ev.sr_throughput(
+            a.checkpoint,
+            L_in=L,
+            factor=4.0,
+            samples=a.cost_samples,
+            workdir=Path(a.workdir),
+            seed_inputs=seed_inputs,
+            sampler=a.sampler,
+            steps=a.steps,
+            progress=progress,
+        )
     training = ev.training_summary(a.run_dir) if a.run_dir else None
-    settings = {"SKILD lattices per case": a.samples, "MC lattices per L": a.mc_samples, "sampler": a.sampler or "per task",
-                "steps": a.steps or "default (per octave: ddpm 20, ddim 6, sde 10)", "heat-bath sweeps": a.sweeps, "wall time": f"{(time.perf_counter() - t0) / 60:.1f} min"}
-    md = ev.report_markdown(results, checkpoint_info=info, cost=cost, training=training, settings=settings, split=a.split)
+    settings = {
+        "SKILD lattices per case": a.samples,
+        "MC lattices per L": a.mc_samples,
+        "sampler": a.sampler or "per task",
+        "steps": a.steps or "default (per octave: ddpm 20, ddim 6, sde 10)",
+        "heat-bath sweeps": a.sweeps,
+        "wall time": f"{(time.perf_counter() - t0) / 60:.1f} min",
+    }
+    md = ev.report_markdown(
+        results,
+        checkpoint_info=info,
+        cost=cost,
+        training=training,
+        settings=settings,
+        split=a.split,
+    )
     print(md)
     if a.out:
         Path(a.out).write_text(md)
     if a.json:
-        Path(a.json).write_text(json.dumps({"checkpoint": info, "results": results, "cost": cost,
-                                            "training": {k: v for k, v in (training or {}).items()}}, indent=1))
+        Path(a.json).write_text(
+            json.dumps(
+                {
+                    "checkpoint": info,
+                    "results": results,
+                    "cost": cost,
+                    "training": {k: v for k, v in (training or {}).items()},
+                },
+                indent=1,
+            )
+        )
     return 0
 
 

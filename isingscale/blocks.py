@@ -26,7 +26,9 @@ def block_totals(spins: np.ndarray, b) -> tuple[np.ndarray, np.ndarray]:
     if L % b:
         raise IsingScaleError(f"block factor {b} does not divide L={L}")
     n = L // b
-    return spins.reshape(B, n, b, n, b).astype(np.int32).sum(axis=(2, 4)), spins[:, ::b, ::b].astype(np.int32)
+    return spins.reshape(B, n, b, n, b).astype(np.int32).sum(axis=(2, 4)), spins[
+        :, ::b, ::b
+    ].astype(np.int32)
 
 
 def block_spins(spins: np.ndarray, b: int) -> np.ndarray:

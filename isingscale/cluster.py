@@ -14,8 +14,8 @@ be on a file system that every worker sees (the usual shared home or scratch).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from .errors import IsingScaleError
 
@@ -26,14 +26,22 @@ def _distributed():
     try:
         import distributed
     except ImportError:
-        raise IsingScaleError("--scheduler needs dask.distributed: pip install 'isingscale[distributed]'") from None
+        raise IsingScaleError(
+            "--scheduler needs dask.distributed: pip install 'isingscale[distributed]'"
+        ) from None
     return distributed
 
 
 @contextmanager
-def scheduler_client(address: str | None = None, *, n_workers: int | None = None, threads_per_worker: int = 1,
-                     processes: bool = True, memory_limit: str | int | None = None,
-                     timeout: float = 10.0) -> Iterator[object]:
+def scheduler_client(
+    address: str | None = None,
+    *,
+    n_workers: int | None = None,
+    threads_per_worker: int = 1,
+    processes: bool = True,
+    memory_limit: str | int | None = None,
+    timeout: float = 10.0,
+) -> Iterator[object]:
     """A dask.distributed Client for ``address`` (None / "local": a LocalCluster), closed on exit.
 
     n_workers: workers of a local cluster (default: one per core). memory_limit: per-worker
@@ -46,10 +54,17 @@ def scheduler_client(address: str | None = None, *, n_workers: int | None = None
     if address in (None, "", LOCAL):
         try:
             limit = {} if memory_limit is None else {"memory_limit": memory_limit}
-            cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
-                                               processes=processes, dashboard_address=None, **limit)
+            cluster = distributed.LocalCluster(
+                n_workers=n_workers,
+                threads_per_worker=threads_per_worker,
+                processes=processes,
+                dashboard_address=None,
+                **limit,
+            )
         except Exception as e:  # noqa: BLE001  (ports, resources: one line for the user)
-            raise IsingScaleError(f"cannot start a local dask cluster ({type(e).__name__}: {e})"[:200]) from None
+            raise IsingScaleError(
+                f"cannot start a local dask cluster ({type(e).__name__}: {e})"[:200]
+            ) from None
         client = distributed.Client(cluster)
         try:
             yield client
@@ -58,7 +73,9 @@ def scheduler_client(address: str | None = None, *, n_workers: int | None = None
             cluster.close()
         return
     if not isinstance(address, str) or any(c.isspace() for c in address) or ":" not in address:
-        raise IsingScaleError(f"bad scheduler address {address!r}; expected 'local' or e.g. tcp://host:8786")
+        raise IsingScaleError(
+            f"bad scheduler address {address!r}; expected 'local' or e.g. tcp://host:8786"
+        )
     try:
         client = distributed.Client(address, timeout=timeout)
     except Exception as e:  # noqa: BLE001  (OSError, TimeoutError, ValueError for bad schemes)

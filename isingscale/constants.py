@@ -15,7 +15,9 @@ ETA: float = 0.25
 # (Wu, McCoy, Tracy & Barouch, PRB 13, 316 (1976)). Along the diagonal <s_00 s_NN> ~
 # 2^(1/12) exp(3 zeta'(-1)) N^(-1/4) and r = sqrt(2) N, so A = 2^(1/8 + 1/12) exp(3 zeta'(-1))
 # = 0.7033801577...; zeta'(-1) = 1/12 - ln(Glaisher) = -0.16542114370045092.
-CORRELATION_AMPLITUDE: float = 2.0 ** (1.0 / 8.0 + 1.0 / 12.0) * math.exp(3.0 * -0.16542114370045092)
+CORRELATION_AMPLITUDE: float = 2.0 ** (1.0 / 8.0 + 1.0 / 12.0) * math.exp(
+    3.0 * -0.16542114370045092
+)
 
 # Universal Binder cumulant U4* = 1 - <m^4>/(3<m^2>^2) at Tc on the periodic square
 # lattice (Salas & Sokal, J. Stat. Phys. 98, 551 (2000)): 0.61069...

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import h5py
 import numpy as np
@@ -121,18 +122,24 @@ class EnsembleWriter:
                     if shape
                     else f"append: {name} block has shape {block.shape}, expected (n,)"
                 )
-        missing = [k for k in (*LATTICE_DATASETS, *SCALAR_DATASETS) if k in self._f and k not in blocks]
+        missing = [
+            k for k in (*LATTICE_DATASETS, *SCALAR_DATASETS) if k in self._f and k not in blocks
+        ]
         if missing:
             raise IsingScaleError(f"append: block lacks {', '.join(missing)} that the file holds")
         start = self.n_samples
         for name, block in blocks.items():
             if name not in self._f:
                 if start:
-                    raise IsingScaleError(f"append: cannot add new dataset {name!r} to a non-empty file")
+                    raise IsingScaleError(
+                        f"append: cannot add new dataset {name!r} to a non-empty file"
+                    )
                 if name in LATTICE_DATASETS:
                     _lattice_dataset(self._f, name, self.L, block.dtype)
                 else:
-                    self._f.create_dataset(name, shape=(0,), maxshape=(None,), dtype=block.dtype, chunks=(4096,))
+                    self._f.create_dataset(
+                        name, shape=(0,), maxshape=(None,), dtype=block.dtype, chunks=(4096,)
+                    )
             ds = self._f[name]
             ds.resize(start + n_new, axis=0)
             ds[start:] = block
@@ -146,7 +153,7 @@ class EnsembleWriter:
             self._f.flush()
             self._f.close()
 
-    def __enter__(self) -> "EnsembleWriter":
+    def __enter__(self) -> EnsembleWriter:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -211,7 +218,9 @@ def create_ensemble(
     if kind not in KINDS:
         raise IsingScaleError(f"unknown ensemble kind {kind!r}; expected one of {', '.join(KINDS)}")
     if path.exists() and not overwrite:
-        raise IsingScaleError(f"{path} already exists (use --resume to continue it or --overwrite to replace it)")
+        raise IsingScaleError(
+            f"{path} already exists (use --resume to continue it or --overwrite to replace it)"
+        )
     if path.exists() and path.is_dir():
         raise IsingScaleError(f"{path} is a directory, not a file")
     writable_dir(path.parent)
@@ -236,7 +245,9 @@ def create_ensemble(
     return EnsembleWriter(h5py.File(path, "r+"))
 
 
-def append_ensemble(path: str | os.PathLike, *, expect: Mapping[str, Any] | None = None) -> EnsembleWriter:
+def append_ensemble(
+    path: str | os.PathLike, *, expect: Mapping[str, Any] | None = None
+) -> EnsembleWriter:
     """Reopen an existing ensemble file to append more samples (``--resume``).
 
     ``expect`` maps attribute names to the values this run would write (L, T, seed,
@@ -253,7 +264,9 @@ def append_ensemble(path: str | os.PathLike, *, expect: Mapping[str, Any] | None
             else have == want
         )
         if not same:
-            raise IsingScaleError(f"cannot resume {path}: it has {key}={have!r}, this run has {key}={want!r}")
+            raise IsingScaleError(
+                f"cannot resume {path}: it has {key}={have!r}, this run has {key}={want!r}"
+            )
     try:
         return EnsembleWriter(h5py.File(path, "r+"))
     except OSError as e:
@@ -280,7 +293,9 @@ def read_attrs(path: str | os.PathLike) -> dict[str, Any]:
         with h5py.File(path, "r") as f:
             attrs = {k: _decode(v) for k, v in f.attrs.items()}
             if attrs.get("format") != FORMAT:
-                raise IsingScaleError(f"{path} is an HDF5 file but not an isingscale ensemble (no format attribute)")
+                raise IsingScaleError(
+                    f"{path} is an HDF5 file but not an isingscale ensemble (no format attribute)"
+                )
             if int(attrs.get("schema_version", 0)) > SCHEMA_VERSION:
                 raise IsingScaleError(
                     f"{path} uses ensemble schema {attrs['schema_version']}, newer than this isingscale "
@@ -292,7 +307,9 @@ def read_attrs(path: str | os.PathLike) -> dict[str, Any]:
                     raise IsingScaleError(f"{path} has neither a 'spins' nor a 'field' dataset")
             for k in LATTICE_DATASETS:
                 if k in f and (f[k].ndim != 3 or f[k].shape[1:] != (L, L)):
-                    raise IsingScaleError(f"{path}: dataset {k!r} has shape {f[k].shape}, expected (n, {L}, {L})")
+                    raise IsingScaleError(
+                        f"{path}: dataset {k!r} has shape {f[k].shape}, expected (n, {L}, {L})"
+                    )
             attrs["n_samples"] = _consistent_length(f)
             attrs["datasets"] = sorted(k for k in f.keys())
     except OSError as e:
@@ -313,7 +330,11 @@ def _decode(value: Any) -> Any:
 
 
 def read_ensemble(
-    path: str | os.PathLike, *, start: int = 0, stop: int | None = None, datasets: tuple[str, ...] | None = None
+    path: str | os.PathLike,
+    *,
+    start: int = 0,
+    stop: int | None = None,
+    datasets: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     """Read samples ``start:stop`` of an ensemble file into memory.
 
@@ -336,9 +357,13 @@ def check_spins(spins: np.ndarray, *, what: str = "spins") -> np.ndarray:
     """Return ``spins`` as int8 after checking it is (n, L, L) and holds only +-1."""
     spins = np.asarray(spins)
     if spins.ndim != 3 or spins.shape[1] != spins.shape[2]:
-        raise IsingScaleError(f"{what} must have shape (n, L, L) with square lattices, got {spins.shape}")
+        raise IsingScaleError(
+            f"{what} must have shape (n, L, L) with square lattices, got {spins.shape}"
+        )
     if spins.size and not np.all(np.abs(spins) == 1):
-        raise IsingScaleError(f"{what} must hold only +1 and -1 (found other values); use --binarize to take signs")
+        raise IsingScaleError(
+            f"{what} must hold only +1 and -1 (found other values); use --binarize to take signs"
+        )
     return spins.astype(np.int8, copy=False)
 
 
@@ -346,7 +371,16 @@ def check_spins(spins: np.ndarray, *, what: str = "spins") -> np.ndarray:
 # Joining shard files (``isingscale merge``).
 
 _MERGE_SAME = ("L", "T", "J", "algorithm", "kind", "schedule", "decorrelate", "thermalize")
-_MERGE_DROP = ("format", "schema_version", "package_version", "created", "n_samples", "datasets", "seed", "chains")
+_MERGE_DROP = (
+    "format",
+    "schema_version",
+    "package_version",
+    "created",
+    "n_samples",
+    "datasets",
+    "seed",
+    "chains",
+)
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -360,7 +394,9 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def merge_ensembles(paths, out: str | os.PathLike, *, overwrite: bool = False, progress: bool = False) -> Path:
+def merge_ensembles(
+    paths, out: str | os.PathLike, *, overwrite: bool = False, progress: bool = False
+) -> Path:
     """Join ensemble files of one L (e.g. ``simulate --shards`` output) into ``out``, in the given order.
 
     Samples are concatenated block by block (bounded memory). ``chain`` ids are offset so
@@ -378,17 +414,33 @@ def merge_ensembles(paths, out: str | os.PathLike, *, overwrite: bool = False, p
     for key in _MERGE_SAME:
         values = {str(a.get(key)) for a in attrs}
         if len(values) > 1:
-            raise IsingScaleError(f"merge: the files differ in {key} ({', '.join(sorted(values))}); "
-                                  "only shards of one ensemble can be joined")
+            raise IsingScaleError(
+                f"merge: the files differ in {key} ({', '.join(sorted(values))}); "
+                "only shards of one ensemble can be joined"
+            )
     names = [k for k in (*LATTICE_DATASETS, *SCALAR_DATASETS) if k in attrs[0]["datasets"]]
     for p, a in zip(paths, attrs):
         if [k for k in (*LATTICE_DATASETS, *SCALAR_DATASETS) if k in a["datasets"]] != names:
-            raise IsingScaleError(f"merge: {p} holds datasets {a['datasets']}, {paths[0]} holds {attrs[0]['datasets']}")
-    prov = [{"path": str(p.resolve()), "sha256": file_sha256(p), "seed": a.get("seed"), "chains": a.get("chains"),
-             "n_samples": a["n_samples"], "created": a.get("created")} for p, a in zip(paths, attrs)]
+            raise IsingScaleError(
+                f"merge: {p} holds datasets {a['datasets']}, {paths[0]} holds {attrs[0]['datasets']}"
+            )
+    prov = [
+        {
+            "path": str(p.resolve()),
+            "sha256": file_sha256(p),
+            "seed": a.get("seed"),
+            "chains": a.get("chains"),
+            "n_samples": a["n_samples"],
+            "created": a.get("created"),
+        }
+        for p, a in zip(paths, attrs)
+    ]
     header = {k: v for k, v in attrs[0].items() if k not in _MERGE_DROP}
-    header.update(merged_from=prov, seed=[a.get("seed") for a in attrs],
-                  chains=int(sum(int(a.get("chains") or 0) for a in attrs)) or "none")
+    header.update(
+        merged_from=prov,
+        seed=[a.get("seed") for a in attrs],
+        chains=int(sum(int(a.get("chains") or 0) for a in attrs)) or "none",
+    )
     L = int(attrs[0]["L"])
     total = sum(a["n_samples"] for a in attrs)
     bar = tqdm(total=total, disable=not progress, desc="merge", unit="lattice")
@@ -400,8 +452,11 @@ def merge_ensembles(paths, out: str | os.PathLike, *, overwrite: bool = False, p
                 block = read_ensemble(p, start=start, stop=start + step, datasets=tuple(names))
                 if "chain" in block:
                     block["chain"] = block["chain"] + chain_offset
-                w.append(block.pop("spins", None), field=block.pop("field", None),
-                         **{k: v for k, v in block.items() if k in SCALAR_DATASETS})
+                w.append(
+                    block.pop("spins", None),
+                    field=block.pop("field", None),
+                    **{k: v for k, v in block.items() if k in SCALAR_DATASETS},
+                )
                 bar.update(min(step, a["n_samples"] - start))
             chain_offset += int(a.get("chains") or 0)
     bar.close()

@@ -12,7 +12,7 @@ def _brute_image(s: np.ndarray, b: int) -> np.ndarray:
     for k in range(B):
         for i in range(L // b):
             for j in range(L // b):
-                blk = s[k, i * b:(i + 1) * b, j * b:(j + 1) * b]
+                blk = s[k, i * b : (i + 1) * b, j * b : (j + 1) * b]
                 out[k, i, j] = np.sign(blk.sum()) if blk.sum() else blk[0, 0]
     return out
 

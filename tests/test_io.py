@@ -15,15 +15,25 @@ def _block(n, L, seed=0):
 
 def test_round_trip_and_append(tmp_path):
     path = tmp_path / "e.h5"
-    with create_ensemble(path, L=4, kind="montecarlo", attrs={"T": 2.5, "seed": 3, "cfg": {"a": 1}}) as w:
+    with create_ensemble(
+        path, L=4, kind="montecarlo", attrs={"T": 2.5, "seed": 3, "cfg": {"a": 1}}
+    ) as w:
         w.append(_block(3, 4), energy=np.arange(3.0), magnetization=np.zeros(3), chain=np.arange(3))
     with append_ensemble(path, expect={"T": 2.5, "seed": 3}) as w:
-        assert w.append(_block(2, 4, 1), energy=np.ones(2), magnetization=np.ones(2), chain=[0, 1]) == 5
+        assert (
+            w.append(_block(2, 4, 1), energy=np.ones(2), magnetization=np.ones(2), chain=[0, 1])
+            == 5
+        )
     d = read_ensemble(path)
     np.testing.assert_array_equal(d["spins"], np.concatenate([_block(3, 4), _block(2, 4, 1)]))
     assert d["energy"].dtype == np.float64 and d["chain"].dtype == np.int32
     a = d["attrs"]
-    assert a["n_samples"] == 5 and a["kind"] == "montecarlo" and a["cfg"] == '{"a": 1}' and a["package_version"]
+    assert (
+        a["n_samples"] == 5
+        and a["kind"] == "montecarlo"
+        and a["cfg"] == '{"a": 1}'
+        and a["package_version"]
+    )
     assert read_ensemble(path, start=1, stop=3, datasets=("energy",)).keys() == {"attrs", "energy"}
 
 

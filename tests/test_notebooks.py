@@ -33,8 +33,17 @@ def skild_checkpoint(tmp_path_factory):
     torch.set_num_threads(1)
     tmp = tmp_path_factory.mktemp("skild_tiny")
     data = isc.simulate(16, samples=128, seed=1, out=tmp / "train.h5", progress=False).path
-    return isc.skild.train([data], tmp / "run", steps=5, base_channels=4, depth=2, channel_mult=(1, 2, 2), batch=8,
-                           device="cpu", progress=False)
+    return isc.skild.train(
+        [data],
+        tmp / "run",
+        steps=5,
+        base_channels=4,
+        depth=2,
+        channel_mult=(1, 2, 2),
+        batch=8,
+        device="cpu",
+        progress=False,
+    )
 
 
 @pytest.fixture
@@ -57,14 +66,19 @@ def test_notebook_runs(path, kernel_env, monkeypatch, request):
     monkeypatch.setenv("ISINGSCALE_NB_L", "16")
     monkeypatch.setenv("ISINGSCALE_NB_SAMPLES", "400")
     if "skild" in path.name:
-        monkeypatch.setenv("ISINGSCALE_NB_CHECKPOINT", str(request.getfixturevalue("skild_checkpoint")))
+        monkeypatch.setenv(
+            "ISINGSCALE_NB_CHECKPOINT", str(request.getfixturevalue("skild_checkpoint"))
+        )
         monkeypatch.setenv("ISINGSCALE_NB_SKILD_SAMPLES", "32")
         monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.setenv("ISINGSCALE_NB_OUT", str(kernel_env / "out"))
     monkeypatch.setenv("NUMBA_NUM_THREADS", "2")
     nb = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=300,
-                                     resources={"metadata": {"path": str(kernel_env)}})
+    client = nbclient.NotebookClient(
+        nb, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(kernel_env)}}
+    )
     client.execute()
     assert (kernel_env / "out" / "report.md").exists()
-    assert (kernel_env / "out" / ("evaluation.nc" if "evaluation" in path.name else "correlations.nc")).exists()
+    assert (
+        kernel_env / "out" / ("evaluation.nc" if "evaluation" in path.name else "correlations.nc")
+    ).exists()

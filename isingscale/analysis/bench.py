@@ -48,8 +48,11 @@ def square_g4c_fast(spins: np.ndarray) -> np.ndarray:
     for b in range(0, n, _BATCH):
         sums += kernels.lattice_products(spins[b : b + _BATCH], L // 2, True, False, False).sum(0)
     s = sums / n
-    return s[kernels.P4_SQUARE] - s[kernels.C_X] ** 2 - s[kernels.C_Y] ** 2 - (
-        s[kernels.C_DIAG] * s[kernels.C_ANTI]
+    return (
+        s[kernels.P4_SQUARE]
+        - s[kernels.C_X] ** 2
+        - s[kernels.C_Y] ** 2
+        - (s[kernels.C_DIAG] * s[kernels.C_ANTI])
     )
 
 
@@ -69,8 +72,11 @@ def bench_square_g4c(*, L: int = 128, samples: int = 10_000, seed: int = 0) -> d
     plain = square_g4c_plain(spins)
     plain_s = time.perf_counter() - t0
     return {
-        "plain_s": plain_s, "fast_s": fast_s, "compile_s": compile_s,
-        "ratio": plain_s / fast_s, "max_diff": float(np.max(np.abs(fast - plain))),
+        "plain_s": plain_s,
+        "fast_s": fast_s,
+        "compile_s": compile_s,
+        "ratio": plain_s / fast_s,
+        "max_diff": float(np.max(np.abs(fast - plain))),
         "threads": numba.get_num_threads(),
     }
 
@@ -118,7 +124,9 @@ def memory_chunk(L: int, memory_limit: int) -> int:
     return max(1, memory_limit // (_CHUNK_FRACTION * L * L))
 
 
-def write_random_ensemble(path, *, L: int, samples: int, seed: int = 0, progress: bool = False) -> Path:
+def write_random_ensemble(
+    path, *, L: int, samples: int, seed: int = 0, progress: bool = False
+) -> Path:
     """Ensemble file of uniform random +-1 lattices, appended 16 MiB at a time (bounded memory)."""
     from tqdm.auto import tqdm
 
@@ -127,10 +135,16 @@ def write_random_ensemble(path, *, L: int, samples: int, seed: int = 0, progress
 
     rng = np.random.default_rng(seed)
     step = default_chunk(L)
-    attrs = {"T": float("inf"), "J": 1.0, "seed": seed,
-             "method": "uniform random +-1 spins (isingscale bench correlate-memory)"}
-    with tqdm(total=samples, unit="lattice", desc="write", disable=not progress, leave=False) as bar, \
-            create_ensemble(path, L=L, kind="generated", attrs=attrs, overwrite=True) as w:
+    attrs = {
+        "T": float("inf"),
+        "J": 1.0,
+        "seed": seed,
+        "method": "uniform random +-1 spins (isingscale bench correlate-memory)",
+    }
+    with (
+        tqdm(total=samples, unit="lattice", desc="write", disable=not progress, leave=False) as bar,
+        create_ensemble(path, L=L, kind="generated", attrs=attrs, overwrite=True) as w,
+    ):
         for start in range(0, samples, step):
             n = min(step, samples - start)
             w.append(rng.integers(0, 2, size=(n, L, L), dtype=np.int8) * np.int8(2) - np.int8(1))
@@ -143,7 +157,9 @@ def _in_memory_dataset(spins: np.ndarray, attrs: dict, chunk: int):
     import dask.array as da
     import xarray as xr
 
-    data = da.from_array(spins, chunks=(chunk,) + spins.shape[1:], name=False)  # no hashing of the array
+    data = da.from_array(
+        spins, chunks=(chunk,) + spins.shape[1:], name=False
+    )  # no hashing of the array
     keep = {k: attrs[k] for k in ("L", "T", "J") if k in attrs}
     return xr.Dataset({"spins": (("sample", "y", "x"), data)}, attrs=keep)
 
@@ -175,8 +191,13 @@ def measure_path(mode: str, path, *, chunk: int, out=None, progress: bool = Fals
     base = rss_now()
     t0, c0 = time.perf_counter(), time.process_time()
     load_s = 0.0
-    with tqdm(total=int(read_attrs(path)["n_samples"]), unit="lattice", desc=mode, disable=not progress,
-              leave=False) as bar:
+    with tqdm(
+        total=int(read_attrs(path)["n_samples"]),
+        unit="lattice",
+        desc=mode,
+        disable=not progress,
+        leave=False,
+    ) as bar:
         if mode == "stream":
             ds = open_ensemble(path, chunks=chunk)
             try:
@@ -186,33 +207,60 @@ def measure_path(mode: str, path, *, chunk: int, out=None, progress: bool = Fals
         elif mode == "memory":
             data = read_ensemble(path, datasets=("spins",))
             load_s = time.perf_counter() - t0
-            res = measure(_in_memory_dataset(data["spins"], data["attrs"], chunk), shapes=("square",), progress=bar)
+            res = measure(
+                _in_memory_dataset(data["spins"], data["attrs"], chunk),
+                shapes=("square",),
+                progress=bar,
+            )
         else:
             raise ValueError(f"unknown mode {mode!r}")
     seconds, cpu_s = time.perf_counter() - t0, time.process_time() - c0
     peak = rss_peak()
     if out is not None:
         np.savez(out, **{k: v.values for k, v in res.data_vars.items()})
-    return {"mode": mode, "seconds": seconds, "cpu_s": cpu_s, "load_s": load_s, "rss_base": base,
-            "rss_peak": peak, "growth": peak - base, "n_samples": int(res["n_samples"])}
+    return {
+        "mode": mode,
+        "seconds": seconds,
+        "cpu_s": cpu_s,
+        "load_s": load_s,
+        "rss_base": base,
+        "rss_peak": peak,
+        "growth": peak - base,
+        "n_samples": int(res["n_samples"]),
+    }
 
 
 def run_measure_path(mode: str, path, *, chunk: int, out=None, progress: bool = False) -> dict:
     """:func:`measure_path` in a fresh Python process, so its peak RSS is this run's alone."""
     from ..errors import IsingScaleError
 
-    args = json.dumps({"mode": mode, "path": str(path), "chunk": int(chunk), "progress": bool(progress),
-                       "out": None if out is None else str(out)})
+    args = json.dumps(
+        {
+            "mode": mode,
+            "path": str(path),
+            "chunk": int(chunk),
+            "progress": bool(progress),
+            "out": None if out is None else str(out),
+        }
+    )
     code = "from isingscale.analysis.bench import _measure_path_main; _measure_path_main()"
     proc = subprocess.run([sys.executable, "-c", code, args], stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
-        raise IsingScaleError(f"the {mode} run failed (exit status {proc.returncode}; see its messages above)")
+        raise IsingScaleError(
+            f"the {mode} run failed (exit status {proc.returncode}; see its messages above)"
+        )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def _measure_path_main() -> None:
     a = json.loads(sys.argv[1])
-    print(json.dumps(measure_path(a["mode"], a["path"], chunk=a["chunk"], out=a["out"], progress=a["progress"])))
+    print(
+        json.dumps(
+            measure_path(
+                a["mode"], a["path"], chunk=a["chunk"], out=a["out"], progress=a["progress"]
+            )
+        )
+    )
 
 
 def _worker_stats() -> dict:
@@ -220,15 +268,16 @@ def _worker_stats() -> dict:
     return {"pid": os.getpid(), "rss": rss_now(), "peak": rss_peak(), "cpu_s": time.process_time()}
 
 
-def _measure_on_worker(path, *, chunk: int, memory_limit: int, progress: bool) -> tuple[dict, object]:
+def _measure_on_worker(
+    path, *, chunk: int, memory_limit: int, progress: bool
+) -> tuple[dict, object]:
     """measure() with a LocalCluster of one single-threaded worker capped at ``memory_limit``."""
     import dask
+    from tqdm.auto import tqdm
 
     from ..cluster import scheduler_client
     from ..errors import IsingScaleError
     from ..io import read_attrs
-    from tqdm.auto import tqdm
-
     from .correlators import chunk_sums, measure
     from .ensemble import open_ensemble
 
@@ -236,33 +285,60 @@ def _measure_on_worker(path, *, chunk: int, memory_limit: int, progress: bool) -
     # Fail at the first kill instead of retrying. Spilling (60-70 %) and pausing (80 %) are off:
     # results are tiny, and a worker's idle RSS is already ~70 % of 400 MB, so they would only
     # make the worker flap between paused and running (with a log line each time).
-    config = {"distributed.scheduler.allowed-failures": 0, "distributed.worker.memory.target": False,
-              "distributed.worker.memory.spill": False, "distributed.worker.memory.pause": False}
-    with dask.config.set(config), \
-            scheduler_client("local", n_workers=1, threads_per_worker=1, memory_limit=memory_limit) as client:
+    config = {
+        "distributed.scheduler.allowed-failures": 0,
+        "distributed.worker.memory.target": False,
+        "distributed.worker.memory.spill": False,
+        "distributed.worker.memory.pause": False,
+    }
+    with (
+        dask.config.set(config),
+        scheduler_client(
+            "local", n_workers=1, threads_per_worker=1, memory_limit=memory_limit
+        ) as client,
+    ):
         n = int(read_attrs(path)["n_samples"])
         # Warm-up: the same task on two samples (imports, numba kernels), not timed.
-        client.submit(chunk_sums, str(path), 0, min(2, n), binarize=False, shapes=("square",), n_samples=n,
-                      n_blocks=32, pure=False).result()
+        client.submit(
+            chunk_sums,
+            str(path),
+            0,
+            min(2, n),
+            binarize=False,
+            shapes=("square",),
+            n_samples=n,
+            n_blocks=32,
+            pure=False,
+        ).result()
         (before,) = client.run(_worker_stats).values()
         t0 = time.perf_counter()
         ds = open_ensemble(path, chunks=chunk)
         try:
-            with tqdm(total=n, unit="lattice", desc="worker", disable=not progress, leave=False) as bar:
+            with tqdm(
+                total=n, unit="lattice", desc="worker", disable=not progress, leave=False
+            ) as bar:
                 res = measure(ds, shapes=("square",), progress=bar, client=client)
         except Exception as e:  # noqa: BLE001  (KilledWorker and the like: one line)
             raise IsingScaleError(
                 f"the dask worker failed ({type(e).__name__}): it passed its memory limit of "
-                f"{memory_limit / 1e6:.0f} MB and was killed, or crashed; try a smaller --chunk") from None
+                f"{memory_limit / 1e6:.0f} MB and was killed, or crashed; try a smaller --chunk"
+            ) from None
         finally:
             ds.close()
         seconds = time.perf_counter() - t0
         (after,) = client.run(_worker_stats).values()
     if after["pid"] != before["pid"]:
         raise IsingScaleError("the dask worker was restarted during the run (memory limit?)")
-    return {"mode": "worker", "seconds": seconds, "cpu_s": after["cpu_s"] - before["cpu_s"], "load_s": 0.0,
-            "rss_base": before["rss"], "rss_peak": after["peak"], "growth": after["peak"] - before["rss"],
-            "n_samples": int(res["n_samples"])}, res
+    return {
+        "mode": "worker",
+        "seconds": seconds,
+        "cpu_s": after["cpu_s"] - before["cpu_s"],
+        "load_s": 0.0,
+        "rss_base": before["rss"],
+        "rss_peak": after["peak"],
+        "growth": after["peak"] - before["rss"],
+        "n_samples": int(res["n_samples"]),
+    }, res
 
 
 def _max_difference(a: dict, b: dict) -> float:
@@ -277,9 +353,17 @@ def _max_difference(a: dict, b: dict) -> float:
     return worst
 
 
-def bench_correlate_memory(*, L: int = 128, memory_limit: int = 400_000_000, file_factor: float = 2.0,
-                           chunk: int | None = None, seed: int = 0, workdir=None, progress: bool = True,
-                           log=None) -> dict:
+def bench_correlate_memory(
+    *,
+    L: int = 128,
+    memory_limit: int = 400_000_000,
+    file_factor: float = 2.0,
+    chunk: int | None = None,
+    seed: int = 0,
+    workdir=None,
+    progress: bool = True,
+    log=None,
+) -> dict:
     """Correlators of a random ensemble whose spins take ``file_factor`` x ``memory_limit`` bytes.
 
     Three runs over the same file, square G4c and 32 jackknife blocks each:
@@ -307,30 +391,52 @@ def bench_correlate_memory(*, L: int = 128, memory_limit: int = 400_000_000, fil
     tmp = Path(tempfile.mkdtemp(prefix="isingscale-bench-memory-", dir=workdir))
     try:
         path = tmp / f"random_L{L}.h5"
-        log(f"writing {samples} random lattices of {L}x{L} ({samples * L * L / 1e6:.0f} MB of spins, "
-            f"{file_factor:g}x the {memory_limit / 1e6:.0f} MB limit) to {path}")
+        log(
+            f"writing {samples} random lattices of {L}x{L} ({samples * L * L / 1e6:.0f} MB of spins, "
+            f"{file_factor:g}x the {memory_limit / 1e6:.0f} MB limit) to {path}"
+        )
         t0 = time.perf_counter()
         write_random_ensemble(path, L=L, samples=samples, seed=seed, progress=progress)
         write_s = time.perf_counter() - t0
-        log(f"  {path.stat().st_size / 1e6:.0f} MB on disk in {write_s:.1f} s; chunks of {chunk} lattices "
-            f"({chunk * L * L / 1e6:.2f} MB of spins)")
+        log(
+            f"  {path.stat().st_size / 1e6:.0f} MB on disk in {write_s:.1f} s; chunks of {chunk} lattices "
+            f"({chunk * L * L / 1e6:.2f} MB of spins)"
+        )
         runs, results = {}, {}
         log(f"(a) dask worker, memory limit {memory_limit / 1e6:.0f} MB, 1 thread ...")
-        runs["worker"], ds = _measure_on_worker(path, chunk=chunk, memory_limit=memory_limit, progress=progress)
+        runs["worker"], ds = _measure_on_worker(
+            path, chunk=chunk, memory_limit=memory_limit, progress=progress
+        )
         results["worker"] = {k: v.values for k, v in ds.data_vars.items()}
-        for mode, label in (("stream", "(b) in-process streaming, no scheduler ..."),
-                            ("memory", "(c) in memory: whole spins array loaded, then measure ...")):
+        for mode, label in (
+            ("stream", "(b) in-process streaming, no scheduler ..."),
+            ("memory", "(c) in memory: whole spins array loaded, then measure ..."),
+        ):
             log(label)
-            runs[mode] = run_measure_path(mode, path, chunk=chunk, out=tmp / f"{mode}.npz", progress=progress)
+            runs[mode] = run_measure_path(
+                mode, path, chunk=chunk, out=tmp / f"{mode}.npz", progress=progress
+            )
             with np.load(tmp / f"{mode}.npz") as z:
                 results[mode] = {k: z[k] for k in z.files}
         for mode, r in runs.items():
             log(f"  {mode}: {r['seconds']:.1f} s, peak RSS {r['rss_peak'] / 1e6:.0f} MB")
-        diff = {mode: _max_difference(results[mode], results["stream"]) for mode in ("worker", "memory")}
-        return {"L": L, "samples": samples, "spin_bytes": samples * L * L, "file_bytes": path.stat().st_size,
-                "memory_limit": memory_limit, "file_factor": file_factor, "chunk": chunk, "write_s": write_s,
-                "runs": runs, "max_diff": diff, "n_vars": len(results["stream"]),
-                "identical": all(d <= MEMORY_TOLERANCE for d in diff.values())}
+        diff = {
+            mode: _max_difference(results[mode], results["stream"]) for mode in ("worker", "memory")
+        }
+        return {
+            "L": L,
+            "samples": samples,
+            "spin_bytes": samples * L * L,
+            "file_bytes": path.stat().st_size,
+            "memory_limit": memory_limit,
+            "file_factor": file_factor,
+            "chunk": chunk,
+            "write_s": write_s,
+            "runs": runs,
+            "max_diff": diff,
+            "n_vars": len(results["stream"]),
+            "identical": all(d <= MEMORY_TOLERANCE for d in diff.values()),
+        }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -338,28 +444,45 @@ def bench_correlate_memory(*, L: int = 128, memory_limit: int = 400_000_000, fil
 def format_memory_table(res: dict) -> str:
     """Plain-text table: path, wall and CPU seconds (and their ratio to in-memory), peak RSS."""
     mem = res["runs"]["memory"]
-    names = {"worker": f"dask worker, limit {res['memory_limit'] / 1e6:.0f} MB",
-             "stream": "in-process streaming", "memory": "in memory (numpy array)"}
-    head = (f"{'path':<30} {'wall s':>8} {'x mem':>6} {'CPU s':>8} {'x mem':>6} {'peak RSS MB':>12} "
-            f"{'growth MB':>10}")
-    lines = [f"square G4c + G2, S, scalars (32 jackknife blocks); {res['samples']} lattices of "
-             f"{res['L']}x{res['L']}: {res['spin_bytes'] / 1e6:.0f} MB of spins "
-             f"({res['spin_bytes'] / res['memory_limit']:.2f}x the limit), file {res['file_bytes'] / 1e6:.0f} MB "
-             f"(gzip); chunks of {res['chunk']} lattices", head, "-" * len(head)]
+    names = {
+        "worker": f"dask worker, limit {res['memory_limit'] / 1e6:.0f} MB",
+        "stream": "in-process streaming",
+        "memory": "in memory (numpy array)",
+    }
+    head = (
+        f"{'path':<30} {'wall s':>8} {'x mem':>6} {'CPU s':>8} {'x mem':>6} {'peak RSS MB':>12} "
+        f"{'growth MB':>10}"
+    )
+    lines = [
+        f"square G4c + G2, S, scalars (32 jackknife blocks); {res['samples']} lattices of "
+        f"{res['L']}x{res['L']}: {res['spin_bytes'] / 1e6:.0f} MB of spins "
+        f"({res['spin_bytes'] / res['memory_limit']:.2f}x the limit), file {res['file_bytes'] / 1e6:.0f} MB "
+        f"(gzip); chunks of {res['chunk']} lattices",
+        head,
+        "-" * len(head),
+    ]
     for mode in ("worker", "stream", "memory"):
         r = res["runs"][mode]
-        lines.append(f"{names[mode]:<30} {r['seconds']:>8.1f} {r['seconds'] / mem['seconds']:>5.2f}x "
-                     f"{r['cpu_s']:>8.1f} {r['cpu_s'] / mem['cpu_s']:>5.2f}x {r['rss_peak'] / 1e6:>12.0f} "
-                     f"{r['growth'] / 1e6:>10.0f}")
-    lines.append(f"in memory: {mem['load_s']:.1f} s of its time reads the file; growth = peak RSS - RSS after "
-                 "imports and warm-up; the worker's CPU s exclude the client's merging.")
+        lines.append(
+            f"{names[mode]:<30} {r['seconds']:>8.1f} {r['seconds'] / mem['seconds']:>5.2f}x "
+            f"{r['cpu_s']:>8.1f} {r['cpu_s'] / mem['cpu_s']:>5.2f}x {r['rss_peak'] / 1e6:>12.0f} "
+            f"{r['growth'] / 1e6:>10.0f}"
+        )
+    lines.append(
+        f"in memory: {mem['load_s']:.1f} s of its time reads the file; growth = peak RSS - RSS after "
+        "imports and warm-up; the worker's CPU s exclude the client's merging."
+    )
     worker = res["runs"]["worker"]
     bounded = worker["rss_peak"] <= res["memory_limit"]
-    lines.append(f"worker peak RSS {worker['rss_peak'] / 1e6:.0f} MB "
-                 f"{'<=' if bounded else '>'} limit {res['memory_limit'] / 1e6:.0f} MB: "
-                 f"{'bounded' if bounded else 'NOT bounded'}")
+    lines.append(
+        f"worker peak RSS {worker['rss_peak'] / 1e6:.0f} MB "
+        f"{'<=' if bounded else '>'} limit {res['memory_limit'] / 1e6:.0f} MB: "
+        f"{'bounded' if bounded else 'NOT bounded'}"
+    )
     d = res["max_diff"]
-    lines.append(f"results over {res['n_vars']} variables: max |difference| vs streaming: worker {d['worker']:.1e}, "
-                 f"in memory {d['memory']:.1e} -> {'identical' if res['identical'] else 'DIFFERENT'} "
-                 f"(tolerance {MEMORY_TOLERANCE:g})")
+    lines.append(
+        f"results over {res['n_vars']} variables: max |difference| vs streaming: worker {d['worker']:.1e}, "
+        f"in memory {d['memory']:.1e} -> {'identical' if res['identical'] else 'DIFFERENT'} "
+        f"(tolerance {MEMORY_TOLERANCE:g})"
+    )
     return "\n".join(lines)

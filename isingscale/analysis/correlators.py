@@ -18,7 +18,7 @@ The four-point products come from the bit-packed Numba kernel in
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import xarray as xr
@@ -32,7 +32,10 @@ SHAPES = ("square", "collinear", "rectangle")
 # Per-sample four-point products needed by each shape: name -> kernel row.
 _P4_ROWS = {
     "square": {"P4_square": kernels.P4_SQUARE},
-    "collinear": {"P4_collinear_x": kernels.P4_COLLINEAR_X, "P4_collinear_y": kernels.P4_COLLINEAR_Y},
+    "collinear": {
+        "P4_collinear_x": kernels.P4_COLLINEAR_X,
+        "P4_collinear_y": kernels.P4_COLLINEAR_Y,
+    },
     "rectangle": {"P4_rectangle_x": kernels.P4_RECT_X, "P4_rectangle_y": kernels.P4_RECT_Y},
 }
 
@@ -41,7 +44,9 @@ def check_shapes(shapes: Sequence[str]) -> tuple[str, ...]:
     shapes = tuple(dict.fromkeys(shapes))
     bad = [s for s in shapes if s not in SHAPES]
     if bad or not shapes:
-        raise IsingScaleError(f"unknown shape {bad[0] if bad else '(none)'!r}; expected some of {', '.join(SHAPES)}")
+        raise IsingScaleError(
+            f"unknown shape {bad[0] if bad else '(none)'!r}; expected some of {', '.join(SHAPES)}"
+        )
     return shapes
 
 
@@ -52,7 +57,9 @@ def correlation_map(spins: np.ndarray) -> np.ndarray:
     return np.fft.irfft2(F.real**2 + F.imag**2, s=(L, L)) / (L * L)
 
 
-def sample_quantities(spins: np.ndarray, *, shapes: Sequence[str] = ("square",)) -> dict[str, np.ndarray]:
+def sample_quantities(
+    spins: np.ndarray, *, shapes: Sequence[str] = ("square",)
+) -> dict[str, np.ndarray]:
     """Per-sample lattice averages from which every estimator is built.
 
     spins: (n, L, L) int8 of +-1. Returns m, |m|, m^2, m^4 (n,), C (n, L, L) and the
@@ -133,8 +140,16 @@ def g4c(shape: str, means: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.nda
     raise IsingScaleError(f"unknown shape {shape!r}")
 
 
-def chunk_sums(path: str, start: int, stop: int, *, binarize: bool, shapes: Sequence[str], n_samples: int,
-               n_blocks: int) -> BlockAccumulator:
+def chunk_sums(
+    path: str,
+    start: int,
+    stop: int,
+    *,
+    binarize: bool,
+    shapes: Sequence[str],
+    n_samples: int,
+    n_blocks: int,
+) -> BlockAccumulator:
     """Per-block sums of samples start:stop of one ensemble file (a task for a dask worker)."""
     import dask
 
@@ -151,7 +166,9 @@ def chunk_sums(path: str, start: int, stop: int, *, binarize: bool, shapes: Sequ
     return acc
 
 
-def _accumulate_distributed(ds: xr.Dataset, client, *, shapes, n_blocks, progress) -> BlockAccumulator:
+def _accumulate_distributed(
+    ds: xr.Dataset, client, *, shapes, n_blocks, progress
+) -> BlockAccumulator:
     """Chunks as tasks on the cluster, merged in sample order (bitwise equal to the serial sums)."""
     from ..cluster import bounded_map
 
@@ -159,8 +176,15 @@ def _accumulate_distributed(ds: xr.Dataset, client, *, shapes, n_blocks, progres
     acc = BlockAccumulator(n, n_blocks)
     bounds = np.cumsum((0,) + tuple(ds["spins"].data.chunks[0]))
     calls = [(ds.attrs["source"], int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
-    parts = bounded_map(client, chunk_sums, calls, binarize=bool(ds.attrs["binarized"]), shapes=tuple(shapes),
-                        n_samples=n, n_blocks=n_blocks)
+    parts = bounded_map(
+        client,
+        chunk_sums,
+        calls,
+        binarize=bool(ds.attrs["binarized"]),
+        shapes=tuple(shapes),
+        n_samples=n,
+        n_blocks=n_blocks,
+    )
     for part, (_, a, b) in zip(parts, calls):
         acc.merge(part)
         if progress is not None:
@@ -168,8 +192,9 @@ def _accumulate_distributed(ds: xr.Dataset, client, *, shapes, n_blocks, progres
     return acc
 
 
-def accumulate(ds: xr.Dataset, *, shapes: Sequence[str], n_blocks: int, progress=None, client=None
-               ) -> BlockAccumulator:
+def accumulate(
+    ds: xr.Dataset, *, shapes: Sequence[str], n_blocks: int, progress=None, client=None
+) -> BlockAccumulator:
     """Stream an ensemble's spins chunk by chunk into per-block sums (bounded memory).
 
     client: a dask.distributed Client; then each chunk is a task that reads its samples
@@ -178,7 +203,9 @@ def accumulate(ds: xr.Dataset, *, shapes: Sequence[str], n_blocks: int, progress
     from .ensemble import iter_spin_chunks
 
     if client is not None:
-        return _accumulate_distributed(ds, client, shapes=shapes, n_blocks=n_blocks, progress=progress)
+        return _accumulate_distributed(
+            ds, client, shapes=shapes, n_blocks=n_blocks, progress=progress
+        )
     acc = BlockAccumulator(ds.sizes["sample"], n_blocks)
     for start, spins in iter_spin_chunks(ds):
         acc.add(start, sample_quantities(spins, shapes=shapes))
@@ -213,7 +240,10 @@ def measure(
     acc = accumulate(ds, shapes=shapes, n_blocks=n_blocks, progress=progress, client=client)
 
     def estimators(means):
-        out = {"G2": g2_axis(means["C"], means["m"]), "G2_radial": g2_radial(means["C"], means["m"])}
+        out = {
+            "G2": g2_axis(means["C"], means["m"]),
+            "G2_radial": g2_radial(means["C"], means["m"]),
+        }
         for shape in shapes:
             out[f"G4c_{shape}"], out[f"G4_{shape}"] = g4c(shape, means)
         out.update(observables.scalars(means, L=L, T=T, J=J))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import dask.array as da
 import numpy as np
@@ -71,9 +71,7 @@ def open_ensemble(
     if isinstance(chunks, dict):
         chunks = chunks.get("sample", default_chunk(L))
     chunk = int(chunks) if chunks else default_chunk(L)
-    raw = xr.open_dataset(
-        path, engine="h5netcdf", phony_dims="access", chunks={}, decode_cf=False
-    )
+    raw = xr.open_dataset(path, engine="h5netcdf", phony_dims="access", chunks={}, decode_cf=False)
     variables = {}
     for key, var in raw.data_vars.items():
         dims = ("sample", "y", "x") if key in LATTICE_DATASETS else ("sample",)

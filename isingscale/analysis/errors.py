@@ -12,7 +12,7 @@ Simulations*, ch. 2.7).
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -50,7 +50,7 @@ class BlockAccumulator:
         np.add.at(self.counts, blocks, 1)
         self._seen += n
 
-    def merge(self, other: "BlockAccumulator") -> None:
+    def merge(self, other: BlockAccumulator) -> None:
         """Add the sums of ``other`` (same n_samples and blocks), e.g. one chunk computed elsewhere.
 
         Merging per-chunk accumulators in sample order performs the same float additions as

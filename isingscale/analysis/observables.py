@@ -12,7 +12,7 @@ Conventions (per site, J from the file, k_B = 1, N = L^2):
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 

@@ -10,7 +10,7 @@ is nan, never an exception, and ``notes`` says why.
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import xarray as xr
@@ -31,7 +31,9 @@ def _curve(f: Callable[[int], float], rs: np.ndarray, notes: list[str], what: st
                 v = float(f(int(r)))
             out[i] = v if np.isfinite(v) else np.nan  # coincident points on the torus
         except Exception as e:  # noqa: BLE001 - a missing reference must not stop a report
-            notes.append(f"{what}: unavailable ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
+            notes.append(
+                f"{what}: unavailable ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+            )
             return np.full(len(rs), np.nan)
     return out
 

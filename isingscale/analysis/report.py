@@ -10,8 +10,8 @@ since the CFT describes long distances.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import xarray as xr
@@ -96,9 +96,15 @@ def correlate(
     ds = xr.merge([ds, ref], combine_attrs="override")
     ds["G4c"], ds["G4c_err"] = ds[f"G4c_{shapes[0]}"], ds[f"G4c_{shapes[0]}_err"]
     ds.attrs.update(
-        L=L, T=T, shapes=",".join(shapes), files=",".join(str(p) for p in paths),
-        reference_ensemble=labels[0], r_min_cft=R_MIN_CFT, binarize=int(binarize),
-        notes="; ".join(notes), conventions=_CONVENTIONS,
+        L=L,
+        T=T,
+        shapes=",".join(shapes),
+        files=",".join(str(p) for p in paths),
+        reference_ensemble=labels[0],
+        r_min_cft=R_MIN_CFT,
+        binarize=int(binarize),
+        notes="; ".join(notes),
+        conventions=_CONVENTIONS,
     )
     for e in ensembles:
         e.close()
@@ -124,7 +130,10 @@ def _measure_all(ensembles, labels, shapes, n_blocks, progress, client=None) -> 
     total = sum(e.sizes["sample"] for e in ensembles)
     bar = tqdm(total=total, unit="lattice", desc="correlate", disable=not progress, leave=False)
     try:
-        parts = [measure(e, shapes=shapes, n_blocks=n_blocks, progress=bar, client=client) for e in ensembles]
+        parts = [
+            measure(e, shapes=shapes, n_blocks=n_blocks, progress=bar, client=client)
+            for e in ensembles
+        ]
     finally:
         bar.close()
     for part, e in zip(parts, ensembles):
@@ -142,7 +151,9 @@ def _measure_all(ensembles, labels, shapes, n_blocks, progress, client=None) -> 
 def agreement(a, ea, b, eb=0.0) -> dict:
     """z = (a - b)/sqrt(ea^2 + eb^2) over the finite entries: chi^2/dof, max |z|, its index."""
     shape = np.shape(np.atleast_1d(a))
-    a, ea, b, eb = (np.broadcast_to(np.atleast_1d(np.asarray(v, dtype=float)), shape) for v in (a, ea, b, eb))
+    a, ea, b, eb = (
+        np.broadcast_to(np.atleast_1d(np.asarray(v, dtype=float)), shape) for v in (a, ea, b, eb)
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         z = (a - b) / np.sqrt(ea**2 + eb**2)
     ok = np.isfinite(z)
@@ -150,8 +161,12 @@ def agreement(a, ea, b, eb=0.0) -> dict:
         return {"chi2_dof": np.nan, "max_abs_z": np.nan, "argmax": None, "dof": 0}
     zz = np.where(ok, z, 0.0)
     i = int(np.argmax(np.abs(zz)))
-    return {"chi2_dof": float(np.sum(zz**2) / ok.sum()), "max_abs_z": float(abs(zz[i])),
-            "argmax": i, "dof": int(ok.sum())}
+    return {
+        "chi2_dof": float(np.sum(zz**2) / ok.sum()),
+        "max_abs_z": float(abs(zz[i])),
+        "argmax": i,
+        "dof": int(ok.sum()),
+    }
 
 
 def _curves(ds: xr.Dataset) -> list[tuple[str, str, str | None]]:
@@ -170,33 +185,51 @@ def report_markdown(ds: xr.Dataset, notes: Sequence[str] = ()) -> str:
     """The text of report.md: inputs, one table per quantity, scalars, references."""
     L = int(ds.attrs["L"])
     labels = [str(v) for v in ds["ensemble"].values]
-    lines = [f"# isingscale correlate report (L = {L})", "",
-             f"Reference ensemble: **{labels[0]}** (the first file).", "",
-             "| ensemble | kind | T | samples | jackknife blocks |", "|---|---|---|---|---|"]
+    lines = [
+        f"# isingscale correlate report (L = {L})",
+        "",
+        f"Reference ensemble: **{labels[0]}** (the first file).",
+        "",
+        "| ensemble | kind | T | samples | jackknife blocks |",
+        "|---|---|---|---|---|",
+    ]
     for i, lab in enumerate(labels):
         e = ds.isel(ensemble=i)
-        lines.append(f"| {lab} | {e['kind'].item()} | {float(e['T']):.6g} | "
-                     f"{int(e['n_samples'])} | {int(e['n_blocks'])} |")
-    lines += ["", "Agreement: z = (a - b)/sqrt(err_a^2 + err_b^2) per point; chi2/dof = mean z^2 "
-              "(neighbouring r are correlated, so read it as a guide, not a p-value); max |z| "
-              "and where it occurs. Between ensembles: r = 1 ... L/2 (k > 0 for S). Against "
-              f"the torus CFT references (no error of their own): r = {R_MIN_CFT} ... L/2, since "
-              "the CFT is a long-distance theory.", ""]
+        lines.append(
+            f"| {lab} | {e['kind'].item()} | {float(e['T']):.6g} | "
+            f"{int(e['n_samples'])} | {int(e['n_blocks'])} |"
+        )
+    lines += [
+        "",
+        "Agreement: z = (a - b)/sqrt(err_a^2 + err_b^2) per point; chi2/dof = mean z^2 "
+        "(neighbouring r are correlated, so read it as a guide, not a p-value); max |z| "
+        "and where it occurs. Between ensembles: r = 1 ... L/2 (k > 0 for S). Against "
+        f"the torus CFT references (no error of their own): r = {R_MIN_CFT} ... L/2, since "
+        "the CFT is a long-distance theory.",
+        "",
+    ]
     for name, dim, ref in _curves(ds):
         lines += _curve_table(ds, name, dim, ref, labels)
     lines += _scalar_table(ds, labels)
     lines += ["## Notes", "", f"- Conventions: {ds.attrs['conventions']}."]
     lines += [f"- {n}" for n in notes] or []
-    lines += ["- Plots: G2.png, G2_radial.png, " + ", ".join(
-        f"G4c_{s}.png (-G4c)" for s in ds.attrs["shapes"].split(",")) + ", spectrum.png."]
+    lines += [
+        "- Plots: G2.png, G2_radial.png, "
+        + ", ".join(f"G4c_{s}.png (-G4c)" for s in ds.attrs["shapes"].split(","))
+        + ", spectrum.png."
+    ]
     return "\n".join(lines) + "\n"
 
 
 def _curve_table(ds, name, dim, ref, labels) -> list[str]:
     x = ds[dim].values
     sel = x > 0
-    lines = [f"## {name}", "", "| ensemble | against | range | chi2/dof | max abs z | at |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        f"## {name}",
+        "",
+        "| ensemble | against | range | chi2/dof | max abs z | at |",
+        "|---|---|---|---|---|---|",
+    ]
     a0, e0 = ds[name].isel(ensemble=0).values, ds[f"{name}_err"].isel(ensemble=0).values
     for i, lab in enumerate(labels):
         a, e = ds[name].isel(ensemble=i).values, ds[f"{name}_err"].isel(ensemble=i).values
@@ -214,7 +247,9 @@ def _curve_table(ds, name, dim, ref, labels) -> list[str]:
 
 def _row(lab, against, rng, st, x) -> str:
     at = "n/a" if st["argmax"] is None else f"{dim_value(x[st['argmax']])}"
-    return f"| {lab} | {against} | {rng} | {_fmt(st['chi2_dof'])} | {_fmt(st['max_abs_z'])} | {at} |"
+    return (
+        f"| {lab} | {against} | {rng} | {_fmt(st['chi2_dof'])} | {_fmt(st['max_abs_z'])} | {at} |"
+    )
 
 
 def dim_value(v) -> str:
@@ -222,8 +257,12 @@ def dim_value(v) -> str:
 
 
 def _scalar_table(ds, labels) -> list[str]:
-    lines = ["## Scalar observables", "", "| quantity | ensemble | value | error | z vs "
-             f"{labels[0]} | exact | z vs exact |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "## Scalar observables",
+        "",
+        f"| quantity | ensemble | value | error | z vs {labels[0]} | exact | z vs exact |",
+        "|---|---|---|---|---|---|---|",
+    ]
     exact = {"energy": float(ds["energy_exact"]), "binder": float(ds["binder_critical"])}
     for name, title in SCALAR_ROWS:
         v0, e0 = float(ds[name][0]), float(ds[f"{name}_err"][0])
@@ -232,10 +271,16 @@ def _scalar_table(ds, labels) -> list[str]:
             z0 = agreement(v, e, v0, e0)["max_abs_z"] if i else np.nan
             ref = exact.get(name, np.nan)
             zr = (v - ref) / e if np.isfinite(ref) and e > 0 else np.nan
-            lines.append(f"| {title} | {lab} | {v:.6g} | {e:.2g} | {_fmt(z0)} | {_fmt(ref)} | {_fmt(zr)} |")
-    lines += ["", "exact: u(L, T) from Kaufman's torus partition function; U4* = 0.61069 at Tc "
-              "(L -> infinity; finite-L corrections are O(L^-2)). chi and 2 - eta have no finite-L "
-              "reference here (2 - eta = 1.75 as L -> infinity).", ""]
+            lines.append(
+                f"| {title} | {lab} | {v:.6g} | {e:.2g} | {_fmt(z0)} | {_fmt(ref)} | {_fmt(zr)} |"
+            )
+    lines += [
+        "",
+        "exact: u(L, T) from Kaufman's torus partition function; U4* = 0.61069 at Tc "
+        "(L -> infinity; finite-L corrections are O(L^-2)). chi and 2 - eta have no finite-L "
+        "reference here (2 - eta = 1.75 as L -> infinity).",
+        "",
+    ]
     return lines
 
 
@@ -246,20 +291,28 @@ def summary(ds: xr.Dataset) -> str:
     lines = [f"L = {ds.attrs['L']}, {len(labels)} ensemble(s); reference: {labels[0]}"]
     for i, lab in enumerate(labels):
         u, ue = float(ds["energy"][i]), float(ds["energy_err"][i])
-        parts = [f"u = {u:.5f} +- {ue:.1g} (exact {_fmt(float(ds['energy_exact']))})",
-                 f"U4 = {float(ds['binder'][i]):.4f} +- {float(ds['binder_err'][i]):.1g}"]
+        parts = [
+            f"u = {u:.5f} +- {ue:.1g} (exact {_fmt(float(ds['energy_exact']))})",
+            f"U4 = {float(ds['binder'][i]):.4f} +- {float(ds['binder_err'][i]):.1g}",
+        ]
         r = ds["r"].values
         for name, ref in (("G2", "G2_torus"), (f"G4c_{shape}", f"G4c_{shape}_torus")):
             a, e = ds[name][i].values, ds[f"{name}_err"][i].values
             if i:
-                st = agreement(a[r >= 1], e[r >= 1], ds[name][0].values[r >= 1],
-                               ds[f"{name}_err"][0].values[r >= 1])
+                st = agreement(
+                    a[r >= 1],
+                    e[r >= 1],
+                    ds[name][0].values[r >= 1],
+                    ds[f"{name}_err"][0].values[r >= 1],
+                )
                 parts.append(f"{name} vs {labels[0]}: chi2/dof {_fmt(st['chi2_dof'])}")
             if np.isfinite(ds[ref].values).any():
                 cut = r >= R_MIN_CFT
                 st = agreement(a[cut], e[cut], ds[ref].values[cut])
-                parts.append(f"{name} vs torus CFT (r >= {R_MIN_CFT}): chi2/dof "
-                             f"{_fmt(st['chi2_dof'])}, max |z| {_fmt(st['max_abs_z'])}")
+                parts.append(
+                    f"{name} vs torus CFT (r >= {R_MIN_CFT}): chi2/dof "
+                    f"{_fmt(st['chi2_dof'])}, max |z| {_fmt(st['max_abs_z'])}"
+                )
         lines.append(f"  {lab}: " + "; ".join(parts))
     return "\n".join(lines)
 

@@ -21,7 +21,19 @@ from .interpolate import bicubic, bicubic_interpolate, fourier, fourier_interpol
 from .kernel_interp import cnn_ki_upsample, compare_kernel_interpolation, interpolate_kernels
 
 __all__ = [
-    "nearest", "fourier", "bicubic", "fourier_interpolate", "bicubic_interpolate",
-    "CNNConfig", "CNNNet", "CNNModel", "train_cnn", "load_cnn", "cnn_probabilities", "cnn_upsample",
-    "interpolate_kernels", "cnn_ki_upsample", "compare_kernel_interpolation",
+    "nearest",
+    "fourier",
+    "bicubic",
+    "fourier_interpolate",
+    "bicubic_interpolate",
+    "CNNConfig",
+    "CNNNet",
+    "CNNModel",
+    "train_cnn",
+    "load_cnn",
+    "cnn_probabilities",
+    "cnn_upsample",
+    "interpolate_kernels",
+    "cnn_ki_upsample",
+    "compare_kernel_interpolation",
 ]

@@ -31,10 +31,14 @@ def check_coarse(coarse, kind: str, N: int) -> np.ndarray:
         raise IsingScaleError(f"unknown coarse kind {kind!r}; expected 'fourier' or 'block'")
     x = np.asarray(coarse)
     if x.ndim != 3 or x.shape[1] != x.shape[2]:
-        raise IsingScaleError(f"coarse lattices must have shape (B, n, n) with square lattices, got {x.shape}")
+        raise IsingScaleError(
+            f"coarse lattices must have shape (B, n, n) with square lattices, got {x.shape}"
+        )
     n = x.shape[-1]
     if int(N) != N or N <= n:
-        raise IsingScaleError(f"output size N must be an integer larger than the input size n={n}, got {N}")
+        raise IsingScaleError(
+            f"output size N must be an integer larger than the input size n={n}, got {N}"
+        )
     if kind == "block":
         check_spins(x, what="block spins")
     elif not np.all(np.isfinite(x)):

@@ -42,7 +42,9 @@ FORMAT = "isingscale-cnn"
 TASK = "cnn-sr"
 SCHEMA_VERSION = 1
 DEFAULT_STEPS = 2000
-AUGMENTATION = "random translations, 90° rotations and reflections of the fine lattice before blocking"
+AUGMENTATION = (
+    "random translations, 90° rotations and reflections of the fine lattice before blocking"
+)
 
 # ----------------------------------------------------------------------------
 # The network.
@@ -58,15 +60,19 @@ class CNNConfig:
 
     def __post_init__(self):
         if self.channels < 1 or self.layers < 2:
-            raise IsingScaleError(f"CNN needs channels >= 1 and layers >= 2, got {self.channels}, {self.layers}")
+            raise IsingScaleError(
+                f"CNN needs channels >= 1 and layers >= 2, got {self.channels}, {self.layers}"
+            )
         if self.kernel_size < 1 or self.kernel_size % 2 == 0:
-            raise IsingScaleError(f"CNN kernel_size must be odd and positive, got {self.kernel_size}")
+            raise IsingScaleError(
+                f"CNN kernel_size must be odd and positive, got {self.kernel_size}"
+            )
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "CNNConfig":
+    def from_dict(cls, d: dict) -> CNNConfig:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
@@ -146,10 +152,14 @@ def repeats(n: int, N: int, factor: int) -> int:
 
 def check_block_kind(kind: str) -> None:
     if kind == "fourier":
-        raise IsingScaleError("the CNN baseline takes block spins (kind='block'), not Fourier-coarsened fields")
+        raise IsingScaleError(
+            "the CNN baseline takes block spins (kind='block'), not Fourier-coarsened fields"
+        )
 
 
-def cnn_upsample(model: CNNModel, coarse, kind: str, N: int, *, generator: torch.Generator) -> np.ndarray:
+def cnn_upsample(
+    model: CNNModel, coarse, kind: str, N: int, *, generator: torch.Generator
+) -> np.ndarray:
     """Block spins (B, n, n) -> sampled spins (B, N, N) int8, N = factor**K n (K stages)."""
     check_block_kind(kind)
     s = check_coarse(coarse, kind, N).astype(np.int8)
@@ -171,12 +181,22 @@ def _training_data(paths) -> tuple[np.ndarray, int, float, list[dict]]:
         attrs = read_attrs(p)
         if "spins" not in attrs["datasets"]:
             raise IsingScaleError(f"{p} has no ±1 'spins' dataset to train on")
-        blocks.append(check_spins(read_ensemble(p, datasets=("spins",))["spins"], what=f"spins in {p}"))
+        blocks.append(
+            check_spins(read_ensemble(p, datasets=("spins",))["spins"], what=f"spins in {p}")
+        )
         sizes.add(int(attrs["L"]))
         temps.add(float(attrs.get("T", math.nan)))
-        prov.append({"path": str(p.resolve()), "sha256": file_sha256(p), "n_samples": int(attrs["n_samples"])})
+        prov.append(
+            {
+                "path": str(p.resolve()),
+                "sha256": file_sha256(p),
+                "n_samples": int(attrs["n_samples"]),
+            }
+        )
     if len(sizes) > 1 or len(temps) > 1:
-        raise IsingScaleError(f"train_cnn: the data files differ in L or T ({sorted(sizes)}, {sorted(temps)})")
+        raise IsingScaleError(
+            f"train_cnn: the data files differ in L or T ({sorted(sizes)}, {sorted(temps)})"
+        )
     spins = np.concatenate(blocks)
     if not len(spins):
         raise IsingScaleError("train_cnn: the data files hold no lattices")
@@ -212,7 +232,9 @@ def _run_steps(net, spins, factor, *, steps, minutes, batch, lr, generator, prog
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     bar = tqdm(total=steps, disable=not progress, desc="train cnn", unit="step")
     losses, t0, step = [], time.perf_counter(), 0
-    while (steps is None or step < steps) and (minutes is None or time.perf_counter() - t0 < 60 * minutes):
+    while (steps is None or step < steps) and (
+        minutes is None or time.perf_counter() - t0 < 60 * minutes
+    ):
         idx = torch.randint(len(data), (batch,), generator=generator)
         loss = bce(net, augment(data[idx], generator), factor)
         opt.zero_grad()
@@ -260,17 +282,39 @@ def train_cnn(
     with torch.random.fork_rng():
         torch.manual_seed(seed)  # initial weights = CNNNet(config) after torch.manual_seed(seed)
         net = CNNNet(config)
-    done, seconds, losses = _run_steps(net, spins, int(factor), steps=steps, minutes=minutes, batch=batch,
-                                       lr=lr, generator=g, progress=progress)
+    done, seconds, losses = _run_steps(
+        net,
+        spins,
+        int(factor),
+        steps=steps,
+        minutes=minutes,
+        batch=batch,
+        lr=lr,
+        generator=g,
+        progress=progress,
+    )
     training = {
-        "steps": done, "seconds": round(seconds, 2), "lattices_seen": done * batch,
-        "final_bce": float(np.mean(losses[-20:])) if losses else None, "batch": batch, "lr": lr,
-        "seed": seed, "augmentation": AUGMENTATION, "data": provenance,
+        "steps": done,
+        "seconds": round(seconds, 2),
+        "lattices_seen": done * batch,
+        "final_bce": float(np.mean(losses[-20:])) if losses else None,
+        "batch": batch,
+        "lr": lr,
+        "seed": seed,
+        "augmentation": AUGMENTATION,
+        "data": provenance,
     }
     meta = {
-        "format": FORMAT, "schema_version": SCHEMA_VERSION, "task": TASK, "lattice": "ising-periodic",
-        "factor": int(factor), "L": L, "T": T, "model": config.to_dict(),
-        "parameters": sum(p.numel() for p in net.parameters()), "package_version": package_version(),
+        "format": FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "task": TASK,
+        "lattice": "ising-periodic",
+        "factor": int(factor),
+        "L": L,
+        "T": T,
+        "model": config.to_dict(),
+        "parameters": sum(p.numel() for p in net.parameters()),
+        "package_version": package_version(),
         "training": training,
     }
     return save_cnn(out, net, meta)
@@ -296,9 +340,13 @@ def load_cnn(path) -> CNNModel:
     meta, tensors = read_safetensors(path, fmt=FORMAT, schema_version=SCHEMA_VERSION, what="CNN")
     try:
         net = CNNNet(CNNConfig.from_dict(meta["model"]))
-        net.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+        net.load_state_dict(
+            {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+        )
         int(meta["factor"])
     except (KeyError, RuntimeError, TypeError, ValueError) as e:
         why = type(e).__name__
-        raise IsingScaleError(f"{path}: CNN checkpoint is incomplete or does not match its config ({why})") from None
+        raise IsingScaleError(
+            f"{path}: CNN checkpoint is incomplete or does not match its config ({why})"
+        ) from None
     return CNNModel(net.eval(), meta, path=path, sha256=file_sha256(path))

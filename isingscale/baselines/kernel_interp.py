@@ -58,7 +58,9 @@ MODES = ("tent", "aligned")
 def resampling_matrix(k: int, scale: float, *, mode: str = "tent") -> np.ndarray:
     """(k', k) matrix T with T[m, j] = tent(m / s - j): new taps along one axis are T w."""
     if mode not in MODES:
-        raise IsingScaleError(f"unknown kernel interpolation mode {mode!r}; expected 'tent' or 'aligned'")
+        raise IsingScaleError(
+            f"unknown kernel interpolation mode {mode!r}; expected 'tent' or 'aligned'"
+        )
     R = k // 2
     if mode == "tent":
         R_new = math.ceil((R + 1) * scale - 1e-9) - 1
@@ -72,11 +74,17 @@ def resampling_matrix(k: int, scale: float, *, mode: str = "tent") -> np.ndarray
 def _resample_conv(conv: nn.Conv2d, scale: float, mode: str, name: str) -> None:
     kh, kw = conv.kernel_size
     if conv.stride != (1, 1) or conv.dilation != (1, 1) or kh % 2 == 0 or kw % 2 == 0:
-        raise IsingScaleError(f"cannot interpolate {name}: need stride 1, dilation 1 and odd kernel sizes")
+        raise IsingScaleError(
+            f"cannot interpolate {name}: need stride 1, dilation 1 and odd kernel sizes"
+        )
     if tuple(conv.padding) != (kh // 2, kw // 2):
-        raise IsingScaleError(f"cannot interpolate {name}: padding {conv.padding} does not keep the output size")
+        raise IsingScaleError(
+            f"cannot interpolate {name}: padding {conv.padding} does not keep the output size"
+        )
     w = conv.weight.detach()
-    Ty, Tx = (torch.as_tensor(resampling_matrix(k, scale, mode=mode), dtype=w.dtype) for k in (kh, kw))
+    Ty, Tx = (
+        torch.as_tensor(resampling_matrix(k, scale, mode=mode), dtype=w.dtype) for k in (kh, kw)
+    )
     w_new = torch.einsum("ai,ocij,bj->ocab", Ty, w, Tx) / scale**2
     ph, pw = w_new.shape[-2] // 2, w_new.shape[-1] // 2
     conv.weight = nn.Parameter(w_new.contiguous(), requires_grad=conv.weight.requires_grad)
@@ -93,7 +101,9 @@ def interpolate_kernels(net: nn.Module, scale: float, *, mode: str = "tent") -> 
     scale = 1 returns an identical copy. ``net`` itself is not modified.
     """
     if not (math.isfinite(scale) and scale > 0):
-        raise IsingScaleError(f"kernel interpolation scale must be positive and finite, got {scale}")
+        raise IsingScaleError(
+            f"kernel interpolation scale must be positive and finite, got {scale}"
+        )
     out = copy.deepcopy(net)
     for name, m in out.named_modules():
         if isinstance(m, nn.Conv2d) and max(m.kernel_size) > 1:
@@ -105,8 +115,9 @@ def interpolate_kernels(net: nn.Module, scale: float, *, mode: str = "tent") -> 
 # The ×2 CNN as a one-pass ×F network.
 
 
-def cnn_ki_upsample(model: CNNModel, coarse, kind: str, N: int, *, generator: torch.Generator,
-                    mode: str = "tent") -> np.ndarray:
+def cnn_ki_upsample(
+    model: CNNModel, coarse, kind: str, N: int, *, generator: torch.Generator, mode: str = "tent"
+) -> np.ndarray:
     """Block spins (B, n, n) -> spins (B, N, N) int8 in one pass, F = N / n integer >= model.factor.
 
     The input is replicated F x F and run through the network with kernels interpolated by
@@ -116,7 +127,9 @@ def cnn_ki_upsample(model: CNNModel, coarse, kind: str, N: int, *, generator: to
     x = check_coarse(coarse, kind, N).astype(np.int8)
     F = integer_factor(x.shape[-1], N, "the kernel-interpolated CNN")
     if F < model.factor:
-        raise IsingScaleError(f"the kernel-interpolated ×{model.factor} CNN needs F >= {model.factor}, got {F}")
+        raise IsingScaleError(
+            f"the kernel-interpolated ×{model.factor} CNN needs F >= {model.factor}, got {F}"
+        )
     net = interpolate_kernels(model.net, F / model.factor, mode=mode)
     return sample_spins(cnn_probabilities(net, x, F), generator)
 
@@ -133,23 +146,39 @@ def _write(path: Path, spins: np.ndarray, attrs: dict) -> Path:
     from ..io import create_ensemble
     from ..skild.coarsen import lattice_energy
 
-    with create_ensemble(path, L=spins.shape[-1], kind="superresolved", attrs=attrs, overwrite=True) as w:
+    with create_ensemble(
+        path, L=spins.shape[-1], kind="superresolved", attrs=attrs, overwrite=True
+    ) as w:
         w.append(spins, energy=lattice_energy(spins), magnetization=spins.mean(axis=(-2, -1)))
     return path
 
 
 def _summary(cmp: dict, seconds: float, path: Path) -> dict:
     return {
-        "seconds_per_lattice": seconds, "path": str(path),
-        "G2_chi2_dof": cmp["G2"]["chi2_dof"], "G2_max_abs_z": cmp["G2"]["max_abs_z"],
-        "G2_rel_r1": cmp["G2_rel_r1"], "G2_rel_rL4": cmp["G2_rel_rL4"],
-        "energy": cmp["energy"], "comparison": cmp,
+        "seconds_per_lattice": seconds,
+        "path": str(path),
+        "G2_chi2_dof": cmp["G2"]["chi2_dof"],
+        "G2_max_abs_z": cmp["G2"]["max_abs_z"],
+        "G2_rel_r1": cmp["G2_rel_r1"],
+        "G2_rel_rL4": cmp["G2_rel_rL4"],
+        "energy": cmp["energy"],
+        "comparison": cmp,
     }
 
 
-def compare_kernel_interpolation(model2, model_native, *, inputs, truth, workdir, factor: int = 4,
-                                 samples: int | None = None, seed: int = 0, n_blocks: int = 32,
-                                 progress: bool = False) -> dict:
+def compare_kernel_interpolation(
+    model2,
+    model_native,
+    *,
+    inputs,
+    truth,
+    workdir,
+    factor: int = 4,
+    samples: int | None = None,
+    seed: int = 0,
+    n_blocks: int = 32,
+    progress: bool = False,
+) -> dict:
     """×factor super-resolution three ways, each measured against Monte Carlo.
 
     ``kernel_interpolated``: the ×2 net (``model2``) in one pass with kernels interpolated by
@@ -181,19 +210,39 @@ def compare_kernel_interpolation(model2, model_native, *, inputs, truth, workdir
         "repeated": (partial(cnn_upsample, model2), model2),
     }
     mc = measure_file(Path(truth), n_blocks=n_blocks)
-    result = {"L": L, "factor": factor, "samples": len(fine),
-              "mc": {"path": str(truth), "energy": float(mc["energy"]), "energy_err": float(mc["energy_err"])},
-              "methods": {}}
+    result = {
+        "L": L,
+        "factor": factor,
+        "samples": len(fine),
+        "mc": {
+            "path": str(truth),
+            "energy": float(mc["energy"]),
+            "energy_err": float(mc["energy_err"]),
+        },
+        "methods": {},
+    }
     for name, (fn, model) in methods.items():
         t0 = time.perf_counter()
         spins = fn(coarse, "block", L, generator=torch.Generator().manual_seed(seed))
         seconds = (time.perf_counter() - t0) / len(spins)
-        attrs = {"method": f"cnn-{name}", "factor": float(factor), "checkpoint": str(model.path),
-                 "checkpoint_sha256": str(model.sha256), "source": str(Path(inputs).resolve()), "T": T}
+        attrs = {
+            "method": f"cnn-{name}",
+            "factor": float(factor),
+            "checkpoint": str(model.path),
+            "checkpoint_sha256": str(model.sha256),
+            "source": str(Path(inputs).resolve()),
+            "T": T,
+        }
         path = _write(Path(workdir) / f"cnn_{name}_x{factor}.h5", spins, attrs)
-        result["methods"][name] = _summary(compare(measure_file(path, n_blocks=n_blocks), mc), seconds, path)
+        result["methods"][name] = _summary(
+            compare(measure_file(path, n_blocks=n_blocks), mc), seconds, path
+        )
         if progress:
             row = result["methods"][name]
-            print(f"{name:>20}: G2 chi2/dof {row['G2_chi2_dof']:.2f}, energy rel {row['energy']['rel_dev']:+.4f}, "
-                  f"{1e3 * seconds:.3f} ms/lattice", file=sys.stderr, flush=True)
+            print(
+                f"{name:>20}: G2 chi2/dof {row['G2_chi2_dof']:.2f}, energy rel {row['energy']['rel_dev']:+.4f}, "
+                f"{1e3 * seconds:.3f} ms/lattice",
+                file=sys.stderr,
+                flush=True,
+            )
     return result

@@ -26,7 +26,9 @@ class _Group(click.Group):
             sys.exit(130)
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.group(
+    cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "show_default": True}
+)
 @click.version_option(package_name="isingscale")
 def main() -> None:
     """Critical 2-D Ising lattices: simulate, super-resolve with SKILD, and check the physics."""

@@ -2,34 +2,70 @@
 
 from __future__ import annotations
 
-
 import click
 
 from . import bench, main
 
 
 @main.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True), metavar="FILE [FILE ...]")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(dir_okay=True), metavar="FILE [FILE ...]"
+)
 # Main options.
-@click.option("--out", "out", required=True, type=click.Path(), metavar="DIR",
-              help="Output directory: correlations.nc, PNG plots, report.md.")
-@click.option("--shape", "shapes", multiple=True, default=("square",), show_default=True,
-              type=click.Choice(["square", "collinear", "rectangle"]), metavar="SHAPE",
-              help="Four-point shape(s), repeatable: square, collinear, rectangle.")
-@click.option("--label", "labels", multiple=True, metavar="NAME",
-              help="Name of each ensemble in order (default: file stems).")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(),
+    metavar="DIR",
+    help="Output directory: correlations.nc, PNG plots, report.md.",
+)
+@click.option(
+    "--shape",
+    "shapes",
+    multiple=True,
+    default=("square",),
+    show_default=True,
+    type=click.Choice(["square", "collinear", "rectangle"]),
+    metavar="SHAPE",
+    help="Four-point shape(s), repeatable: square, collinear, rectangle.",
+)
+@click.option(
+    "--label",
+    "labels",
+    multiple=True,
+    metavar="NAME",
+    help="Name of each ensemble in order (default: file stems).",
+)
 # Statistics.
-@click.option("--blocks", "n_blocks", type=click.IntRange(min=2), default=32, show_default=True,
-              metavar="N", help="Jackknife blocks of consecutive samples per ensemble.")
-@click.option("--binarize", is_flag=True, default=False,
-              help="Take signs of a continuous field / non-+-1 spins (otherwise an error).")
+@click.option(
+    "--blocks",
+    "n_blocks",
+    type=click.IntRange(min=2),
+    default=32,
+    show_default=True,
+    metavar="N",
+    help="Jackknife blocks of consecutive samples per ensemble.",
+)
+@click.option(
+    "--binarize",
+    is_flag=True,
+    default=False,
+    help="Take signs of a continuous field / non-+-1 spins (otherwise an error).",
+)
 # Scale-out.
-@click.option("--scheduler", default=None, metavar="ADDRESS", show_default="in-process, chunk by chunk",
-              help="Compute the chunks on a dask.distributed scheduler: 'local' (a LocalCluster here) or "
-                   "tcp://host:8786. Files must be visible to every worker.")
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    show_default="in-process, chunk by chunk",
+    help="Compute the chunks on a dask.distributed scheduler: 'local' (a LocalCluster here) or "
+    "tcp://host:8786. Files must be visible to every worker.",
+)
 # I/O-related.
-@click.option("--progress/--no-progress", default=True, show_default=True,
-              help="Show a progress bar.")
+@click.option(
+    "--progress/--no-progress", default=True, show_default=True, help="Show a progress bar."
+)
 def correlate(files, out, shapes, labels, n_blocks, binarize, scheduler, progress):
     """Connected 2- and 4-point correlators of ensemble FILEs vs each other and exact references.
 
@@ -44,21 +80,49 @@ def correlate(files, out, shapes, labels, n_blocks, binarize, scheduler, progres
       isingscale correlate mc.h5 field.h5 --binarize --label MC --label SKILD --out cmp/
       isingscale correlate big.h5 --scheduler tcp://scheduler:8786 --out report/
     """
-    from ..analysis.report import correlate as run, summary
+    from ..analysis.report import correlate as run
+    from ..analysis.report import summary
 
-    ds = run(list(files), out=out, shapes=shapes, binarize=binarize, n_blocks=n_blocks,
-             labels=list(labels) or None, progress=progress, scheduler=scheduler)
+    ds = run(
+        list(files),
+        out=out,
+        shapes=shapes,
+        binarize=binarize,
+        n_blocks=n_blocks,
+        labels=list(labels) or None,
+        progress=progress,
+        scheduler=scheduler,
+    )
     click.echo(summary(ds))
     click.echo(f"Wrote {out}/correlations.nc, {out}/report.md and plots.")
 
 
 @bench.command("correlate")
-@click.option("--L", "L", type=click.IntRange(min=4), default=128, show_default=True, metavar="L",
-              help="Lattice size.")
-@click.option("--samples", type=click.IntRange(min=1), default=10_000, show_default=True,
-              metavar="N", help="Number of lattices (use ~1000 for a quick run).")
-@click.option("--seed", type=int, default=0, show_default=True, metavar="SEED",
-              help="Seed of the random +-1 lattices.")
+@click.option(
+    "--L",
+    "L",
+    type=click.IntRange(min=4),
+    default=128,
+    show_default=True,
+    metavar="L",
+    help="Lattice size.",
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(min=1),
+    default=10_000,
+    show_default=True,
+    metavar="N",
+    help="Number of lattices (use ~1000 for a quick run).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    metavar="SEED",
+    help="Seed of the random +-1 lattices.",
+)
 def bench_correlate(L, samples, seed):
     """Square G4c for all r <= L/2: bit-packed Numba kernel vs plain numpy (np.roll, float32).
 
@@ -74,11 +138,15 @@ def bench_correlate(L, samples, seed):
     from ..analysis.bench import bench_square_g4c
 
     res = bench_square_g4c(L=L, samples=samples, seed=seed)
-    click.echo(f"square G4c, r = 0..{L // 2}, {samples} lattices of {L}x{L} "
-               f"({res['threads']} numba threads)")
+    click.echo(
+        f"square G4c, r = 0..{L // 2}, {samples} lattices of {L}x{L} "
+        f"({res['threads']} numba threads)"
+    )
     click.echo(f"  plain numpy (np.roll, float32): {res['plain_s']:8.2f} s")
-    click.echo(f"  isingscale (bit-packed numba):  {res['fast_s']:8.2f} s"
-               f"  (+ {res['compile_s']:.1f} s first-call compile/cache load, not counted)")
+    click.echo(
+        f"  isingscale (bit-packed numba):  {res['fast_s']:8.2f} s"
+        f"  (+ {res['compile_s']:.1f} s first-call compile/cache load, not counted)"
+    )
     click.echo(f"  speed-up: {res['ratio']:.1f}x   max |difference| = {res['max_diff']:.2e}")
 
 
@@ -95,20 +163,58 @@ def _bytes(ctx, param, value):
 
 
 @bench.command("correlate-memory")
-@click.option("--L", "L", type=click.IntRange(min=4), default=128, show_default=True, metavar="L",
-              help="Lattice size.")
-@click.option("--memory-limit", default="400MB", show_default=True, callback=_bytes, metavar="SIZE",
-              help="Memory limit of the dask worker (its nanny kills it past 95 %), e.g. 400MB, 1GiB.")
-@click.option("--file-factor", type=click.FloatRange(min=0, min_open=True), default=2.0, show_default=True,
-              metavar="X", help="Spins in the file, in units of the memory limit.")
-@click.option("--chunk", type=click.IntRange(min=1), default=None, metavar="N",
-              show_default="memory limit / 256 in spins",
-              help="Lattices per streaming chunk (working memory is about 30x a chunk's spins).")
-@click.option("--seed", type=int, default=0, show_default=True, metavar="SEED",
-              help="Seed of the random +-1 lattices.")
-@click.option("--workdir", type=click.Path(file_okay=False), default=None, metavar="DIR",
-              show_default="system temporary directory", help="Where the file is written (deleted afterwards).")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress on stderr.")
+@click.option(
+    "--L",
+    "L",
+    type=click.IntRange(min=4),
+    default=128,
+    show_default=True,
+    metavar="L",
+    help="Lattice size.",
+)
+@click.option(
+    "--memory-limit",
+    default="400MB",
+    show_default=True,
+    callback=_bytes,
+    metavar="SIZE",
+    help="Memory limit of the dask worker (its nanny kills it past 95 %), e.g. 400MB, 1GiB.",
+)
+@click.option(
+    "--file-factor",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2.0,
+    show_default=True,
+    metavar="X",
+    help="Spins in the file, in units of the memory limit.",
+)
+@click.option(
+    "--chunk",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    show_default="memory limit / 256 in spins",
+    help="Lattices per streaming chunk (working memory is about 30x a chunk's spins).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    metavar="SEED",
+    help="Seed of the random +-1 lattices.",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False),
+    default=None,
+    metavar="DIR",
+    show_default="system temporary directory",
+    help="Where the file is written (deleted afterwards).",
+)
+@click.option(
+    "--progress/--no-progress", default=True, show_default=True, help="Progress on stderr."
+)
 def bench_correlate_memory(L, memory_limit, file_factor, chunk, seed, workdir, progress):
     """Correlators of a file larger than memory: capped dask worker and streaming vs in memory.
 
@@ -125,14 +231,25 @@ def bench_correlate_memory(L, memory_limit, file_factor, chunk, seed, workdir, p
       isingscale bench correlate-memory --memory-limit 400MB
       isingscale bench correlate-memory --L 64 --memory-limit 1GB --workdir /scratch
     """
-    from ..analysis.bench import bench_correlate_memory as run, format_memory_table
+    from ..analysis.bench import bench_correlate_memory as run
+    from ..analysis.bench import format_memory_table
     from ..errors import IsingScaleError
 
-    res = run(L=L, memory_limit=memory_limit, file_factor=file_factor, chunk=chunk, seed=seed, workdir=workdir,
-              progress=progress, log=lambda msg: click.echo(msg, err=True))
+    res = run(
+        L=L,
+        memory_limit=memory_limit,
+        file_factor=file_factor,
+        chunk=chunk,
+        seed=seed,
+        workdir=workdir,
+        progress=progress,
+        log=lambda msg: click.echo(msg, err=True),
+    )
     click.echo(format_memory_table(res))
     worker = res["runs"]["worker"]
     if not res["identical"]:
         raise IsingScaleError("the three runs gave different results")
     if worker["rss_peak"] > memory_limit:
-        raise IsingScaleError(f"the worker's peak RSS {worker['rss_peak'] / 1e6:.0f} MB passed the limit")
+        raise IsingScaleError(
+            f"the worker's peak RSS {worker['rss_peak'] / 1e6:.0f} MB passed the limit"
+        )

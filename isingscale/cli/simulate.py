@@ -25,40 +25,130 @@ def _int_list(ctx, param, value: str) -> list[int]:
 
 @main.command()
 # Main options.
-@click.option("--L", "L", type=int, required=True, metavar="INT", help="Lattice size (L x L torus, L >= 2).")
-@click.option("--T", "T", type=float, default=T_C, metavar="FLOAT", show_default="Tc = 2.269185",
-              help="Temperature (J = k_B = 1).")
-@click.option("--samples", type=int, required=True, metavar="INT", help="Total configurations the file should hold.")
-@click.option("--algorithm", type=click.Choice(["wolff", "sw", "metropolis"]), default="wolff",
-              show_default=True, help="Update: Wolff clusters, Swendsen-Wang or checkerboard Metropolis sweeps.")
+@click.option(
+    "--L", "L", type=int, required=True, metavar="INT", help="Lattice size (L x L torus, L >= 2)."
+)
+@click.option(
+    "--T",
+    "T",
+    type=float,
+    default=T_C,
+    metavar="FLOAT",
+    show_default="Tc = 2.269185",
+    help="Temperature (J = k_B = 1).",
+)
+@click.option(
+    "--samples",
+    type=int,
+    required=True,
+    metavar="INT",
+    help="Total configurations the file should hold.",
+)
+@click.option(
+    "--algorithm",
+    type=click.Choice(["wolff", "sw", "metropolis"]),
+    default="wolff",
+    show_default=True,
+    help="Update: Wolff clusters, Swendsen-Wang or checkerboard Metropolis sweeps.",
+)
 # Protocol.
-@click.option("--chains", type=click.IntRange(min=1), default=None, metavar="INT",
-              show_default="one per core", help="Independent chains run in parallel.")
-@click.option("--seed", type=int, default=0, metavar="INT", show_default=True, help="Seed of all random streams.")
-@click.option("--thermalize", type=click.IntRange(min=0), default=DEFAULT_THERMALIZE, metavar="INT",
-              show_default=True, help="Updates per chain before the first save.")
-@click.option("--decorrelate", type=float, default=DEFAULT_DECORRELATE, metavar="FLOAT", show_default=True,
-              help="Target flipped spins between saves, in units of L^2.")
-@click.option("--schedule", type=click.Choice(["calibrated", "fixed", "threshold"]), default="calibrated",
-              show_default=True,
-              help="calibrated: fixed update count measured during thermalization; fixed: --interval; "
-                   "threshold: the paper's biased rule (warns).")
-@click.option("--interval", type=click.IntRange(min=1), default=None, metavar="INT", show_default=True,
-              help="Updates between saves for --schedule fixed.")
+@click.option(
+    "--chains",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="INT",
+    show_default="one per core",
+    help="Independent chains run in parallel.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    metavar="INT",
+    show_default=True,
+    help="Seed of all random streams.",
+)
+@click.option(
+    "--thermalize",
+    type=click.IntRange(min=0),
+    default=DEFAULT_THERMALIZE,
+    metavar="INT",
+    show_default=True,
+    help="Updates per chain before the first save.",
+)
+@click.option(
+    "--decorrelate",
+    type=float,
+    default=DEFAULT_DECORRELATE,
+    metavar="FLOAT",
+    show_default=True,
+    help="Target flipped spins between saves, in units of L^2.",
+)
+@click.option(
+    "--schedule",
+    type=click.Choice(["calibrated", "fixed", "threshold"]),
+    default="calibrated",
+    show_default=True,
+    help="calibrated: fixed update count measured during thermalization; fixed: --interval; "
+    "threshold: the paper's biased rule (warns).",
+)
+@click.option(
+    "--interval",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="INT",
+    show_default=True,
+    help="Updates between saves for --schedule fixed.",
+)
 # Scale-out.
-@click.option("--shards", type=click.IntRange(min=1), default=None, metavar="K", show_default="no sharding",
-              help="Write K independent-seed shard files PATH-stem.shardIII-of-KKK.h5 as dask tasks "
-                   "(join them with 'isingscale merge'); --chains is then per shard (default 1).")
-@click.option("--scheduler", default=None, metavar="ADDRESS", show_default="local cluster",
-              help="With --shards: dask.distributed scheduler running the shard tasks ('local' or tcp://host:8786).")
+@click.option(
+    "--shards",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="K",
+    show_default="no sharding",
+    help="Write K independent-seed shard files PATH-stem.shardIII-of-KKK.h5 as dask tasks "
+    "(join them with 'isingscale merge'); --chains is then per shard (default 1).",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    show_default="local cluster",
+    help="With --shards: dask.distributed scheduler running the shard tasks ('local' or tcp://host:8786).",
+)
 # I/O-related.
-@click.option("--out", type=click.Path(dir_okay=False), default=None, metavar="PATH",
-              show_default="data/ising_L{L}_T{T}_{algorithm}_seed{seed}.h5", help="Output HDF5 file.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="PATH",
+    show_default="data/ising_L{L}_T{T}_{algorithm}_seed{seed}.h5",
+    help="Output HDF5 file.",
+)
 @click.option("--resume", is_flag=True, help="Continue the file's chains up to --samples.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
-def simulate(L, T, samples, algorithm, chains, seed, thermalize, decorrelate, schedule, interval, shards, scheduler,
-             out, resume, overwrite, progress):
+@click.option(
+    "--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr."
+)
+def simulate(
+    L,
+    T,
+    samples,
+    algorithm,
+    chains,
+    seed,
+    thermalize,
+    decorrelate,
+    schedule,
+    interval,
+    shards,
+    scheduler,
+    out,
+    resume,
+    overwrite,
+    progress,
+):
     """Wolff / Swendsen-Wang / Metropolis Monte Carlo of the 2-D Ising model into an HDF5 ensemble.
 
     Saves `samples` configurations from independent chains, appended and flushed block
@@ -71,52 +161,133 @@ def simulate(L, T, samples, algorithm, chains, seed, thermalize, decorrelate, sc
       isingscale simulate --L 64 --samples 20000 --out data/l64.h5 --resume
       isingscale simulate --L 128 --samples 100000 --shards 16 --scheduler tcp://sched:8786 --out data/l128.h5
     """
-    from ..mc.simulate import default_path, simulate as run
+    from ..mc.simulate import default_path
+    from ..mc.simulate import simulate as run
 
     out = out or str(default_path(L, T, algorithm, seed))
     if scheduler is not None and shards is None:
         raise click.UsageError("--scheduler needs --shards")
     if shards is not None:
-        _simulate_shards(L, T, samples, algorithm, chains, seed, thermalize, decorrelate, schedule, interval, shards,
-                         scheduler, out, resume, overwrite, progress)
+        _simulate_shards(
+            L,
+            T,
+            samples,
+            algorithm,
+            chains,
+            seed,
+            thermalize,
+            decorrelate,
+            schedule,
+            interval,
+            shards,
+            scheduler,
+            out,
+            resume,
+            overwrite,
+            progress,
+        )
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if schedule == "threshold":
-            click.echo("warning: schedule 'threshold' is a stopping time on the chain's own flips and biases "
-                       "the ensemble (energy ~3% low at L=16); use it only for comparison", err=True)
+            click.echo(
+                "warning: schedule 'threshold' is a stopping time on the chain's own flips and biases "
+                "the ensemble (energy ~3% low at L=16); use it only for comparison",
+                err=True,
+            )
         try:
-            result = run(L, samples=samples, T=T, chains=chains, seed=seed, thermalize=thermalize,
-                         decorrelate=decorrelate, schedule=schedule, interval=interval, algorithm=algorithm,
-                         out=out, resume=resume, overwrite=overwrite, progress=progress)
+            result = run(
+                L,
+                samples=samples,
+                T=T,
+                chains=chains,
+                seed=seed,
+                thermalize=thermalize,
+                decorrelate=decorrelate,
+                schedule=schedule,
+                interval=interval,
+                algorithm=algorithm,
+                out=out,
+                resume=resume,
+                overwrite=overwrite,
+                progress=progress,
+            )
         except KeyboardInterrupt:
             args = [a for a in sys.argv[1:] if a not in ("--overwrite", "--resume")]
-            click.echo(f"\nInterrupted; {out} holds every completed block. Continue with:\n"
-                       f"  isingscale {shlex.join(args)} --resume", err=True)
+            click.echo(
+                f"\nInterrupted; {out} holds every completed block. Continue with:\n"
+                f"  isingscale {shlex.join(args)} --resume",
+                err=True,
+            )
             sys.exit(130)
     click.echo(result.summary())
 
 
-def _simulate_shards(L, T, samples, algorithm, chains, seed, thermalize, decorrelate, schedule, interval, shards,
-                     scheduler, out, resume, overwrite, progress):
+def _simulate_shards(
+    L,
+    T,
+    samples,
+    algorithm,
+    chains,
+    seed,
+    thermalize,
+    decorrelate,
+    schedule,
+    interval,
+    shards,
+    scheduler,
+    out,
+    resume,
+    overwrite,
+    progress,
+):
     from ..mc.shards import simulate_shards
 
-    results = simulate_shards(L, samples=samples, shards=shards, out=out, seed=seed, chains=chains,
-                              scheduler=scheduler, progress=progress, T=T, algorithm=algorithm,
-                              thermalize=thermalize, decorrelate=decorrelate, schedule=schedule,
-                              interval=interval, resume=resume, overwrite=overwrite)
+    results = simulate_shards(
+        L,
+        samples=samples,
+        shards=shards,
+        out=out,
+        seed=seed,
+        chains=chains,
+        scheduler=scheduler,
+        progress=progress,
+        T=T,
+        algorithm=algorithm,
+        thermalize=thermalize,
+        decorrelate=decorrelate,
+        schedule=schedule,
+        interval=interval,
+        resume=resume,
+        overwrite=overwrite,
+    )
     for r in results:
-        click.echo(f"wrote {r['n_samples']} samples to {r['path']}  (energy per site {r['energy']:.5f} "
-                   f"± {r['energy_error']:.5f}, exact {r['energy_exact']:.5f})")
-    click.echo("join them with:\n  isingscale merge " + " ".join(shlex.quote(r["path"]) for r in results)
-               + f" --out {shlex.quote(out)}")
+        click.echo(
+            f"wrote {r['n_samples']} samples to {r['path']}  (energy per site {r['energy']:.5f} "
+            f"± {r['energy_error']:.5f}, exact {r['energy_exact']:.5f})"
+        )
+    click.echo(
+        "join them with:\n  isingscale merge "
+        + " ".join(shlex.quote(r["path"]) for r in results)
+        + f" --out {shlex.quote(out)}"
+    )
 
 
 @main.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False), metavar="SHARD.h5 ...")
-@click.option("--out", type=click.Path(dir_okay=False), required=True, metavar="PATH", help="Merged ensemble file.")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(dir_okay=False), metavar="SHARD.h5 ..."
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    required=True,
+    metavar="PATH",
+    help="Merged ensemble file.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
+@click.option(
+    "--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr."
+)
 def merge(files, out, overwrite, progress):
     """Join ensemble files of one L, T and algorithm (e.g. simulate --shards output) into one.
 
@@ -134,16 +305,45 @@ def merge(files, out, overwrite, progress):
 
 
 @bench.command("mc")
-@click.option("--L", "sizes", default="64,128,256", callback=_int_list, metavar="L1,L2,...", show_default=True,
-              help="Lattice sizes.")
-@click.option("--algorithms", default="wolff,sw,metropolis", metavar="A1,A2,...", show_default=True,
-              help="Algorithms to time (wolff, sw, metropolis).")
-@click.option("--seconds", type=click.FloatRange(min=0.01), default=2.0, metavar="FLOAT", show_default=True,
-              help="Timed seconds per measurement (after a warm-up).")
-@click.option("--threads", type=click.IntRange(min=1), default=None, metavar="INT", show_default="all cores",
-              help="Threads (and chains) for the all-core column.")
-@click.option("--mcising/--no-mcising", "with_mcising", default=True, show_default=True,
-              help="Time mcising's Wolff side by side when it is installed.")
+@click.option(
+    "--L",
+    "sizes",
+    default="64,128,256",
+    callback=_int_list,
+    metavar="L1,L2,...",
+    show_default=True,
+    help="Lattice sizes.",
+)
+@click.option(
+    "--algorithms",
+    default="wolff,sw,metropolis",
+    metavar="A1,A2,...",
+    show_default=True,
+    help="Algorithms to time (wolff, sw, metropolis).",
+)
+@click.option(
+    "--seconds",
+    type=click.FloatRange(min=0.01),
+    default=2.0,
+    metavar="FLOAT",
+    show_default=True,
+    help="Timed seconds per measurement (after a warm-up).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="INT",
+    show_default="all cores",
+    help="Threads (and chains) for the all-core column.",
+)
+@click.option(
+    "--mcising/--no-mcising",
+    "with_mcising",
+    default=True,
+    show_default=True,
+    help="Time mcising's Wolff side by side when it is installed.",
+)
 def bench_mc(sizes, algorithms, seconds, threads, with_mcising):
     """Flipped spins per second at Tc: one core, all cores, and mcising's Wolff for reference.
 
@@ -162,7 +362,14 @@ def bench_mc(sizes, algorithms, seconds, threads, with_mcising):
     algs = [a.strip() for a in algorithms.split(",") if a.strip()]
     bad = [a for a in algs if a not in ("wolff", "sw", "metropolis")]
     if bad or not algs:
-        raise IsingScaleError(f"unknown algorithm(s) {', '.join(bad) or algorithms!r}; expected wolff, sw, metropolis")
-    rows = bench_table(sizes, algs, seconds=seconds, threads=threads or default_threads(),
-                       with_mcising=with_mcising)
+        raise IsingScaleError(
+            f"unknown algorithm(s) {', '.join(bad) or algorithms!r}; expected wolff, sw, metropolis"
+        )
+    rows = bench_table(
+        sizes,
+        algs,
+        seconds=seconds,
+        threads=threads or default_threads(),
+        with_mcising=with_mcising,
+    )
     click.echo(format_table(rows))

@@ -9,11 +9,35 @@ factor table of agreement and cost). Methods live in :mod:`isingscale.evaluation
 """
 
 from .harness import Evaluation, evaluate, open_evaluation
-from .methods import CONVENTIONS, Method, NotAvailable, Options, Prepared, method_names, register, unregister
+from .methods import (
+    CONVENTIONS,
+    Method,
+    NotAvailable,
+    Options,
+    Prepared,
+    method_names,
+    register,
+    unregister,
+)
 from .plan import DEFAULT_FACTORS, DEFAULT_METHODS
 from .report import report_markdown, summary
 from .results import part_metrics
 
-__all__ = ["evaluate", "Evaluation", "open_evaluation", "register", "unregister", "method_names", "Method",
-           "Prepared", "Options", "NotAvailable", "CONVENTIONS", "DEFAULT_METHODS", "DEFAULT_FACTORS",
-           "report_markdown", "summary", "part_metrics"]
+__all__ = [
+    "evaluate",
+    "Evaluation",
+    "open_evaluation",
+    "register",
+    "unregister",
+    "method_names",
+    "Method",
+    "Prepared",
+    "Options",
+    "NotAvailable",
+    "CONVENTIONS",
+    "DEFAULT_METHODS",
+    "DEFAULT_FACTORS",
+    "report_markdown",
+    "summary",
+    "part_metrics",
+]

@@ -32,10 +32,10 @@ import math
 import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import xarray as xr
@@ -43,7 +43,7 @@ import xarray as xr
 from ..errors import IsingScaleError
 from ..io import writable_dir
 from . import methods as registry
-from .plan import RESUME_KEYS, DEFAULT_FACTORS, DEFAULT_METHODS, Plan, make_plan, part_name
+from .plan import DEFAULT_FACTORS, DEFAULT_METHODS, RESUME_KEYS, Plan, make_plan, part_name
 from .results import PartResult, assemble, netcdf_attrs, part_metrics
 
 N_BLOCKS = 32  # jackknife blocks, as skild.evaluate.measure_file
@@ -58,15 +58,19 @@ def _prepare_out(out: Path, plan: Plan, resume: bool) -> Path:
     settings = out / "settings.json"
     done = sorted((out / "parts").glob("*.nc")) if (out / "parts").is_dir() else []
     if not resume and (done or settings.exists()):
-        raise IsingScaleError(f"{out} already holds an evaluation ({len(done)} part(s) done); "
-                              "use --resume to continue it or another --out")
+        raise IsingScaleError(
+            f"{out} already holds an evaluation ({len(done)} part(s) done); "
+            "use --resume to continue it or another --out"
+        )
     new = plan.settings()
     if resume and settings.exists():
         old = json.loads(settings.read_text())
         for key in RESUME_KEYS:
             if old.get(key) != new[key]:
-                raise IsingScaleError(f"cannot resume {out}: it was made with {key}={old.get(key)!r}, "
-                                      f"this run has {key}={new[key]!r}")
+                raise IsingScaleError(
+                    f"cannot resume {out}: it was made with {key}={old.get(key)!r}, "
+                    f"this run has {key}={new[key]!r}"
+                )
     for sub in ("mc", "coarse", "ensembles", "parts"):
         (out / sub).mkdir(exist_ok=True)
         for stale in (out / sub).glob(".*.tmp*"):  # left by a run that was killed, not interrupted
@@ -91,12 +95,25 @@ def _copy_range(src: Path, start: int, stop: int, out: Path, role: str) -> Path:
     keep = {k: attrs[k] for k in ("T", "J", "seed", "algorithm") if k in attrs}
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     try:
-        with create_ensemble(tmp, L=int(attrs["L"]), kind="montecarlo", overwrite=True,
-                             attrs={**keep, "source": str(src.resolve()), "source_range": [start, stop],
-                                    "role": role}) as w:
+        with create_ensemble(
+            tmp,
+            L=int(attrs["L"]),
+            kind="montecarlo",
+            overwrite=True,
+            attrs={
+                **keep,
+                "source": str(src.resolve()),
+                "source_range": [start, stop],
+                "role": role,
+            },
+        ) as w:
             step = max(1, (1 << 24) // int(attrs["L"]) ** 2)
             for a in range(start, stop, step):
-                w.append(read_ensemble(src, start=a, stop=min(a + step, stop), datasets=("spins",))["spins"])
+                w.append(
+                    read_ensemble(src, start=a, stop=min(a + step, stop), datasets=("spins",))[
+                        "spins"
+                    ]
+                )
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
@@ -114,7 +131,9 @@ def ground_truth(plan: Plan, out: Path, progress: bool) -> tuple[Path, Path]:
         half = n // 2
         k = min(plan.samples, half)
         inputs = _copy_range(plan.data, 0, k, mc / "inputs.h5", "inputs (first half of --data)")
-        reference = _copy_range(plan.data, half, half + k, mc / "reference.h5", "reference (second half of --data)")
+        reference = _copy_range(
+            plan.data, half, half + k, mc / "reference.h5", "reference (second half of --data)"
+        )
         return reference, inputs
     paths = []
     for seed, role in ((SEED_TRUTH, "reference"), (SEED_INPUTS, "inputs")):
@@ -125,7 +144,9 @@ def ground_truth(plan: Plan, out: Path, progress: bool) -> tuple[Path, Path]:
     return paths[0], paths[1]
 
 
-def coarse_input(plan: Plan, out: Path, inputs: Path, factor: float, kind: str) -> tuple[np.ndarray, Path]:
+def coarse_input(
+    plan: Plan, out: Path, inputs: Path, factor: float, kind: str
+) -> tuple[np.ndarray, Path]:
     """The coarse-grained inputs for (factor, kind), written once to DIR/coarse/."""
     from ..io import read_attrs
     from ..skild.coarsen import coarsen
@@ -141,7 +162,9 @@ def coarse_input(plan: Plan, out: Path, inputs: Path, factor: float, kind: str) 
             tmp.unlink(missing_ok=True)
     got, x, _ = read_coarse_input(path, None)
     if got != kind:
-        raise IsingScaleError(f"{path} holds {got} input, expected {kind}; remove it and rerun with --resume")
+        raise IsingScaleError(
+            f"{path} holds {got} input, expected {kind}; remove it and rerun with --resume"
+        )
     return x, path
 
 
@@ -205,14 +228,24 @@ def measured_reference(reference: Path, out: Path, client) -> xr.Dataset:
 def _check_output(spins, B: int, N: int, method: str) -> np.ndarray:
     spins = np.asarray(spins)
     if spins.shape != (B, N, N):
-        raise IsingScaleError(f"method {method!r} returned shape {spins.shape}, expected {(B, N, N)}")
+        raise IsingScaleError(
+            f"method {method!r} returned shape {spins.shape}, expected {(B, N, N)}"
+        )
     if not np.all(np.abs(spins) == 1):
         raise IsingScaleError(f"method {method!r} returned values other than ±1")
     return spins.astype(np.int8)
 
 
-def run_part(plan: Plan, out: Path, part: PartResult, prepared: registry.Prepared, coarse: np.ndarray,
-             coarse_path: Path, T, progress: bool) -> Path:
+def run_part(
+    plan: Plan,
+    out: Path,
+    part: PartResult,
+    prepared: registry.Prepared,
+    coarse: np.ndarray,
+    coarse_path: Path,
+    T,
+    progress: bool,
+) -> Path:
     """The method's output ensemble for one part, written atomically; returns its path."""
     import torch
     from tqdm.auto import tqdm
@@ -225,19 +258,35 @@ def run_part(plan: Plan, out: Path, part: PartResult, prepared: registry.Prepare
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     g = torch.Generator().manual_seed(plan.seed)
     N, seconds = plan.L, 0.0
-    attrs = {"method": part.method, "factor": part.factor, "coarsen": part.coarsen, "n_coarse": coarse.shape[-1],
-             "checkpoint": prepared.checkpoint, "seed": plan.seed, "source": str(coarse_path), "T": T, "J": 1.0}
+    attrs = {
+        "method": part.method,
+        "factor": part.factor,
+        "coarsen": part.coarsen,
+        "n_coarse": coarse.shape[-1],
+        "checkpoint": prepared.checkpoint,
+        "seed": plan.seed,
+        "source": str(coarse_path),
+        "T": T,
+        "J": 1.0,
+    }
     try:
         with create_ensemble(tmp, L=N, kind="superresolved", attrs=attrs, overwrite=True) as w:
-            for start in tqdm(range(0, len(coarse), plan.batch), desc=name, leave=False, disable=not progress):
+            for start in tqdm(
+                range(0, len(coarse), plan.batch), desc=name, leave=False, disable=not progress
+            ):
                 xb = coarse[start : start + plan.batch]
                 t0 = time.perf_counter()
                 spins = prepared.fn(xb, part.coarsen, N, generator=g)
                 seconds += time.perf_counter() - t0
                 spins = _check_output(spins, len(xb), N, part.method)
-                w.append(spins, energy=lattice_energy(spins), magnetization=spins.mean(axis=(-2, -1)))
-            w.attrs.update(seconds=seconds, seconds_per_lattice=seconds / len(coarse),
-                           train_seconds=prepared.train_seconds)
+                w.append(
+                    spins, energy=lattice_energy(spins), magnetization=spins.mean(axis=(-2, -1))
+                )
+            w.attrs.update(
+                seconds=seconds,
+                seconds_per_lattice=seconds / len(coarse),
+                train_seconds=prepared.train_seconds,
+            )
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -254,10 +303,12 @@ def _log(msg: str, progress: bool) -> None:
 def _part_line(res: PartResult, seconds: float) -> str:
     m = res.metrics
     verdict = "PASS" if m["passes"] == 1 else "FAIL"
-    return (f"[evaluate] {res.method} ×{res.factor:g} {res.coarsen}: {seconds:.1f} s; "
-            f"G2 max|z| {m['max_abs_z_G2']:.2f} (r={m['r_at_max_G2']:.0f}), "
-            f"G4c max|z| {m['max_abs_z_G4c']:.2f} (r={m['r_at_max_G4c']:.0f}), "
-            f"Δu/u {100 * m['rel_dev_energy']:+.2f} % -> {verdict}")
+    return (
+        f"[evaluate] {res.method} ×{res.factor:g} {res.coarsen}: {seconds:.1f} s; "
+        f"G2 max|z| {m['max_abs_z_G2']:.2f} (r={m['r_at_max_G2']:.0f}), "
+        f"G4c max|z| {m['max_abs_z_G4c']:.2f} (r={m['r_at_max_G4c']:.0f}), "
+        f"Δu/u {100 * m['rel_dev_energy']:+.2f} % -> {verdict}"
+    )
 
 
 # ----------------------------------------------------------------------------
@@ -294,8 +345,16 @@ def _parts(plan: Plan) -> list[PartResult]:
     return parts
 
 
-def _run_parts(plan: Plan, out: Path, parts: list[PartResult], mc: xr.Dataset, reference: Path, inputs: Path,
-               client, progress: bool) -> None:
+def _run_parts(
+    plan: Plan,
+    out: Path,
+    parts: list[PartResult],
+    mc: xr.Dataset,
+    reference: Path,
+    inputs: Path,
+    client,
+    progress: bool,
+) -> None:
     """Fill ``parts`` in place: done parts from DIR/parts (resume) or computed now."""
     from tqdm.auto import tqdm
 
@@ -316,12 +375,25 @@ def _run_parts(plan: Plan, out: Path, parts: list[PartResult], mc: xr.Dataset, r
                 if not resumed:
                     _log(_part_line(part, float(part.measured.attrs["seconds"])), progress)
             else:
-                _log(f"[evaluate] {part.method} ×{part.factor:g} {part.coarsen}: n/a ({part.reason})", progress)
+                _log(
+                    f"[evaluate] {part.method} ×{part.factor:g} {part.coarsen}: n/a ({part.reason})",
+                    progress,
+                )
             bar.update(1)
 
 
-def _compute_part(plan: Plan, out: Path, part: PartResult, prepared: dict, nc: Path, inputs: Path,
-                  reference: Path, T, client, progress: bool) -> None:
+def _compute_part(
+    plan: Plan,
+    out: Path,
+    part: PartResult,
+    prepared: dict,
+    nc: Path,
+    inputs: Path,
+    reference: Path,
+    T,
+    client,
+    progress: bool,
+) -> None:
     """Run, write and measure one part (or mark it n/a); the measured part is saved as ``nc``."""
     from ..io import read_attrs
 
@@ -342,35 +414,77 @@ def _compute_part(plan: Plan, out: Path, part: PartResult, prepared: dict, nc: P
         return
     measured = measure_path(ens, client)
     attrs = read_attrs(ens)
-    keep = ("method", "factor", "coarsen", "n_coarse", "checkpoint", "seconds", "seconds_per_lattice", "train_seconds")
-    measured.attrs.update({k: attrs[k] for k in keep}, ensemble=str(ens), reference=str(reference),
-                          note=prepared[key].notes(coarse.shape[-1], plan.L))
+    keep = (
+        "method",
+        "factor",
+        "coarsen",
+        "n_coarse",
+        "checkpoint",
+        "seconds",
+        "seconds_per_lattice",
+        "train_seconds",
+    )
+    measured.attrs.update(
+        {k: attrs[k] for k in keep},
+        ensemble=str(ens),
+        reference=str(reference),
+        note=prepared[key].notes(coarse.shape[-1], plan.L),
+    )
     _save_nc(measured, nc)
     part.measured, part.status = measured, "done"
 
 
-def _outputs(plan: Plan, out: Path, parts: list[PartResult], mc: xr.Dataset, reference: Path, inputs: Path,
-             *, plots: bool, interrupted: bool = False) -> Evaluation:
+def _outputs(
+    plan: Plan,
+    out: Path,
+    parts: list[PartResult],
+    mc: xr.Dataset,
+    reference: Path,
+    inputs: Path,
+    *,
+    plots: bool,
+    interrupted: bool = False,
+) -> Evaluation:
     from .. import __version__
     from .report import report_markdown
 
     settings = plan.settings()
-    attrs = {**{k: settings[k] for k in ("L", "samples", "seed", "seed_reference", "seed_inputs", "data")},
-             "T": mc.attrs.get("T", math.nan), "command": plan.command(out), "options": settings,
-             "reference": str(reference), "inputs": str(inputs), "mc_samples": int(mc["n_samples"]),
-             "package_version": __version__, "interrupted": int(interrupted),
-             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-             "conventions": "curves and errors from isingscale.analysis.correlators.measure (jackknife, "
-                            f"{N_BLOCKS} blocks of consecutive samples); agreement over r = 1 ... L/2"}
-    ds = assemble(parts, mc, methods=plan.methods, factors=plan.factors, coarsen=plan.coarsen,
-                  n_coarse=plan.n_coarse, attrs=attrs)
+    attrs = {
+        **{
+            k: settings[k]
+            for k in ("L", "samples", "seed", "seed_reference", "seed_inputs", "data")
+        },
+        "T": mc.attrs.get("T", math.nan),
+        "command": plan.command(out),
+        "options": settings,
+        "reference": str(reference),
+        "inputs": str(inputs),
+        "mc_samples": int(mc["n_samples"]),
+        "package_version": __version__,
+        "interrupted": int(interrupted),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "conventions": "curves and errors from isingscale.analysis.correlators.measure (jackknife, "
+        f"{N_BLOCKS} blocks of consecutive samples); agreement over r = 1 ... L/2",
+    }
+    ds = assemble(
+        parts,
+        mc,
+        methods=plan.methods,
+        factors=plan.factors,
+        coarsen=plan.coarsen,
+        n_coarse=plan.n_coarse,
+        attrs=attrs,
+    )
     files = []
     if plots and any(p.status == "done" for p in parts):
         from .plots import plot_evaluation
 
         files += plot_evaluation(ds, out / "plots")
-    why = {(p.method, p.factor, p.coarsen): p.metrics["why"].replace("(SKILD ", f"({p.method} ")
-           for p in parts if p.status == "done"}
+    why = {
+        (p.method, p.factor, p.coarsen): p.metrics["why"].replace("(SKILD ", f"({p.method} ")
+        for p in parts
+        if p.status == "done"
+    }
     report = report_markdown(ds, why=why, plots=files)
     _save_nc(ds, out / "evaluation.nc")
     _write_atomic(out / "report.md", report)
@@ -431,9 +545,20 @@ def evaluate(
     are written for the parts done so far (the rest "pending"), then the interrupt is
     re-raised; ``resume=True`` continues.
     """
-    plan = make_plan(L=L, factors=factors, methods=methods, coarsen=coarsen, samples=samples, data=data,
-                     checkpoint=checkpoint, conditional_checkpoints=conditional_checkpoints,
-                     cnn_checkpoint=cnn_checkpoint, seed=seed, batch=batch, device=device)
+    plan = make_plan(
+        L=L,
+        factors=factors,
+        methods=methods,
+        coarsen=coarsen,
+        samples=samples,
+        data=data,
+        checkpoint=checkpoint,
+        conditional_checkpoints=conditional_checkpoints,
+        cnn_checkpoint=cnn_checkpoint,
+        seed=seed,
+        batch=batch,
+        device=device,
+    )
     with _client(scheduler) as client:  # a bad address fails here, before anything is written
         out = _prepare_out(Path(out), plan, resume)
         parts = _parts(plan)
@@ -463,4 +588,12 @@ def open_evaluation(out) -> xr.Dataset:
     return _load_nc(path)
 
 
-__all__ = ["evaluate", "Evaluation", "open_evaluation", "measure_path", "ground_truth", "coarse_input", "run_part"]
+__all__ = [
+    "evaluate",
+    "Evaluation",
+    "open_evaluation",
+    "measure_path",
+    "ground_truth",
+    "coarse_input",
+    "run_part",
+]

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -33,7 +34,9 @@ from ..errors import IsingScaleError
 
 CONVENTIONS = ("fourier", "block")
 SSD_DECIMATE = 1  # scale-space sampling: noisy steps on N/2 ...
-SSD_MARGIN = 1.0  # ... down to s = 1 octave (less where s* is small), then on N (isingscale.skild.ssd)
+SSD_MARGIN = (
+    1.0  # ... down to s = 1 octave (less where s* is small), then on N (isingscale.skild.ssd)
+)
 
 
 class Upsampler(Protocol):
@@ -75,7 +78,9 @@ class Prepared:
     checkpoint: str = "none"  # path (and sha256) of the weights used, "none" for a fixed rule
     train_seconds: float = math.nan  # training wall time, nan when not recorded or not trained
     note: str = ""
-    describe: Callable[[int, int], str] | None = None  # (n, N) -> a line for the report (e.g. cost plan)
+    describe: Callable[[int, int], str] | None = (
+        None  # (n, N) -> a line for the report (e.g. cost plan)
+    )
 
     def notes(self, n: int, N: int) -> str:
         extra = self.describe(n, N) if self.describe is not None else ""
@@ -101,9 +106,17 @@ class Method:
 _REGISTRY: dict[str, Method] = {}
 
 
-def register(name: str, fn: Upsampler | None = None, *, build: Callable[[Options, float], Prepared] | None = None,
-             conventions: tuple[str, ...] = CONVENTIONS, description: str = "", checkpoint: str = "none",
-             train_seconds: float = math.nan, replace: bool = False) -> Method:
+def register(
+    name: str,
+    fn: Upsampler | None = None,
+    *,
+    build: Callable[[Options, float], Prepared] | None = None,
+    conventions: tuple[str, ...] = CONVENTIONS,
+    description: str = "",
+    checkpoint: str = "none",
+    train_seconds: float = math.nan,
+    replace: bool = False,
+) -> Method:
     """Add a method to the registry under ``name``; returns it.
 
     Give either ``fn`` (a ready callable with the calling convention of this module, the
@@ -114,10 +127,14 @@ def register(name: str, fn: Upsampler | None = None, *, build: Callable[[Options
     if (fn is None) == (build is None):
         raise IsingScaleError("register: give exactly one of fn or build")
     if not name or any(c in name for c in " ,/\\") or name.startswith("mc"):
-        raise IsingScaleError(f"register: bad method name {name!r} (no spaces, commas or slashes; not mc*)")
+        raise IsingScaleError(
+            f"register: bad method name {name!r} (no spaces, commas or slashes; not mc*)"
+        )
     bad = [c for c in conventions if c not in CONVENTIONS]
     if bad or not conventions:
-        raise IsingScaleError(f"register: conventions must be some of {', '.join(CONVENTIONS)}, got {conventions}")
+        raise IsingScaleError(
+            f"register: conventions must be some of {', '.join(CONVENTIONS)}, got {conventions}"
+        )
     if name in _REGISTRY and not replace:
         raise IsingScaleError(f"a method named {name!r} is already registered (use replace=True)")
     if fn is not None:
@@ -141,7 +158,9 @@ def get_method(name: str) -> Method:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise IsingScaleError(f"unknown method {name!r}; expected some of {', '.join(_REGISTRY)}") from None
+        raise IsingScaleError(
+            f"unknown method {name!r}; expected some of {', '.join(_REGISTRY)}"
+        ) from None
 
 
 # ----------------------------------------------------------------------------
@@ -221,7 +240,9 @@ def _skild_model(options: Options):
     from ..skild import load_checkpoint
 
     dev = options.torch_device
-    return options.cached(("skild", options.checkpoint), lambda: load_checkpoint(options.checkpoint, device=dev))
+    return options.cached(
+        ("skild", options.checkpoint), lambda: load_checkpoint(options.checkpoint, device=dev)
+    )
 
 
 def _build_skild(options: Options, factor: float, *, sweeps: int = 0) -> Prepared:
@@ -234,17 +255,36 @@ def _build_skild(options: Options, factor: float, *, sweeps: int = 0) -> Prepare
     sampler = resolve_sampler(None)
 
     def fn(coarse, kind, N, *, generator):
-        spins = to_spins(upsample_stage(model, coarse, kind, N, steps=None, sampler=sampler, s_offset=None,
-                                        generator=generator, device=dev))
+        spins = to_spins(
+            upsample_stage(
+                model,
+                coarse,
+                kind,
+                N,
+                steps=None,
+                sampler=sampler,
+                s_offset=None,
+                generator=generator,
+                device=dev,
+            )
+        )
         if not sweeps:
             return spins  # before drawing a sweep seed, so plain skild keeps its generator stream
         seed = int(torch.randint(0, 2**62, (1,), generator=generator))
         b = preserved_block(kind, coarse.shape[-1], N)
         return heatbath_sweeps(spins, model, sweeps, seed=seed, preserve_blocks=b)
 
-    hb = f", then {sweeps} heat-bath sweep{'s' if sweeps > 1 else ''} at the checkpoint's T" if sweeps else ""
-    return Prepared(fn, _checkpoint_id(model.path, model.sha256), train_seconds(model.path, model.meta),
-                    note=f"{sampler} sampler, default steps, s* = log2 F (+ {BLOCK_S_OFFSET:g} for block spins){hb}")
+    hb = (
+        f", then {sweeps} heat-bath sweep{'s' if sweeps > 1 else ''} at the checkpoint's T"
+        if sweeps
+        else ""
+    )
+    return Prepared(
+        fn,
+        _checkpoint_id(model.path, model.sha256),
+        train_seconds(model.path, model.meta),
+        note=f"{sampler} sampler, default steps, s* = log2 F (+ {BLOCK_S_OFFSET:g} for block spins){hb}",
+    )
 
 
 def ssd_margin(n: int, N: int) -> float:
@@ -261,11 +301,28 @@ def _build_ssd(options: Options, factor: float) -> Prepared:
 
     def fn(coarse, kind, N, *, generator):
         margin = ssd_margin(coarse.shape[-1], N)
-        return to_spins(ssd.ssd_upsample_stage(model, coarse, kind, N, decimate=SSD_DECIMATE, margin=margin,
-                                               steps=None, sampler="ddpm", generator=generator, device=dev))
+        return to_spins(
+            ssd.ssd_upsample_stage(
+                model,
+                coarse,
+                kind,
+                N,
+                decimate=SSD_DECIMATE,
+                margin=margin,
+                steps=None,
+                sampler="ddpm",
+                generator=generator,
+                device=dev,
+            )
+        )
 
-    return Prepared(fn, _checkpoint_id(model.path, model.sha256), train_seconds(model.path, model.meta),
-                    note="the SKILD checkpoint", describe=lambda n, N: ssd_cost(options, n, N))
+    return Prepared(
+        fn,
+        _checkpoint_id(model.path, model.sha256),
+        train_seconds(model.path, model.meta),
+        note="the SKILD checkpoint",
+        describe=lambda n, N: ssd_cost(options, n, N),
+    )
 
 
 def ssd_cost(options: Options, n: int, N: int) -> str:
@@ -276,9 +333,13 @@ def ssd_cost(options: Options, n: int, N: int) -> str:
     try:
         ssd = _import("isingscale.skild.ssd")
         model = _skild_model(options)
-        return "; ".join(f"{kind} input: " + ssd.ssd_plan(model, n, N, SSD_DECIMATE, ssd_margin(n, N), "ddpm",
-                                                           s_offset=start_offset(kind)).summary()
-                         for kind in ("fourier", "block"))
+        return "; ".join(
+            f"{kind} input: "
+            + ssd.ssd_plan(
+                model, n, N, SSD_DECIMATE, ssd_margin(n, N), "ddpm", s_offset=start_offset(kind)
+            ).summary()
+            for kind in ("fourier", "block")
+        )
     except (NotAvailable, IsingScaleError, AttributeError, TypeError) as e:
         return f"(no SSD plan: {e})"
 
@@ -296,11 +357,15 @@ def _build_conditional(options: Options, factor: float) -> Prepared:
 
     path = _lookup_factor(options.conditional_checkpoints, factor)
     if path is None:
-        raise NotAvailable(f"no conditional checkpoint for ×{factor:g} (one per factor: "
-                           f"--conditional-checkpoint {factor:g}=PATH)")
+        raise NotAvailable(
+            f"no conditional checkpoint for ×{factor:g} (one per factor: "
+            f"--conditional-checkpoint {factor:g}=PATH)"
+        )
     cond = _import("isingscale.skild.conditional")
     dev = options.torch_device
-    model = options.cached(("conditional", path), lambda: load_checkpoint(path, device=dev, task=None))
+    model = options.cached(
+        ("conditional", path), lambda: load_checkpoint(path, device=dev, task=None)
+    )
     if model.meta.get("task") != getattr(cond, "TASK", "conditional-sr"):
         raise NotAvailable(f"{path} is not a conditional super-resolution checkpoint")
     trained = float(model.meta.get("factor", math.nan))
@@ -308,11 +373,18 @@ def _build_conditional(options: Options, factor: float) -> Prepared:
         raise NotAvailable(f"{path} was trained for ×{trained:g}, not ×{factor:g}")
 
     def fn(coarse, kind, N, *, generator):
-        return to_spins(cond.conditional_upsample_stage(model, coarse, kind, N, steps=None, generator=generator,
-                                                        device=dev))
+        return to_spins(
+            cond.conditional_upsample_stage(
+                model, coarse, kind, N, steps=None, generator=generator, device=dev
+            )
+        )
 
-    return Prepared(fn, _checkpoint_id(model.path, model.sha256), train_seconds(model.path, model.meta),
-                    note="SR3-style, one model per factor")
+    return Prepared(
+        fn,
+        _checkpoint_id(model.path, model.sha256),
+        train_seconds(model.path, model.meta),
+        note="SR3-style, one model per factor",
+    )
 
 
 # ----------------------------------------------------------------------------
@@ -334,24 +406,63 @@ def _cnn(module: str, func: str) -> Callable[[Options, float], Prepared]:
 
         meta = getattr(model, "meta", None) or _file_meta(path)
         sha = getattr(model, "sha256", None)
-        return Prepared(fn, _checkpoint_id(path, sha), train_seconds(path, meta),
-                        note=f"×{meta.get('factor', '?')} CNN checkpoint")
+        return Prepared(
+            fn,
+            _checkpoint_id(path, sha),
+            train_seconds(path, meta),
+            note=f"×{meta.get('factor', '?')} CNN checkpoint",
+        )
 
     return build
 
 
-register("skild", build=_build_skild, description="SKILD, one unconditional checkpoint for every factor")
-register("skild-sweep", build=functools.partial(_build_skild, sweeps=1),
-         description="SKILD, then one exact heat-bath sweep at the checkpoint's T (upsample --sweeps 1)")
-register("ssd", build=_build_ssd, description="scale-space diffusion sampling with the SKILD checkpoint")
-register("conditional", build=_build_conditional, description="SR3-style conditional diffusion, one per factor")
-register("cnn", build=_cnn("cnn", "cnn_upsample"), conventions=("block",),
-         description="CNN super-resolver (×2 network, repeated), block-spin input")
-register("cnn-ki", build=_cnn("kernel_interp", "cnn_ki_upsample"), conventions=("block",),
-         description="the ×2 CNN with kernels interpolated to act as ×F in one pass")
-for _name, _what in (("nearest", "block replication"), ("fourier", "band-limited (zero-padded FFT) interpolation"),
-                     ("bicubic", "bicubic interpolation")):
+register(
+    "skild", build=_build_skild, description="SKILD, one unconditional checkpoint for every factor"
+)
+register(
+    "skild-sweep",
+    build=functools.partial(_build_skild, sweeps=1),
+    description="SKILD, then one exact heat-bath sweep at the checkpoint's T (upsample --sweeps 1)",
+)
+register(
+    "ssd", build=_build_ssd, description="scale-space diffusion sampling with the SKILD checkpoint"
+)
+register(
+    "conditional",
+    build=_build_conditional,
+    description="SR3-style conditional diffusion, one per factor",
+)
+register(
+    "cnn",
+    build=_cnn("cnn", "cnn_upsample"),
+    conventions=("block",),
+    description="CNN super-resolver (×2 network, repeated), block-spin input",
+)
+register(
+    "cnn-ki",
+    build=_cnn("kernel_interp", "cnn_ki_upsample"),
+    conventions=("block",),
+    description="the ×2 CNN with kernels interpolated to act as ×F in one pass",
+)
+for _name, _what in (
+    ("nearest", "block replication"),
+    ("fourier", "band-limited (zero-padded FFT) interpolation"),
+    ("bicubic", "bicubic interpolation"),
+):
     register(_name, build=_interpolation(_name), description=f"{_what}, then signs")
 
-__all__ = ["CONVENTIONS", "Method", "NotAvailable", "Options", "Prepared", "Upsampler", "register", "unregister",
-           "method_names", "get_method", "train_seconds", "ssd_cost", "ssd_margin"]
+__all__ = [
+    "CONVENTIONS",
+    "Method",
+    "NotAvailable",
+    "Options",
+    "Prepared",
+    "Upsampler",
+    "register",
+    "unregister",
+    "method_names",
+    "get_method",
+    "train_seconds",
+    "ssd_cost",
+    "ssd_margin",
+]

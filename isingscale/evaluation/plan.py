@@ -7,9 +7,9 @@ Every problem (unknown method, factor <= 1 or not fitting L, bad F=PATH, missing
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from ..errors import IsingScaleError
 from . import methods as registry
@@ -40,25 +40,48 @@ class Plan:
     def settings(self) -> dict:
         from ..skild.evaluate import SEED_INPUTS, SEED_TRUTH
 
-        return {"L": self.L, "samples": self.samples, "data": None if self.data is None else str(self.data),
-                "seed": self.seed, "seed_reference": SEED_TRUTH, "seed_inputs": SEED_INPUTS,
-                "factors": list(self.factors), "methods": list(self.methods), "coarsen": list(self.coarsen),
-                "batch": self.batch, "device": self.options.device,
-                "checkpoint": _str(self.options.checkpoint), "cnn_checkpoint": _str(self.options.cnn_checkpoint),
-                "conditional_checkpoints": {f"{f:g}": str(p) for f, p in
-                                            self.options.conditional_checkpoints.items()}}
+        return {
+            "L": self.L,
+            "samples": self.samples,
+            "data": None if self.data is None else str(self.data),
+            "seed": self.seed,
+            "seed_reference": SEED_TRUTH,
+            "seed_inputs": SEED_INPUTS,
+            "factors": list(self.factors),
+            "methods": list(self.methods),
+            "coarsen": list(self.coarsen),
+            "batch": self.batch,
+            "device": self.options.device,
+            "checkpoint": _str(self.options.checkpoint),
+            "cnn_checkpoint": _str(self.options.cnn_checkpoint),
+            "conditional_checkpoints": {
+                f"{f:g}": str(p) for f, p in self.options.conditional_checkpoints.items()
+            },
+        }
 
     def command(self, out: Path) -> str:
         """The equivalent ``isingscale evaluate`` command line."""
         o = self.options
-        words = ["isingscale evaluate", f"--factors {','.join(f'{f:g}' for f in self.factors)}",
-                 f"--methods {','.join(self.methods)}", f"--coarsen {','.join(self.coarsen)}", f"--L {self.L}",
-                 f"--samples {self.samples}"]
+        words = [
+            "isingscale evaluate",
+            f"--factors {','.join(f'{f:g}' for f in self.factors)}",
+            f"--methods {','.join(self.methods)}",
+            f"--coarsen {','.join(self.coarsen)}",
+            f"--L {self.L}",
+            f"--samples {self.samples}",
+        ]
         words += [f"--data {self.data}"] if self.data else []
         words += [f"--checkpoint {o.checkpoint}"] if o.checkpoint else []
-        words += [f"--conditional-checkpoint {f:g}={p}" for f, p in o.conditional_checkpoints.items()]
+        words += [
+            f"--conditional-checkpoint {f:g}={p}" for f, p in o.conditional_checkpoints.items()
+        ]
         words += [f"--cnn-checkpoint {o.cnn_checkpoint}"] if o.cnn_checkpoint else []
-        words += [f"--seed {self.seed}", f"--batch {self.batch}", f"--device {o.device}", f"--out {out}"]
+        words += [
+            f"--seed {self.seed}",
+            f"--batch {self.batch}",
+            f"--device {o.device}",
+            f"--out {out}",
+        ]
         return " ".join(words)
 
 
@@ -75,7 +98,7 @@ def part_name(method: str, factor: float, coarsen: str) -> str:
 
 
 def parse_list(text: str | Sequence[str], what: str) -> tuple[str, ...]:
-    """"a,b" or ["a", "b"] -> ("a", "b"), without blanks and duplicates."""
+    """ "a,b" or ["a", "b"] -> ("a", "b"), without blanks and duplicates."""
     items = text.split(",") if isinstance(text, str) else [str(t) for t in text]
     items = tuple(dict.fromkeys(t.strip() for t in items if t.strip()))
     if not items:
@@ -84,7 +107,7 @@ def parse_list(text: str | Sequence[str], what: str) -> tuple[str, ...]:
 
 
 def parse_factors(text: str | Sequence[float]) -> tuple[float, ...]:
-    """"2,4,8" or (2, 4, 8) -> (2.0, 4.0, 8.0); every factor must exceed 1."""
+    """ "2,4,8" or (2, 4, 8) -> (2.0, 4.0, 8.0); every factor must exceed 1."""
     items = parse_list(text, "factors") if isinstance(text, str) else tuple(text)
     out = []
     for item in items:
@@ -111,8 +134,10 @@ def parse_conditional_checkpoints(items: Sequence[str] | dict | None) -> dict[fl
         for item in items:
             f, sep, path = str(item).partition("=")
             if not sep or not f.strip() or not path.strip():
-                raise IsingScaleError(f"bad --conditional-checkpoint {item!r}; "
-                                      "expected F=PATH, e.g. 4=run/x4.safetensors")
+                raise IsingScaleError(
+                    f"bad --conditional-checkpoint {item!r}; "
+                    "expected F=PATH, e.g. 4=run/x4.safetensors"
+                )
             pairs.append((f.strip(), path.strip()))
     out: dict[float, Path] = {}
     for f, path in pairs:
@@ -141,12 +166,27 @@ def _data_L(data: Path) -> int:
     if "spins" not in attrs["datasets"]:
         raise IsingScaleError(f"{data} holds no ±1 'spins' to use as ground truth")
     if attrs["n_samples"] < 2:
-        raise IsingScaleError(f"{data} holds {attrs['n_samples']} lattice(s); need at least 2 (inputs and reference)")
+        raise IsingScaleError(
+            f"{data} holds {attrs['n_samples']} lattice(s); need at least 2 (inputs and reference)"
+        )
     return int(attrs["L"])
 
 
-def make_plan(*, L, factors, methods, coarsen, samples, data, checkpoint, conditional_checkpoints, cnn_checkpoint,
-              seed, batch, device) -> Plan:
+def make_plan(
+    *,
+    L,
+    factors,
+    methods,
+    coarsen,
+    samples,
+    data,
+    checkpoint,
+    conditional_checkpoints,
+    cnn_checkpoint,
+    seed,
+    batch,
+    device,
+) -> Plan:
     """Validate every option and work out the coarse sizes; raises IsingScaleError, one line."""
     from ..skild.coarsen import coarse_size
 
@@ -170,7 +210,9 @@ def make_plan(*, L, factors, methods, coarsen, samples, data, checkpoint, condit
     if data is not None:
         L_data = _data_L(data)
         if L is not None and int(L) != L_data:
-            raise IsingScaleError(f"--data {data} holds L={L_data} lattices, but L={L} was asked for")
+            raise IsingScaleError(
+                f"--data {data} holds L={L_data} lattices, but L={L} was asked for"
+            )
         L = L_data
     L = DEFAULT_L if L is None else int(L)
     if L < 4 or L % 2:
@@ -178,7 +220,9 @@ def make_plan(*, L, factors, methods, coarsen, samples, data, checkpoint, condit
     options = registry.Options(
         checkpoint=_check_file(checkpoint, "--checkpoint"),
         conditional_checkpoints=parse_conditional_checkpoints(conditional_checkpoints),
-        cnn_checkpoint=_check_file(cnn_checkpoint, "--cnn-checkpoint"), device=device)
+        cnn_checkpoint=_check_file(cnn_checkpoint, "--cnn-checkpoint"),
+        device=device,
+    )
     plan = Plan(L, factors, names, conventions, int(samples), data, int(seed), int(batch), options)
     for f in factors:
         errors = []
@@ -193,5 +237,14 @@ def make_plan(*, L, factors, methods, coarsen, samples, data, checkpoint, condit
     return plan
 
 
-__all__ = ["Plan", "make_plan", "parse_list", "parse_factors", "parse_conditional_checkpoints", "part_name",
-           "DEFAULT_METHODS", "DEFAULT_FACTORS", "DEFAULT_L"]
+__all__ = [
+    "Plan",
+    "make_plan",
+    "parse_list",
+    "parse_factors",
+    "parse_conditional_checkpoints",
+    "part_name",
+    "DEFAULT_METHODS",
+    "DEFAULT_FACTORS",
+    "DEFAULT_L",
+]

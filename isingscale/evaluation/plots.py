@@ -12,16 +12,28 @@ import xarray as xr
 _CURVES = (("G2", "r", 1.0, "G2"), ("G4c_square", "r", -1.0, "G4c"), ("S", "k", 1.0, "spectrum"))
 
 
-def _with_mc(ds: xr.Dataset, factor: float, coarsen: str, name: str, dim: str, title: str) -> xr.Dataset | None:
+def _with_mc(
+    ds: xr.Dataset, factor: float, coarsen: str, name: str, dim: str, title: str
+) -> xr.Dataset | None:
     """An ``ensemble`` Dataset [MC, done methods...] in the layout plot_curve expects."""
     sel = ds.sel(factor=factor, coarsen=coarsen)
-    done = [str(m) for m in ds["method"].values if sel["status"].sel({"method": m}).item() == "done"]
+    done = [
+        str(m) for m in ds["method"].values if sel["status"].sel({"method": m}).item() == "done"
+    ]
     if not done:
         return None
     vals = [ds[f"mc_{name}"].values] + [sel[name].sel({"method": m}).values for m in done]
-    errs = [ds[f"mc_{name}_err"].values] + [sel[f"{name}_err"].sel({"method": m}).values for m in done]
-    return xr.Dataset({title: (("ensemble", dim), np.stack(vals)), f"{title}_err": (("ensemble", dim), np.stack(errs))},
-                      coords={"ensemble": ["Monte Carlo", *done], dim: ds[dim].values}, attrs={"L": ds.attrs["L"]})
+    errs = [ds[f"mc_{name}_err"].values] + [
+        sel[f"{name}_err"].sel({"method": m}).values for m in done
+    ]
+    return xr.Dataset(
+        {
+            title: (("ensemble", dim), np.stack(vals)),
+            f"{title}_err": (("ensemble", dim), np.stack(errs)),
+        },
+        coords={"ensemble": ["Monte Carlo", *done], dim: ds[dim].values},
+        attrs={"L": ds.attrs["L"]},
+    )
 
 
 def plot_deviations(ds: xr.Dataset, path: Path) -> Path:
@@ -33,9 +45,11 @@ def plot_deviations(ds: xr.Dataset, path: Path) -> Path:
     methods = [str(m) for m in ds["method"].values]
     combos = [(float(f), str(c)) for f in ds["factor"].values for c in ds["coarsen"].values]
     width = 0.7 / max(1, len(combos))
-    rows = (("rel_dev_energy", "energy", 100.0, "Δu/u (%)", True),
-            ("rel_dev_abs_m", "abs_m", 100.0, "Δ|m|/|m| (%)", True),
-            ("dev_binder", "binder", 1.0, "ΔU4", False))
+    rows = (
+        ("rel_dev_energy", "energy", 100.0, "Δu/u (%)", True),
+        ("rel_dev_abs_m", "abs_m", 100.0, "Δ|m|/|m| (%)", True),
+        ("dev_binder", "binder", 1.0, "ΔU4", False),
+    )
     for ax, (dev, base, scale, label, relative) in zip(axes, rows):
         for j, (f, c) in enumerate(combos):
             sel = ds.sel(factor=f, coarsen=c)
@@ -43,7 +57,9 @@ def plot_deviations(ds: xr.Dataset, path: Path) -> Path:
             e = np.hypot(sel[f"{base}_err"].values, float(ds[f"mc_{base}_err"]))
             e = scale * (e / abs(float(ds[f"mc_{base}"])) if relative else e)
             x = np.arange(len(methods)) - 0.35 + (j + 0.5) * width
-            ax.errorbar(x, y, e, fmt="o" if c == "fourier" else "s", ms=4, capsize=2, label=f"×{f:g} {c}")
+            ax.errorbar(
+                x, y, e, fmt="o" if c == "fourier" else "s", ms=4, capsize=2, label=f"×{f:g} {c}"
+            )
         ax.axhline(0.0, color="k", lw=0.8)
         ax.set_ylabel(label)
     axes[0].set_title(f"Deviation from Monte Carlo, L = {ds.attrs['L']} (error: combined SE)")
@@ -69,8 +85,16 @@ def plot_evaluation(ds: xr.Dataset, out) -> list[Path]:
                 if sub is None:
                     continue
                 ylabel = f"-G4c (square) ×{float(f):g} {c}" if sign < 0 else None
-                files.append(plot_curve(sub, title, out / f"{stem}_x{float(f):g}_{c}.png", sign=sign, dim=dim,
-                                        ylabel=ylabel))
+                files.append(
+                    plot_curve(
+                        sub,
+                        title,
+                        out / f"{stem}_x{float(f):g}_{c}.png",
+                        sign=sign,
+                        dim=dim,
+                        ylabel=ylabel,
+                    )
+                )
     files.append(plot_deviations(ds, out / "deviations.png"))
     return files
 

@@ -11,8 +11,10 @@ import xarray as xr
 from .results import BAR, INDEPENDENCE
 
 _TITLE = {"fourier": "Fourier-truncated inputs", "block": "Majority-rule block-spin inputs"}
-_HEAD = ("| method | ×F | n → L | G2 χ²/dof | G2 max\\|z\\| (r) | G4c χ²/dof | G4c max\\|z\\| (r) | Δu/u "
-         "| Δ\\|m\\|/\\|m\\| | ΔU4 | S(k) err | bar | s / lattice | training |")
+_HEAD = (
+    "| method | ×F | n → L | G2 χ²/dof | G2 max\\|z\\| (r) | G4c χ²/dof | G4c max\\|z\\| (r) | Δu/u "
+    "| Δ\\|m\\|/\\|m\\| | ΔU4 | S(k) err | bar | s / lattice | training |"
+)
 _NCOLS = _HEAD.count("|") - _HEAD.count("\\|") - 1
 
 
@@ -50,12 +52,17 @@ def _row(p: xr.Dataset, L: int, n: int) -> str:
         return f"{_f(float(p[f'max_abs_z_{short}']))} ({_f(float(p[f'r_at_max_{short}']), '.0f')})"
 
     bar = "pass" if float(p["passes"]) == 1 else "**fail**"
-    training = "none" if str(p["checkpoint"].item()) == "none" else duration(float(p["train_seconds"]))
-    return (lead + f"| {_f(float(p['chi2_dof_G2']))} | {zr('G2')} | {_f(float(p['chi2_dof_G4c']))} | {zr('G4c')} "
-            f"| {_pct(float(p['rel_dev_energy']))} | {_pct(float(p['rel_dev_abs_m']))} "
-            f"| {float(p['dev_binder']):+.3f} ± {_f(float(p['binder_err']), '.3f')} "
-            f"| {_f(float(p['spectrum_error_db']))} dB | {bar} | {_f(float(p['seconds_per_lattice']), '.3g')} "
-            f"| {training} |")
+    training = (
+        "none" if str(p["checkpoint"].item()) == "none" else duration(float(p["train_seconds"]))
+    )
+    return (
+        lead
+        + f"| {_f(float(p['chi2_dof_G2']))} | {zr('G2')} | {_f(float(p['chi2_dof_G4c']))} | {zr('G4c')} "
+        f"| {_pct(float(p['rel_dev_energy']))} | {_pct(float(p['rel_dev_abs_m']))} "
+        f"| {float(p['dev_binder']):+.3f} ± {_f(float(p['binder_err']), '.3f')} "
+        f"| {_f(float(p['spectrum_error_db']))} dB | {bar} | {_f(float(p['seconds_per_lattice']), '.3g')} "
+        f"| {training} |"
+    )
 
 
 def method_table(ds: xr.Dataset, coarsen: str) -> str:
@@ -70,10 +77,12 @@ def method_table(ds: xr.Dataset, coarsen: str) -> str:
 
 
 def _mc_line(ds: xr.Dataset) -> str:
-    return (f"Monte Carlo reference ({int(ds['mc_n_samples'])} lattices): u = {float(ds['mc_energy']):.5f} ± "
-            f"{float(ds['mc_energy_err']):.5f}, <|m|> = {float(ds['mc_abs_m']):.4f} ± "
-            f"{float(ds['mc_abs_m_err']):.4f}, "
-            f"U4 = {float(ds['mc_binder']):.4f} ± {float(ds['mc_binder_err']):.4f} (U4* = 0.6107 as L → ∞).")
+    return (
+        f"Monte Carlo reference ({int(ds['mc_n_samples'])} lattices): u = {float(ds['mc_energy']):.5f} ± "
+        f"{float(ds['mc_energy_err']):.5f}, <|m|> = {float(ds['mc_abs_m']):.4f} ± "
+        f"{float(ds['mc_abs_m_err']):.4f}, "
+        f"U4 = {float(ds['mc_binder']):.4f} ± {float(ds['mc_binder_err']):.4f} (U4* = 0.6107 as L → ∞)."
+    )
 
 
 _HOW_TO_READ = (
@@ -93,34 +102,62 @@ def report_markdown(ds: xr.Dataset, *, why: dict | None = None, plots=()) -> str
     """The text of report.md: command, settings, one method × factor table per convention."""
     L = int(ds.attrs["L"])
     opts = json.loads(ds.attrs["options"]) if isinstance(ds.attrs.get("options"), str) else {}
-    lines = [f"# isingscale evaluate report (L = {L})", "", "```", str(ds.attrs.get("command", "")), "```", ""]
+    lines = [
+        f"# isingscale evaluate report (L = {L})",
+        "",
+        "```",
+        str(ds.attrs.get("command", "")),
+        "```",
+        "",
+    ]
     if int(ds.attrs.get("interrupted", 0)):
-        lines += ["**Interrupted**: parts marked pending were not run; repeat the command with --resume.", ""]
-    source = (f"`{ds.attrs['data']}`, first half = inputs, second half = reference (independent as far as "
-              "the file's lattices are: samples of one Markov chain next to the split are correlated)"
-              if ds.attrs.get("data") not in (None, "none")
-              else f"Wolff Monte Carlo at L = {L}, seeds {ds.attrs['seed_reference']} (reference) and "
-                   f"{ds.attrs['seed_inputs']} (inputs); training data used seed 1")
-    lines += [f"Settings: L = {L}, {ds.attrs['samples']} lattices requested per ensemble, methods' noise seed "
-              f"{ds.attrs['seed']}, device {opts.get('device', '?')}, isingscale {ds.attrs.get('package_version')}, "
-              f"{ds.attrs.get('created', '')}.", "",
-              f"Ground truth: {source}. Reference `{ds.attrs['reference']}`; inputs `{ds.attrs['inputs']}`. "
-              + INDEPENDENCE, "", _mc_line(ds), "", _HOW_TO_READ, ""]
+        lines += [
+            "**Interrupted**: parts marked pending were not run; repeat the command with --resume.",
+            "",
+        ]
+    source = (
+        f"`{ds.attrs['data']}`, first half = inputs, second half = reference (independent as far as "
+        "the file's lattices are: samples of one Markov chain next to the split are correlated)"
+        if ds.attrs.get("data") not in (None, "none")
+        else f"Wolff Monte Carlo at L = {L}, seeds {ds.attrs['seed_reference']} (reference) and "
+        f"{ds.attrs['seed_inputs']} (inputs); training data used seed 1"
+    )
+    lines += [
+        f"Settings: L = {L}, {ds.attrs['samples']} lattices requested per ensemble, methods' noise seed "
+        f"{ds.attrs['seed']}, device {opts.get('device', '?')}, isingscale {ds.attrs.get('package_version')}, "
+        f"{ds.attrs.get('created', '')}.",
+        "",
+        f"Ground truth: {source}. Reference `{ds.attrs['reference']}`; inputs `{ds.attrs['inputs']}`. "
+        + INDEPENDENCE,
+        "",
+        _mc_line(ds),
+        "",
+        _HOW_TO_READ,
+        "",
+    ]
     for c in ds["coarsen"].values:
         lines += [f"## {_TITLE.get(str(c), str(c))}", "", method_table(ds, str(c)), ""]
     failing = [f"- {m} ×{f:g} {c}: {w}" for (m, f, c), w in (why or {}).items() if w and w != "ok"]
     if failing:
         lines += ["## Why parts fail the bar", "", *failing, ""]
-    notes = [f"- {m} ×{float(f):g} {c}: {_cell(ds['note'].sel({'method': m, 'factor': f, 'coarsen': c}).item())}"
-             for m in ds["method"].values for f in ds["factor"].values for c in ds["coarsen"].values
-             if str(ds["note"].sel({"method": m, "factor": f, "coarsen": c}).item())]
+    notes = [
+        f"- {m} ×{float(f):g} {c}: {_cell(ds['note'].sel({'method': m, 'factor': f, 'coarsen': c}).item())}"
+        for m in ds["method"].values
+        for f in ds["factor"].values
+        for c in ds["coarsen"].values
+        if str(ds["note"].sel({"method": m, "factor": f, "coarsen": c}).item())
+    ]
     if notes:
         lines += ["## Method notes", "", *notes, ""]
     ckpts = sorted({str(v) for v in ds["checkpoint"].values.ravel() if str(v) not in ("", "none")})
     if ckpts:
         lines += ["## Checkpoints", "", *[f"- `{c}`" for c in ckpts], ""]
-    lines += ["## Files", "", "- `evaluation.nc`: every curve and metric (dims method, factor, coarsen, r, k; "
-              "MC reference as mc_*); `parts/`: one measured part each; `ensembles/`: the output lattices."]
+    lines += [
+        "## Files",
+        "",
+        "- `evaluation.nc`: every curve and metric (dims method, factor, coarsen, r, k; "
+        "MC reference as mc_*); `parts/`: one measured part each; `ensembles/`: the output lattices.",
+    ]
     if plots:
         lines.append("- Plots: " + ", ".join(f"`plots/{Path(p).name}`" for p in plots) + ".")
     return "\n".join(lines) + "\n"
@@ -128,10 +165,14 @@ def report_markdown(ds: xr.Dataset, *, why: dict | None = None, plots=()) -> str
 
 def summary(ds: xr.Dataset, *, files=()) -> str:
     """One screen: per convention and part, G2 / G4c max |z|, Δu/u, verdict and cost."""
-    lines = [f"L = {ds.attrs['L']}, {int(ds['mc_n_samples'])} MC reference lattices; "
-             "max|z| over r = 1..L/2 (r at max)"]
-    head = (f"  {'method':<12} {'×F':>5}  {'G2 max|z|':>12}  {'G4c max|z|':>12}  {'Δu/u':>9}  {'bar':<5} "
-            f"{'s/lattice':>9}")
+    lines = [
+        f"L = {ds.attrs['L']}, {int(ds['mc_n_samples'])} MC reference lattices; "
+        "max|z| over r = 1..L/2 (r at max)"
+    ]
+    head = (
+        f"  {'method':<12} {'×F':>5}  {'G2 max|z|':>12}  {'G4c max|z|':>12}  {'Δu/u':>9}  {'bar':<5} "
+        f"{'s/lattice':>9}"
+    )
     for c in ds["coarsen"].values:
         lines += [f"{_TITLE.get(str(c), str(c))}:", head]
         for m in ds["method"].values:
@@ -145,11 +186,16 @@ def summary(ds: xr.Dataset, *, files=()) -> str:
                 z2 = f"{float(p['max_abs_z_G2']):.2f} ({float(p['r_at_max_G2']):.0f})"
                 z4 = f"{float(p['max_abs_z_G4c']):.2f} ({float(p['r_at_max_G4c']):.0f})"
                 bar = "pass" if float(p["passes"]) == 1 else "FAIL"
-                lines.append(f"  {str(m):<12} {f:>5g}  {z2:>12}  {z4:>12}  {_pct(float(p['rel_dev_energy'])):>9}  "
-                             f"{bar:<5} {float(p['seconds_per_lattice']):>9.3g}")
+                lines.append(
+                    f"  {str(m):<12} {f:>5g}  {z2:>12}  {z4:>12}  {_pct(float(p['rel_dev_energy'])):>9}  "
+                    f"{bar:<5} {float(p['seconds_per_lattice']):>9.3g}"
+                )
     if files:
-        lines.append("wrote " + ", ".join(str(f) for f in files[:2]) + (f" and {len(files) - 2} plot(s)"
-                                                                        if len(files) > 2 else ""))
+        lines.append(
+            "wrote "
+            + ", ".join(str(f) for f in files[:2])
+            + (f" and {len(files) - 2} plot(s)" if len(files) > 2 else "")
+        )
     return "\n".join(lines)
 
 

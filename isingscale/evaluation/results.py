@@ -19,24 +19,69 @@ import xarray as xr
 
 # Per-part scalars in evaluation.nc (dims method, factor, coarsen), nan for n/a parts.
 SCALARS = (
-    "chi2_dof_G2", "max_abs_z_G2", "r_at_max_G2", "chi2_dof_G4c", "max_abs_z_G4c", "r_at_max_G4c",
-    "energy", "energy_err", "rel_dev_energy", "z_energy",
-    "abs_m", "abs_m_err", "rel_dev_abs_m", "z_abs_m",
-    "binder", "binder_err", "dev_binder", "z_binder", "spectrum_error_db",
-    "n_samples", "seconds", "seconds_per_lattice", "train_seconds", "passes",
+    "chi2_dof_G2",
+    "max_abs_z_G2",
+    "r_at_max_G2",
+    "chi2_dof_G4c",
+    "max_abs_z_G4c",
+    "r_at_max_G4c",
+    "energy",
+    "energy_err",
+    "rel_dev_energy",
+    "z_energy",
+    "abs_m",
+    "abs_m_err",
+    "rel_dev_abs_m",
+    "z_abs_m",
+    "binder",
+    "binder_err",
+    "dev_binder",
+    "z_binder",
+    "spectrum_error_db",
+    "n_samples",
+    "seconds",
+    "seconds_per_lattice",
+    "train_seconds",
+    "passes",
 )
-R_CURVES = ("G2", "G2_err", "G4c_square", "G4c_square_err", "z_G2", "z_G4c", "ratio_G2", "ratio_G4c")
+R_CURVES = (
+    "G2",
+    "G2_err",
+    "G4c_square",
+    "G4c_square_err",
+    "z_G2",
+    "z_G4c",
+    "ratio_G2",
+    "ratio_G4c",
+)
 K_CURVES = ("S", "S_err", "S_ratio")
 # Monte Carlo reference variables (prefixed "mc_" in evaluation.nc).
-MC_VARS = ("G2", "G2_err", "G4c_square", "G4c_square_err", "S", "S_err", "energy", "energy_err", "abs_m",
-           "abs_m_err", "binder", "binder_err", "n_samples")
+MC_VARS = (
+    "G2",
+    "G2_err",
+    "G4c_square",
+    "G4c_square_err",
+    "S",
+    "S_err",
+    "energy",
+    "energy_err",
+    "abs_m",
+    "abs_m_err",
+    "binder",
+    "binder_err",
+    "n_samples",
+)
 
-BAR = ("G2 and square G4c within 2 combined standard errors at every r = 1 ... L/2, "
-       "and |Δu/u| < 1 % (energy per site)")
-INDEPENDENCE = ("The reference and the coarse-grained inputs are independent Monte Carlo ensembles "
-                "(different seeds, or the two halves of --data). Comparing outputs with the very lattices "
-                "their inputs came from would correlate the two sides and make every z look better "
-                "than it is; with independent ensembles sqrt(se_method² + se_MC²) is the right yardstick.")
+BAR = (
+    "G2 and square G4c within 2 combined standard errors at every r = 1 ... L/2, "
+    "and |Δu/u| < 1 % (energy per site)"
+)
+INDEPENDENCE = (
+    "The reference and the coarse-grained inputs are independent Monte Carlo ensembles "
+    "(different seeds, or the two halves of --data). Comparing outputs with the very lattices "
+    "their inputs came from would correlate the two sides and make every z look better "
+    "than it is; with independent ensembles sqrt(se_method² + se_MC²) is the right yardstick."
+)
 
 
 @dataclass
@@ -77,27 +122,52 @@ def part_metrics(part: xr.Dataset, mc: xr.Dataset) -> dict:
         with np.errstate(invalid="ignore", divide="ignore"):
             out[f"ratio_{short}"] = part[name].values / mc[name].values
     e = c["energy"]
-    out.update(energy=e["skild"], energy_err=e["skild_err"], rel_dev_energy=e["rel_dev"], z_energy=e["z"])
+    out.update(
+        energy=e["skild"], energy_err=e["skild_err"], rel_dev_energy=e["rel_dev"], z_energy=e["z"]
+    )
     m = c["abs_m"]
-    out.update(abs_m=m["skild"], abs_m_err=m["skild_err"], rel_dev_abs_m=_rel(m["skild"], m["mc"]), z_abs_m=m["z"])
-    b, eb, bm, ebm = (float(part["binder"]), float(part["binder_err"]), float(mc["binder"]), float(mc["binder_err"]))
+    out.update(
+        abs_m=m["skild"],
+        abs_m_err=m["skild_err"],
+        rel_dev_abs_m=_rel(m["skild"], m["mc"]),
+        z_abs_m=m["z"],
+    )
+    b, eb, bm, ebm = (
+        float(part["binder"]),
+        float(part["binder_err"]),
+        float(mc["binder"]),
+        float(mc["binder_err"]),
+    )
     out.update(binder=b, binder_err=eb, dev_binder=b - bm, z_binder=_z(b, eb, bm, ebm))
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = part["S"].values / mc["S"].values
         db = 10 * np.log10(ratio[1:])
     out["S_ratio"] = ratio
-    out["spectrum_error_db"] = float(np.sqrt(np.nanmean(db**2))) if np.isfinite(db).any() else math.nan
+    out["spectrum_error_db"] = (
+        float(np.sqrt(np.nanmean(db**2))) if np.isfinite(db).any() else math.nan
+    )
     out["n_samples"] = float(part["n_samples"])
     out["passes"] = float(ok)
     return out
 
 
 def _cost(measured: xr.Dataset) -> dict:
-    return {k: float(measured.attrs.get(k, math.nan)) for k in ("seconds", "seconds_per_lattice", "train_seconds")}
+    return {
+        k: float(measured.attrs.get(k, math.nan))
+        for k in ("seconds", "seconds_per_lattice", "train_seconds")
+    }
 
 
-def assemble(results: list[PartResult], mc: xr.Dataset, *, methods, factors, coarsen, n_coarse: dict,
-             attrs: dict) -> xr.Dataset:
+def assemble(
+    results: list[PartResult],
+    mc: xr.Dataset,
+    *,
+    methods,
+    factors,
+    coarsen,
+    n_coarse: dict,
+    attrs: dict,
+) -> xr.Dataset:
     """The evaluation.nc Dataset: dims (method, factor, coarsen, r | k), nan where a part is n/a."""
     shape = (len(methods), len(factors), len(coarsen))
     nr, nk = mc.sizes["r"], mc.sizes["k"]
@@ -108,8 +178,12 @@ def assemble(results: list[PartResult], mc: xr.Dataset, *, methods, factors, coa
     reason = np.full(shape, "", dtype=object)
     checkpoint = np.full(shape, "", dtype=object)
     note = np.full(shape, "", dtype=object)
-    index = {(m, float(f), c): (i, j, k) for i, m in enumerate(methods) for j, f in enumerate(factors)
-             for k, c in enumerate(coarsen)}
+    index = {
+        (m, float(f), c): (i, j, k)
+        for i, m in enumerate(methods)
+        for j, f in enumerate(factors)
+        for k, c in enumerate(coarsen)
+    }
     for res in results:
         ijk = index[(res.method, float(res.factor), res.coarsen)]
         status[ijk], reason[ijk] = res.status, res.reason
@@ -125,8 +199,15 @@ def assemble(results: list[PartResult], mc: xr.Dataset, *, methods, factors, coa
         for name in K_CURVES:
             kc[name][ijk] = values[name] if name in values else res.measured[name].values
     dims = ("method", "factor", "coarsen")
-    ds = xr.Dataset(coords={"method": list(methods), "factor": [float(f) for f in factors], "coarsen": list(coarsen),
-                            "r": mc["r"].values, "k": mc["k"].values})
+    ds = xr.Dataset(
+        coords={
+            "method": list(methods),
+            "factor": [float(f) for f in factors],
+            "coarsen": list(coarsen),
+            "r": mc["r"].values,
+            "k": mc["k"].values,
+        }
+    )
     for name, v in scal.items():
         ds[name] = (dims, v)
     for name, v in rc.items():
@@ -137,8 +218,12 @@ def assemble(results: list[PartResult], mc: xr.Dataset, *, methods, factors, coa
     ds["reason"] = (dims, reason.astype(str))
     ds["checkpoint"] = (dims, checkpoint.astype(str))
     ds["note"] = (dims, note.astype(str))
-    ds["n_coarse"] = (("factor", "coarsen"), np.array([[n_coarse.get((float(f), c), -1) for c in coarsen]
-                                                       for f in factors], dtype=np.int64))
+    ds["n_coarse"] = (
+        ("factor", "coarsen"),
+        np.array(
+            [[n_coarse.get((float(f), c), -1) for c in coarsen] for f in factors], dtype=np.int64
+        ),
+    )
     for name in MC_VARS:
         ds[f"mc_{name}"] = (mc[name].dims, mc[name].values)
     _describe(ds)
@@ -156,7 +241,8 @@ def _describe(ds: xr.Dataset) -> None:
         "dev_binder": "U4 - mc_U4, U4 = 1 - <m^4>/(3<m^2>^2)",
         "seconds_per_lattice": "wall time of the method's calls per output lattice (checkpoint loading excluded)",
         "train_seconds": "training wall time from the checkpoint metadata or its loss.csv; nan if not recorded",
-        "status": "done | n/a | pending", "reason": "why a part is n/a",
+        "status": "done | n/a | pending",
+        "reason": "why a part is n/a",
         "n_coarse": "coarse lattice size n for (factor, coarsen); -1 where the convention does not fit",
     }
     for name, t in text.items():
@@ -178,5 +264,15 @@ def netcdf_attrs(attrs: dict) -> dict:
     return {k: _attr(v) for k, v in attrs.items()}
 
 
-__all__ = ["PartResult", "part_metrics", "assemble", "SCALARS", "R_CURVES", "K_CURVES", "MC_VARS", "BAR",
-           "INDEPENDENCE", "netcdf_attrs"]
+__all__ = [
+    "PartResult",
+    "part_metrics",
+    "assemble",
+    "SCALARS",
+    "R_CURVES",
+    "K_CURVES",
+    "MC_VARS",
+    "BAR",
+    "INDEPENDENCE",
+    "netcdf_attrs",
+]

@@ -8,7 +8,7 @@ reweighted to any temperature.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -19,7 +19,7 @@ __all__ = ["TorusEnumeration", "enumerate_torus"]
 MAX_ENUMERATED_L = 4
 
 
-@lru_cache(maxsize=None)
+@cache
 def _density_of_states(L: int):
     """Distinct (bond sum, magnetisation) pairs and their multiplicities for the L x L torus.
 

@@ -18,8 +18,17 @@ from .simulate import _Engine
 
 
 def _config(L: int, algorithm: str, chains: int, T: float) -> dict:
-    return dict(L=L, T=T, algorithm=algorithm, seed=12345, chains=chains, thermalize=0, decorrelate=2.0,
-                schedule="fixed", interval=1)
+    return dict(
+        L=L,
+        T=T,
+        algorithm=algorithm,
+        seed=12345,
+        chains=chains,
+        thermalize=0,
+        decorrelate=2.0,
+        schedule="fixed",
+        interval=1,
+    )
 
 
 def _timed_updates(engine: _Engine, n: int) -> tuple[int, int, float]:
@@ -54,13 +63,17 @@ def ours(L: int, algorithm: str, *, chains: int, seconds: float, T: float = T_C)
     numba.set_num_threads(min(chains, numba.config.NUMBA_NUM_THREADS))
     try:
         engine = _Engine(_config(L, algorithm, chains, T))
-        flipped, updates, dt, warm = _calibrate_and_time(lambda n: _timed_updates(engine, n), seconds)
+        flipped, updates, dt, warm = _calibrate_and_time(
+            lambda n: _timed_updates(engine, n), seconds
+        )
     finally:
         numba.set_num_threads(previous)
     return {"rate": flipped / dt, "flips_per_update": flipped / updates, "warmup_updates": warm}
 
 
-def mcising_wolff(L: int, *, seconds: float, T: float = T_C, warmup_updates: int = 0) -> dict | None:
+def mcising_wolff(
+    L: int, *, seconds: float, T: float = T_C, warmup_updates: int = 0
+) -> dict | None:
     """Flipped spins/s of mcising's Wolff on one chain, or None if mcising is absent.
 
     mcising's ``IsingSimulation.sweep`` returns (accepted, attempted, clusters); for Wolff
@@ -83,7 +96,9 @@ def mcising_wolff(L: int, *, seconds: float, T: float = T_C, warmup_updates: int
     return {"rate": flipped / dt, "flips_per_update": flipped / updates}
 
 
-def bench_table(sizes, algorithms, *, seconds: float, threads: int, with_mcising: bool = True) -> list[dict]:
+def bench_table(
+    sizes, algorithms, *, seconds: float, threads: int, with_mcising: bool = True
+) -> list[dict]:
     """One row per (L, algorithm): one-core and all-core rates and mcising's Wolff rate."""
     rows = []
     for L in sizes:
@@ -93,28 +108,42 @@ def bench_table(sizes, algorithms, *, seconds: float, threads: int, with_mcising
             ref = None
             if with_mcising and algorithm == "wolff":
                 ref = mcising_wolff(L, seconds=seconds, warmup_updates=one["warmup_updates"])
-            rows.append(dict(
-                L=L, algorithm=algorithm, threads=threads, one_core=one["rate"], all_cores=many["rate"],
-                flips_per_update=one["flips_per_update"],
-                mcising=ref["rate"] if ref else math.nan,
-                mcising_flips_per_update=ref["flips_per_update"] if ref else math.nan,
-            ))
+            rows.append(
+                dict(
+                    L=L,
+                    algorithm=algorithm,
+                    threads=threads,
+                    one_core=one["rate"],
+                    all_cores=many["rate"],
+                    flips_per_update=one["flips_per_update"],
+                    mcising=ref["rate"] if ref else math.nan,
+                    mcising_flips_per_update=ref["flips_per_update"] if ref else math.nan,
+                )
+            )
     return rows
 
 
 def format_table(rows: list[dict]) -> str:
     """Plain-text table, rates in millions of flipped spins per second."""
-    head = (f"{'L':>5} {'algorithm':<11} {'1 core':>9} {'all cores':>10} {'scaling':>8} "
-            f"{'flips/upd':>10} {'mcising':>9} {'ours/mcising':>13}")
+    head = (
+        f"{'L':>5} {'algorithm':<11} {'1 core':>9} {'all cores':>10} {'scaling':>8} "
+        f"{'flips/upd':>10} {'mcising':>9} {'ours/mcising':>13}"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
         ratio = r["one_core"] / r["mcising"] if r["mcising"] == r["mcising"] else math.nan
         lines.append(
             f"{r['L']:>5} {r['algorithm']:<11} {r['one_core'] / 1e6:>9.1f} {r['all_cores'] / 1e6:>10.1f} "
             f"{r['all_cores'] / r['one_core']:>7.2f}x {r['flips_per_update']:>10.1f} "
-            + (f"{r['mcising'] / 1e6:>9.1f} {ratio:>12.2f}x" if ratio == ratio else f"{'-':>9} {'-':>13}")
+            + (
+                f"{r['mcising'] / 1e6:>9.1f} {ratio:>12.2f}x"
+                if ratio == ratio
+                else f"{'-':>9} {'-':>13}"
+            )
         )
     threads = rows[0]["threads"] if rows else 0
-    lines.append(f"M flipped spins/s at Tc; all cores = {threads} chains on {threads} threads; "
-                 "mcising: its Wolff on one chain, same T and warm-up.")
+    lines.append(
+        f"M flipped spins/s at Tc; all cores = {threads} chains on {threads} threads; "
+        "mcising: its Wolff on one chain, same T and warm-up."
+    )
     return "\n".join(lines)

@@ -33,7 +33,9 @@ def check_sweeps(sweeps) -> int:
     return int(sweeps)
 
 
-def heatbath(spins: np.ndarray, T: float, sweeps: int, *, seed=0, preserve_blocks: int | None = None) -> np.ndarray:
+def heatbath(
+    spins: np.ndarray, T: float, sweeps: int, *, seed=0, preserve_blocks: int | None = None
+) -> np.ndarray:
     """`sweeps` heat-bath sweeps of (B, L, L) or (L, L) ±1 lattices on the torus at T (units of J/k_B).
 
     Returns new int8 lattices of the same shape; the input is not modified. L must be a
@@ -46,7 +48,9 @@ def heatbath(spins: np.ndarray, T: float, sweeps: int, *, seed=0, preserve_block
     if squeeze:
         s = s[None]
     if s.ndim != 3 or s.shape[1] != s.shape[2]:
-        raise IsingScaleError(f"heat-bath sweeps need square lattices (B, L, L), got shape {np.shape(spins)}")
+        raise IsingScaleError(
+            f"heat-bath sweeps need square lattices (B, L, L), got shape {np.shape(spins)}"
+        )
     if not np.all(np.abs(s) == 1):
         raise IsingScaleError("heat-bath sweeps need ±1 spins")
     sweeps = check_sweeps(sweeps)
@@ -63,14 +67,18 @@ def heatbath(spins: np.ndarray, T: float, sweeps: int, *, seed=0, preserve_block
     for _ in range(sweeps):
         for dy in range(c):
             for dx in range(c):
-                h = (np.roll(s, 1, 1) + np.roll(s, -1, 1) + np.roll(s, 1, 2) + np.roll(s, -1, 2))[:, dy::c, dx::c]
+                h = (np.roll(s, 1, 1) + np.roll(s, -1, 1) + np.roll(s, 1, 2) + np.roll(s, -1, 2))[
+                    :, dy::c, dx::c
+                ]
                 p_up = 1.0 / (1.0 + np.exp(-beta2 * h))
                 new = np.where(rng.random((s.shape[0], n, n)) < p_up, 1, -1).astype(np.int8)
                 if preserve_blocks is not None:
                     old = s[:, dy::c, dx::c]
                     total, top_left = block_totals(s, c)
                     new_top_left = new if (dy, dx) == (0, 0) else top_left
-                    keep = majority_rule(total - old + new, new_top_left) == majority_rule(total, top_left)
+                    keep = majority_rule(total - old + new, new_top_left) == majority_rule(
+                        total, top_left
+                    )
                     new = np.where(keep, new, old)
                 s[:, dy::c, dx::c] = new
     return s[0] if squeeze else s

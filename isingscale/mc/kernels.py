@@ -187,7 +187,9 @@ def metropolis_update(spins, nbr, rng, c, accept53, L):
         for y in range(L):
             for x in range((y + parity) % 2, L, 2):
                 i = y * L + x
-                h = spins[i] * (spins[nbr[i, 0]] + spins[nbr[i, 1]] + spins[nbr[i, 2]] + spins[nbr[i, 3]])
+                h = spins[i] * (
+                    spins[nbr[i, 0]] + spins[nbr[i, 1]] + spins[nbr[i, 2]] + spins[nbr[i, 3]]
+                )
                 if h <= 0 or next_u53(rng, c) < accept53[h // 2]:
                     spins[i] = -spins[i]
                     flipped += 1
@@ -209,7 +211,9 @@ def update(algorithm, spins, nbr, rng, c, L, p53, accept53, work_i, work_b):
 
 
 @njit(cache=True, parallel=True)
-def thermalize_chains(algorithm, spins, nbr, rng, L, p53, accept53, n_updates, flipped, updates_counted):
+def thermalize_chains(
+    algorithm, spins, nbr, rng, L, p53, accept53, n_updates, flipped, updates_counted
+):
     """Run ``n_updates`` updates on every chain; count flips over the second half only.
 
     ``flipped[c]`` and ``updates_counted[c]`` receive chain c's flipped spins and number
@@ -232,8 +236,22 @@ def thermalize_chains(algorithm, spins, nbr, rng, L, p53, accept53, n_updates, f
 
 @njit(cache=True, parallel=True)
 def produce_samples(
-    algorithm, schedule, spins, nbr, rng, L, p53, accept53, interval, threshold, todo, out_spins,
-    out_bonds, out_sum, flipped, updates,
+    algorithm,
+    schedule,
+    spins,
+    nbr,
+    rng,
+    L,
+    p53,
+    accept53,
+    interval,
+    threshold,
+    todo,
+    out_spins,
+    out_bonds,
+    out_sum,
+    flipped,
+    updates,
 ):
     """Produce ``todo[c]`` saved samples from every chain c.
 
@@ -251,7 +269,9 @@ def produce_samples(
         for k in range(todo[c]):
             since = 0
             u = 0
-            while (schedule == FIXED_UPDATES and u < interval) or (schedule == THRESHOLD and since < threshold):
+            while (schedule == FIXED_UPDATES and u < interval) or (
+                schedule == THRESHOLD and since < threshold
+            ):
                 since += update(algorithm, s, nbr, rng, c, L, p53, accept53, work_i, work_b)
                 u += 1
             flipped[c] += since

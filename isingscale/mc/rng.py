@@ -23,5 +23,8 @@ def random_starts(seed: int, chains: int, L: int) -> np.ndarray:
     """(chains, L*L) int8 random +-1 starting configurations, one per chain."""
     children = np.random.SeedSequence([seed, 0x15_1E6]).spawn(chains)
     return np.stack(
-        [(2 * np.random.default_rng(child).integers(0, 2, L * L) - 1).astype(np.int8) for child in children]
+        [
+            (2 * np.random.default_rng(child).integers(0, 2, L * L) - 1).astype(np.int8)
+            for child in children
+        ]
     )

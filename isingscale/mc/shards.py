@@ -21,13 +21,20 @@ from ..errors import IsingScaleError
 
 def shard_seed(seed: int, shard: int) -> int:
     """Seed of shard ``shard``: an independent stream derived from (seed, shard)."""
-    return int(np.random.SeedSequence([int(seed) % 2**63, int(shard)]).generate_state(1, dtype=np.uint32)[0])
+    return int(
+        np.random.SeedSequence([int(seed) % 2**63, int(shard)]).generate_state(1, dtype=np.uint32)[
+            0
+        ]
+    )
 
 
 def shard_paths(out: str | os.PathLike, shards: int) -> list[Path]:
     """``data/run.h5`` -> ``data/run.shard000-of-004.h5``, ..."""
     out = Path(out)
-    return [out.with_name(f"{out.stem}.shard{i:03d}-of-{shards:03d}{out.suffix or '.h5'}") for i in range(shards)]
+    return [
+        out.with_name(f"{out.stem}.shard{i:03d}-of-{shards:03d}{out.suffix or '.h5'}")
+        for i in range(shards)
+    ]
 
 
 def split_samples(samples: int, shards: int) -> list[int]:
@@ -42,8 +49,18 @@ def _run_shard(L: int, samples: int, seed: int, out: str, options: dict) -> dict
     return result_dict(simulate(L, samples=samples, seed=seed, out=out, progress=False, **options))
 
 
-def simulate_shards(L: int, *, samples: int, shards: int, out, seed: int = 0, chains: int | None = None,
-                    scheduler: str | None = None, progress: bool = True, **options) -> list[dict]:
+def simulate_shards(
+    L: int,
+    *,
+    samples: int,
+    shards: int,
+    out,
+    seed: int = 0,
+    chains: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = True,
+    **options,
+) -> list[dict]:
     """Write ``shards`` independent-seed ensemble files through dask tasks; returns their result dicts.
 
     chains: chains per shard (default 1: the shards are the parallelism). scheduler: a
@@ -59,10 +76,14 @@ def simulate_shards(L: int, *, samples: int, shards: int, out, seed: int = 0, ch
     if shards < 1:
         raise IsingScaleError(f"shards must be at least 1, got {shards}")
     if samples < shards:
-        raise IsingScaleError(f"{samples} samples cannot fill {shards} shards (at least one sample each)")
+        raise IsingScaleError(
+            f"{samples} samples cannot fill {shards} shards (at least one sample each)"
+        )
     options = {**options, "chains": int(chains or 1)}
-    tasks = [(L, n, shard_seed(seed, i), str(p)) for i, (n, p) in enumerate(zip(split_samples(samples, shards),
-                                                                                 shard_paths(out, shards)))]
+    tasks = [
+        (L, n, shard_seed(seed, i), str(p))
+        for i, (n, p) in enumerate(zip(split_samples(samples, shards), shard_paths(out, shards)))
+    ]
     workers = min(shards, default_chains()) if scheduler in (None, "local") else None
     with scheduler_client(scheduler, n_workers=workers) as client:
         futures = [client.submit(_run_shard, *t, options, pure=False) for t in tasks]
@@ -77,6 +98,8 @@ def simulate_shards(L: int, *, samples: int, shards: int, out, seed: int = 0, ch
                 except IsingScaleError:
                     raise
                 except Exception as e:  # noqa: BLE001  (a worker died, or the task raised remotely)
-                    raise IsingScaleError(f"a shard task failed ({type(e).__name__}: {e})"[:200]) from None
+                    raise IsingScaleError(
+                        f"a shard task failed ({type(e).__name__}: {e})"[:200]
+                    ) from None
                 bar.update(1)
     return results

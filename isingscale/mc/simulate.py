@@ -82,7 +82,11 @@ class SimulationResult:
 
     def summary(self) -> str:
         """Human-readable multi-line summary (what ``isingscale simulate`` prints)."""
-        z = (self.energy - self.energy_exact) / self.energy_error if self.energy_error > 0 else math.nan
+        z = (
+            (self.energy - self.energy_exact) / self.energy_error
+            if self.energy_error > 0
+            else math.nan
+        )
         lines = [
             f"wrote {self.n_new} samples ({self.n_samples} in {self.path}) in {self.elapsed:.1f} s",
             f"throughput        {self.flips_per_second / 1e6:.1f} M flipped spins/s",
@@ -96,7 +100,11 @@ class SimulationResult:
             f"   exact {self.energy_exact:.5f}   z = {z:+.1f}",
             f"|m|               {self.abs_magnetization:.5f} ± {self.abs_magnetization_error:.5f}",
             f"Binder U4         {self.binder:.4f} ± {self.binder_error:.4f}"
-            + (f"   reference at Tc {self.binder_reference:.4f}" if not math.isnan(self.binder_reference) else ""),
+            + (
+                f"   reference at Tc {self.binder_reference:.4f}"
+                if not math.isnan(self.binder_reference)
+                else ""
+            ),
         ]
         return "\n".join(lines)
 
@@ -158,7 +166,9 @@ def simulate(
     SimulationResult
         The file path and statistics over every sample in the file.
     """
-    chains = _check_args(L, samples, T, chains, thermalize, decorrelate, schedule, interval, algorithm)
+    chains = _check_args(
+        L, samples, T, chains, thermalize, decorrelate, schedule, interval, algorithm
+    )
     path = Path(out) if out is not None else default_path(L, T, algorithm, seed)
     if resume and chains is None and path.exists():
         chains = int(read_attrs(path).get("chains", 0)) or None
@@ -171,8 +181,15 @@ def simulate(
             stacklevel=2,
         )
     config = dict(
-        L=int(L), T=float(T), J=J, algorithm=algorithm, seed=int(seed), chains=int(chains),
-        thermalize=int(thermalize), decorrelate=float(decorrelate), schedule=schedule,
+        L=int(L),
+        T=float(T),
+        J=J,
+        algorithm=algorithm,
+        seed=int(seed),
+        chains=int(chains),
+        thermalize=int(thermalize),
+        decorrelate=float(decorrelate),
+        schedule=schedule,
         interval=int(interval) if interval is not None else None,
     )
     t0 = time.perf_counter()
@@ -200,16 +217,24 @@ def _check_args(L, samples, T, chains, thermalize, decorrelate, schedule, interv
     if chains is not None and (int(chains) != chains or chains < 1):
         raise IsingScaleError(f"chains must be an integer >= 1, got {chains}")
     if algorithm not in ALGORITHMS:
-        raise IsingScaleError(f"unknown algorithm {algorithm!r}; expected one of {', '.join(ALGORITHMS)}")
+        raise IsingScaleError(
+            f"unknown algorithm {algorithm!r}; expected one of {', '.join(ALGORITHMS)}"
+        )
     if schedule not in SCHEDULES:
-        raise IsingScaleError(f"unknown schedule {schedule!r}; expected one of {', '.join(SCHEDULES)}")
+        raise IsingScaleError(
+            f"unknown schedule {schedule!r}; expected one of {', '.join(SCHEDULES)}"
+        )
     if thermalize < 0:
         raise IsingScaleError(f"thermalize must be >= 0, got {thermalize}")
     if schedule == "calibrated" and thermalize < 10:
-        raise IsingScaleError("schedule 'calibrated' measures flips per update during thermalization: "
-                              f"needs thermalize >= 10, got {thermalize}")
+        raise IsingScaleError(
+            "schedule 'calibrated' measures flips per update during thermalization: "
+            f"needs thermalize >= 10, got {thermalize}"
+        )
     if schedule == "fixed" and (interval is None or interval < 1):
-        raise IsingScaleError(f"schedule 'fixed' needs interval >= 1 (updates between saves), got {interval}")
+        raise IsingScaleError(
+            f"schedule 'fixed' needs interval >= 1 (updates between saves), got {interval}"
+        )
     if not (math.isfinite(decorrelate) and decorrelate > 0):
         raise IsingScaleError(f"decorrelate must be positive, got {decorrelate}")
     return chains
@@ -228,7 +253,9 @@ class _Engine:
         self.nbr = kernels.neighbour_table(L)
         # Bond probability p = 1 - exp(-2J/T); Metropolis accepts exp(-2 J h / T), h = 2, 4.
         self.p53 = np.uint64(int(-math.expm1(-2.0 * J / T) * 2.0**53))
-        self.accept53 = np.array([2**53] + [int(math.exp(-2.0 * J * h / T) * 2.0**53) for h in (2, 4)], np.uint64)
+        self.accept53 = np.array(
+            [2**53] + [int(math.exp(-2.0 * J * h / T) * 2.0**53) for h in (2, 4)], np.uint64
+        )
         self.spins = random_starts(config["seed"], C, L)
         self.rng = chain_states(config["seed"], C)
         self.flipped = np.zeros(C, np.int64)
@@ -238,15 +265,25 @@ class _Engine:
 
     @property
     def schedule_code(self) -> int:
-        return kernels.THRESHOLD if self.config["schedule"] == "threshold" else kernels.FIXED_UPDATES
+        return (
+            kernels.THRESHOLD if self.config["schedule"] == "threshold" else kernels.FIXED_UPDATES
+        )
 
     def thermalize(self) -> float:
         """Thermalize every chain; return the mean flipped spins per update (second half)."""
         flipped = np.zeros(self.C, np.int64)
         counted = np.zeros(self.C, np.int64)
         kernels.thermalize_chains(
-            self.code, self.spins, self.nbr, self.rng, self.L, self.p53, self.accept53,
-            self.config["thermalize"], flipped, counted,
+            self.code,
+            self.spins,
+            self.nbr,
+            self.rng,
+            self.L,
+            self.p53,
+            self.accept53,
+            self.config["thermalize"],
+            flipped,
+            counted,
         )
         self.flipped += flipped
         return float(flipped.sum() / counted.sum()) if counted.sum() else math.nan
@@ -258,9 +295,22 @@ class _Engine:
         out_bonds = np.empty((self.C, k), np.int64)
         out_sum = np.empty((self.C, k), np.int64)
         kernels.produce_samples(
-            self.code, self.schedule_code, self.spins, self.nbr, self.rng, self.L, self.p53,
-            self.accept53, self.interval, self.threshold, todo.astype(np.int64), out_spins,
-            out_bonds, out_sum, self.flipped, self.updates,
+            self.code,
+            self.schedule_code,
+            self.spins,
+            self.nbr,
+            self.rng,
+            self.L,
+            self.p53,
+            self.accept53,
+            self.interval,
+            self.threshold,
+            todo.astype(np.int64),
+            out_spins,
+            out_bonds,
+            out_sum,
+            self.flipped,
+            self.updates,
         )
         return out_spins, out_bonds, out_sum
 
@@ -271,7 +321,10 @@ class _Engine:
 
 def _open(path: Path, config: dict, *, resume: bool, overwrite: bool) -> EnsembleWriter:
     if resume and path.exists():
-        expect = {k: config[k] for k in ("L", "T", "seed", "chains", "algorithm", "schedule", "thermalize")}
+        expect = {
+            k: config[k]
+            for k in ("L", "T", "seed", "chains", "algorithm", "schedule", "thermalize")
+        }
         expect["kind"] = "montecarlo"
         if config["schedule"] == "fixed":
             expect["interval"] = config["interval"]
@@ -285,15 +338,23 @@ def _open(path: Path, config: dict, *, resume: bool, overwrite: bool) -> Ensembl
 
 
 def _rule_text(config: dict) -> str:
-    unit = {"wolff": "Wolff cluster updates", "sw": "Swendsen-Wang sweeps", "metropolis": "Metropolis sweeps"}
+    unit = {
+        "wolff": "Wolff cluster updates",
+        "sw": "Swendsen-Wang sweeps",
+        "metropolis": "Metropolis sweeps",
+    }
     unit = unit[config["algorithm"]]
     if config["schedule"] == "fixed":
         return f"fixed: {config['interval']} {unit} between saves"
     if config["schedule"] == "threshold":
-        return (f"threshold (biased): save when a chain's own flipped spins since its last save reach "
-                f"{config['decorrelate']} L^2")
-    return (f"calibrated: a fixed number of {unit} between saves, chosen after thermalization so that "
-            f"the mean flipped spins reach {config['decorrelate']} L^2")
+        return (
+            f"threshold (biased): save when a chain's own flipped spins since its last save reach "
+            f"{config['decorrelate']} L^2"
+        )
+    return (
+        f"calibrated: a fixed number of {unit} between saves, chosen after thermalization so that "
+        f"the mean flipped spins reach {config['decorrelate']} L^2"
+    )
 
 
 def _state_group(writer: EnsembleWriter, engine: _Engine):
@@ -301,8 +362,14 @@ def _state_group(writer: EnsembleWriter, engine: _Engine):
     if "_state" not in f:
         g = f.create_group("_state")
         g.create_dataset("rng", shape=(2, engine.C, 4), dtype=np.uint64)
-        g.create_dataset("spins", shape=(2, engine.C, engine.L, engine.L), dtype=np.int8,
-                         chunks=(1, 1, engine.L, engine.L), compression="gzip", compression_opts=1)
+        g.create_dataset(
+            "spins",
+            shape=(2, engine.C, engine.L, engine.L),
+            dtype=np.int8,
+            chunks=(1, 1, engine.L, engine.L),
+            compression="gzip",
+            compression_opts=1,
+        )
         g.create_dataset("n_samples", data=np.array([-1, -1], np.int64))
     return f["_state"]
 
@@ -323,7 +390,9 @@ def _restore(writer: EnsembleWriter, engine: _Engine) -> bool:
     f, n = writer.h5file, writer.n_samples
     if "_state" not in f:
         if n:
-            raise IsingScaleError(f"cannot resume {writer.path}: it holds {n} samples but no chain state")
+            raise IsingScaleError(
+                f"cannot resume {writer.path}: it holds {n} samples but no chain state"
+            )
         return False
     g = f["_state"]
     try:
@@ -331,13 +400,17 @@ def _restore(writer: EnsembleWriter, engine: _Engine) -> bool:
         slots = np.flatnonzero(tags == n)
         if not len(slots):
             if n:
-                raise IsingScaleError(f"cannot resume {writer.path}: no chain state for its {n} samples")
+                raise IsingScaleError(
+                    f"cannot resume {writer.path}: no chain state for its {n} samples"
+                )
             return False
         engine.rng[:] = g["rng"][slots[0]]
         engine.spins[:] = g["spins"][slots[0]].reshape(engine.C, engine.N)
     except (KeyError, ValueError, TypeError, OSError) as e:
         raise IsingScaleError(f"cannot resume {writer.path}: damaged chain state ({e})") from None
-    engine.interval = int(writer.attrs.get("interval", 0)) if engine.config["schedule"] != "threshold" else 0
+    engine.interval = (
+        int(writer.attrs.get("interval", 0)) if engine.config["schedule"] != "threshold" else 0
+    )
     return True
 
 
@@ -367,8 +440,14 @@ def _produce(writer: EnsembleWriter, engine: _Engine, samples: int, *, progress:
 
     C, n = engine.C, writer.n_samples
     rounds = 1
-    with tqdm(total=samples, initial=n, unit="sample", file=sys.stderr, disable=not progress,
-              desc=f"L={engine.L} {engine.config['algorithm']}") as bar:
+    with tqdm(
+        total=samples,
+        initial=n,
+        unit="sample",
+        file=sys.stderr,
+        disable=not progress,
+        desc=f"L={engine.L} {engine.config['algorithm']}",
+    ) as bar:
         while n < samples:
             end = min(samples, n + rounds * C)
             t0 = time.perf_counter()

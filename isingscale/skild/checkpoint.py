@@ -49,8 +49,10 @@ def default_checkpoint() -> Path:
     copy a regular install puts under <sys.prefix>/share/isingscale/checkpoints/ (pyproject data-files)."""
     import sys
 
-    candidates = [repository_root() / "data" / "checkpoints" / DEFAULT_CHECKPOINT,
-                  Path(sys.prefix) / "share" / "isingscale" / "checkpoints" / DEFAULT_CHECKPOINT]
+    candidates = [
+        repository_root() / "data" / "checkpoints" / DEFAULT_CHECKPOINT,
+        Path(sys.prefix) / "share" / "isingscale" / "checkpoints" / DEFAULT_CHECKPOINT,
+    ]
     for path in candidates:
         if path.is_file():
             return path
@@ -70,7 +72,9 @@ class SkildModel:
     meta: dict
     path: Path | None = None
     sha256: str | None = None
-    coarse: Any = None  # coarse.CoarseStage: the network generation uses for the lowest modes, or None
+    coarse: Any = (
+        None  # coarse.CoarseStage: the network generation uses for the lowest modes, or None
+    )
     whitener: Whitener = field(init=False)
 
     def __post_init__(self):
@@ -120,7 +124,9 @@ def write_safetensors(path: Path, tensors: dict[str, torch.Tensor], meta: dict) 
         raise IsingScaleError(f"cannot write checkpoint {path}: {e.strerror or e}") from None
 
 
-def save_checkpoint(path, net: torch.nn.Module, meta: dict, *, train_state: dict[str, torch.Tensor] | None = None) -> Path:
+def save_checkpoint(
+    path, net: torch.nn.Module, meta: dict, *, train_state: dict[str, torch.Tensor] | None = None
+) -> Path:
     """Write weights (``model.*``), metadata and optional training state, atomically."""
     meta = {"format": FORMAT, "schema_version": SCHEMA_VERSION, **meta}
     tensors = {f"model.{k}": v for k, v in net.state_dict().items()}
@@ -129,7 +135,9 @@ def save_checkpoint(path, net: torch.nn.Module, meta: dict, *, train_state: dict
     return Path(path)
 
 
-def read_safetensors(path, *, fmt: str, schema_version: int, what: str) -> tuple[dict, dict[str, torch.Tensor]]:
+def read_safetensors(
+    path, *, fmt: str, schema_version: int, what: str
+) -> tuple[dict, dict[str, torch.Tensor]]:
     """(metadata, tensors) of an isingscale safetensors checkpoint of format ``fmt``; never unpickles.
 
     what: the kind named in error messages ("SKILD", "CNN"). Each problem (missing file,
@@ -148,18 +156,26 @@ def read_safetensors(path, *, fmt: str, schema_version: int, what: str) -> tuple
             raw = (f.metadata() or {}).get("isingscale")
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as e:  # safetensors raises its own error types for foreign/corrupt files
-        raise IsingScaleError(f"{path} is not a readable safetensors checkpoint ({str(e).splitlines()[0][:120]})") from None
+        raise IsingScaleError(
+            f"{path} is not a readable safetensors checkpoint ({str(e).splitlines()[0][:120]})"
+        ) from None
     if raw is None:
-        raise IsingScaleError(f"{path} is not an isingscale {what} checkpoint (no isingscale metadata)")
+        raise IsingScaleError(
+            f"{path} is not an isingscale {what} checkpoint (no isingscale metadata)"
+        )
     try:
         meta = json.loads(raw)
     except json.JSONDecodeError:
         raise IsingScaleError(f"{path}: checkpoint metadata is corrupt (not JSON)") from None
     if meta.get("format") != fmt:
-        raise IsingScaleError(f"{path} is not an isingscale {what} checkpoint (format {meta.get('format')!r})")
+        raise IsingScaleError(
+            f"{path} is not an isingscale {what} checkpoint (format {meta.get('format')!r})"
+        )
     if int(meta.get("schema_version", 0)) > schema_version:
-        raise IsingScaleError(f"{path} uses {what} checkpoint schema {meta['schema_version']}, newer than this "
-                              "isingscale; upgrade")
+        raise IsingScaleError(
+            f"{path} uses {what} checkpoint schema {meta['schema_version']}, newer than this "
+            "isingscale; upgrade"
+        )
     return meta, tensors
 
 
@@ -168,8 +184,13 @@ def read_checkpoint(path) -> tuple[dict, dict[str, torch.Tensor]]:
     return read_safetensors(path, fmt=FORMAT, schema_version=SCHEMA_VERSION, what="SKILD")
 
 
-def load_checkpoint(path=None, *, lattice: str | None = "ising-periodic", device: str | torch.device = "cpu",
-                    task: str | None = "skild") -> SkildModel:
+def load_checkpoint(
+    path=None,
+    *,
+    lattice: str | None = "ising-periodic",
+    device: str | torch.device = "cpu",
+    task: str | None = "skild",
+) -> SkildModel:
     """Load a checkpoint for sampling (EMA weights). ``path=None``: the shipped checkpoint.
 
     ``lattice`` is what the caller will run it on; a mismatch (e.g. an "image-dct"
@@ -182,9 +203,13 @@ def load_checkpoint(path=None, *, lattice: str | None = "ising-periodic", device
     meta, tensors = read_checkpoint(path)
     have_task = meta.get("task", "skild")
     if task is not None and have_task != task:
-        what = {"skild": "an unconditional SKILD checkpoint",
-                "conditional-sr": f"a conditional ×{meta.get('factor', '?')} super-resolver (SR3 baseline)"}
-        raise IsingScaleError(f"{path} is {what.get(have_task, repr(have_task))}, not {what.get(task, repr(task))}")
+        what = {
+            "skild": "an unconditional SKILD checkpoint",
+            "conditional-sr": f"a conditional ×{meta.get('factor', '?')} super-resolver (SR3 baseline)",
+        }
+        raise IsingScaleError(
+            f"{path} is {what.get(have_task, repr(have_task))}, not {what.get(task, repr(task))}"
+        )
     if lattice is not None and meta.get("lattice") != lattice:
         what = {"image-dct": "images", "ising-periodic": "Ising lattices"}
         have = meta.get("lattice")
@@ -194,14 +219,20 @@ def load_checkpoint(path=None, *, lattice: str | None = "ising-periodic", device
         )
     try:
         net = UNet(UNetConfig.from_dict(meta["model"]))
-        net.load_state_dict({k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")})
+        net.load_state_dict(
+            {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+        )
         spectrum = spectrum_from_meta(meta["spectrum"])
         schedule = Schedule.from_dict(meta["schedule"])
         coarse = coarse_from_checkpoint(meta, tensors, device)
     except (KeyError, RuntimeError, TypeError) as e:
-        raise IsingScaleError(f"{path}: checkpoint is incomplete or does not match its model config ({type(e).__name__})") from None
+        raise IsingScaleError(
+            f"{path}: checkpoint is incomplete or does not match its model config ({type(e).__name__})"
+        ) from None
     net.to(device).eval()
-    return SkildModel(net, spectrum, schedule, meta, path=path, sha256=file_sha256(path), coarse=coarse)
+    return SkildModel(
+        net, spectrum, schedule, meta, path=path, sha256=file_sha256(path), coarse=coarse
+    )
 
 
 def spectrum_from_meta(d: dict | list) -> Spectrum | list[Spectrum]:
@@ -219,7 +250,9 @@ def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tenso
     return tensors, {"param_groups": sd["param_groups"]}
 
 
-def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: dict[str, Any]) -> None:
+def restore_optimizer(
+    opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: dict[str, Any]
+) -> None:
     state: dict[int, dict[str, torch.Tensor]] = {}
     for name, value in tensors.items():
         if name.startswith("train.optim."):

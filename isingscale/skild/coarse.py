@@ -51,6 +51,7 @@ from .unet import UNet, UNetConfig, count_parameters
 # (+0.5 %); 7.3, 50 steps at N = 32, lies between them (data/README.md, "The coarse stage").
 STEPS_PER_OCTAVE = {"ddpm": 20, "ddim": 6, "sde": 7.3}
 
+
 @dataclass
 class CoarseStage:
     """A loaded coarse stage: network (eval mode) on size x size, handing over at s' = margin."""
@@ -75,7 +76,9 @@ def from_checkpoint(meta: dict, tensors: dict[str, torch.Tensor], device) -> Coa
     if c is None:
         return None
     net = UNet(UNetConfig.from_dict(c["model"]))
-    net.load_state_dict({k[len("coarse."):]: v for k, v in tensors.items() if k.startswith("coarse.")})
+    net.load_state_dict(
+        {k[len("coarse.") :]: v for k, v in tensors.items() if k.startswith("coarse.")}
+    )
     return CoarseStage(net.to(device).eval(), int(c["size"]), float(c["margin"]), c)
 
 
@@ -84,7 +87,9 @@ def band(model, x: torch.Tensor, size: int, generator: torch.Generator) -> torch
     return restrict(model.whitener.whiten(x.float()), size, model.basis, generator=generator)
 
 
-def plan(model, N: int, sampler: str, rate: float | None = None) -> list[tuple[int, float, float, int]]:
+def plan(
+    model, N: int, sampler: str, rate: float | None = None
+) -> list[tuple[int, float, float, int]]:
     """[(lattice, s_start, s_end, steps)] of the two legs of generation at N (coarse first).
 
     rate: steps per octave on both legs (None: this module's STEPS_PER_OCTAVE of the sampler).
@@ -93,8 +98,10 @@ def plan(model, N: int, sampler: str, rate: float | None = None) -> list[tuple[i
     st = model.coarse
     s_top = model.schedule.s_max(st.size)
     s_lift = st.s_lift(N)
-    return [(st.size, s_top, st.margin, _steps(sampler, s_top - st.margin, rate)),
-            (N, s_lift, 0.0, _steps(sampler, s_lift, rate))]
+    return [
+        (st.size, s_top, st.margin, _steps(sampler, s_top - st.margin, rate)),
+        (N, s_lift, 0.0, _steps(sampler, s_lift, rate)),
+    ]
 
 
 def describe(legs) -> str:
@@ -102,8 +109,9 @@ def describe(legs) -> str:
     return "; ".join(f"{n}x{n}: s {a:.2f} -> {b:.2f}, {k} steps" for n, a, b, k in legs)
 
 
-def generate_batch(model, B: int, N: int, *, sampler: str, rate: float | None, generator: torch.Generator,
-                   device) -> torch.Tensor:
+def generate_batch(
+    model, B: int, N: int, *, sampler: str, rate: float | None, generator: torch.Generator, device
+) -> torch.Tensor:
     """B lattices from noise through the coarse stage -> colored real-space field (B, N, N) on the CPU."""
     from .generate import model_net
 
@@ -114,8 +122,16 @@ def generate_batch(model, B: int, N: int, *, sampler: str, rate: float | None, g
     for i, ((n, s_start, s_end, steps), net) in enumerate(zip(legs, nets)):
         if i:
             y = lift(y, n, s_start, basis=model.basis, schedule=model.schedule, generator=generator)
-        y = SAMPLERS[sampler](net, y, s_start, steps, basis=model.basis, schedule=model.schedule,
-                              generator=generator, s_end=s_end)
+        y = SAMPLERS[sampler](
+            net,
+            y,
+            s_start,
+            steps,
+            basis=model.basis,
+            schedule=model.schedule,
+            generator=generator,
+            s_end=s_end,
+        )
     return model.whitener.color(y).cpu()
 
 
@@ -146,37 +162,66 @@ class CoarseConfig:
     data: list = field(default_factory=list)
 
     def model_config(self) -> UNetConfig:
-        return UNetConfig(base_channels=self.base_channels, depth=self.depth, channel_mult=tuple(self.channel_mult))
+        return UNetConfig(
+            base_channels=self.base_channels,
+            depth=self.depth,
+            channel_mult=tuple(self.channel_mult),
+        )
 
 
 def _check(cfg: CoarseConfig, sizes) -> None:
     UNet(cfg.model_config()).check_size(cfg.size)
     small = [N for N in sizes if N < 2 * cfg.size]
     if small:
-        raise IsingScaleError(f"--coarse {cfg.size}: training lattices must be at least {2 * cfg.size} wide, got "
-                              f"{', '.join(map(str, small))}")
+        raise IsingScaleError(
+            f"--coarse {cfg.size}: training lattices must be at least {2 * cfg.size} wide, got "
+            f"{', '.join(map(str, small))}"
+        )
     if cfg.lr_decay not in ("constant", "cosine"):
         raise IsingScaleError(f"lr_decay must be 'constant' or 'cosine', got {cfg.lr_decay!r}")
     if cfg.lr_decay == "cosine" and cfg.steps is None:
         raise IsingScaleError("--lr-decay cosine needs --steps (the decay runs over them)")
     if not 0 <= cfg.s_min < cfg.margin:
-        raise IsingScaleError(f"the coarse stage must train below its hand-over: need 0 <= s_min < margin, got "
-                              f"{cfg.s_min}, {cfg.margin}")
+        raise IsingScaleError(
+            f"the coarse stage must train below its hand-over: need 0 <= s_min < margin, got "
+            f"{cfg.s_min}, {cfg.margin}"
+        )
 
 
 def _coarse_meta(cfg: CoarseConfig, state: dict) -> dict:
     from .. import __version__
 
-    return {"model": cfg.model_config().to_dict(), "size": cfg.size, "margin": cfg.margin, "s_min": cfg.s_min,
-            "training": {"data": cfg.data, "config": {k: v for k, v in asdict(cfg).items() if k != "data"},
-                         "step": state["step"], "samples_seen": state["seen"],
-                         "seconds": round(state.get("seconds", 0.0), 3), "last_loss": state.get("loss"),
-                         "package_version": __version__, "torch_version": torch.__version__,
-                         "saved": datetime.now(timezone.utc).isoformat(timespec="seconds")}}
+    return {
+        "model": cfg.model_config().to_dict(),
+        "size": cfg.size,
+        "margin": cfg.margin,
+        "s_min": cfg.s_min,
+        "training": {
+            "data": cfg.data,
+            "config": {k: v for k, v in asdict(cfg).items() if k != "data"},
+            "step": state["step"],
+            "samples_seen": state["seen"],
+            "seconds": round(state.get("seconds", 0.0), 3),
+            "last_loss": state.get("loss"),
+            "package_version": __version__,
+            "torch_version": torch.__version__,
+            "saved": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        },
+    }
 
 
-def train_coarse(data, out, *, init=None, steps: int | None = None, minutes: float | None = None,
-                 device: str = "auto", resume: bool = False, progress: bool = True, **options) -> Path:
+def train_coarse(
+    data,
+    out,
+    *,
+    init=None,
+    steps: int | None = None,
+    minutes: float | None = None,
+    device: str = "auto",
+    resume: bool = False,
+    progress: bool = True,
+    **options,
+) -> Path:
     """Train the coarse stage of SKILD checkpoint `init` on ±1 lattices; returns RUNDIR/model.safetensors.
 
     The output is `init`'s network, spectrum and metadata unchanged plus the coarse stage. The
@@ -186,10 +231,23 @@ def train_coarse(data, out, *, init=None, steps: int | None = None, minutes: flo
     data are taken from it).
     """
     from ..io import file_sha256, writable_dir
-    from .checkpoint import (load_checkpoint, optimizer_tensors, read_checkpoint, restore_optimizer,
-                             write_safetensors)
-    from .train import (DistContext, _loop, _truncate_log, draw_scales, learning_rate, load_ising, optimizer_step,
-                        resolve_device)
+    from .checkpoint import (
+        load_checkpoint,
+        optimizer_tensors,
+        read_checkpoint,
+        restore_optimizer,
+        write_safetensors,
+    )
+    from .train import (
+        DistContext,
+        _loop,
+        _truncate_log,
+        draw_scales,
+        learning_rate,
+        load_ising,
+        optimizer_step,
+        resolve_device,
+    )
 
     if steps is None and minutes is None:
         raise IsingScaleError("give --steps or --minutes")
@@ -203,21 +261,37 @@ def train_coarse(data, out, *, init=None, steps: int | None = None, minutes: flo
         if "coarse" not in meta:
             raise IsingScaleError(f"--resume: {ckpt_path} is not a coarse-stage training run")
         saved = meta["coarse"]["training"]["config"]
-        cfg = CoarseConfig(**{**saved, "channel_mult": tuple(saved["channel_mult"]), "steps": steps,
-                              "minutes": minutes})
+        cfg = CoarseConfig(
+            **{
+                **saved,
+                "channel_mult": tuple(saved["channel_mult"]),
+                "steps": steps,
+                "minutes": minutes,
+            }
+        )
         cfg.data = meta["coarse"]["training"]["data"]
         main_path = ckpt_path
         data = data or [d["path"] for d in cfg.data]
     else:
         if ckpt_path.exists():
-            raise IsingScaleError(f"{out} already holds a training run; use --resume or another --out")
+            raise IsingScaleError(
+                f"{out} already holds a training run; use --resume or another --out"
+            )
         if init is None:
-            raise IsingScaleError("--coarse trains the coarse stage of a SKILD checkpoint: give it with --init")
+            raise IsingScaleError(
+                "--coarse trains the coarse stage of a SKILD checkpoint: give it with --init"
+            )
         unknown = set(options) - set(CoarseConfig.__dataclass_fields__)
         if unknown:
             raise IsingScaleError(f"unknown coarse-stage option(s): {', '.join(sorted(unknown))}")
-        cfg = CoarseConfig(**{**options, "steps": steps, "minutes": minutes,
-                              "init": {"path": str(Path(init).resolve()), "sha256": file_sha256(init)}})
+        cfg = CoarseConfig(
+            **{
+                **options,
+                "steps": steps,
+                "minutes": minutes,
+                "init": {"path": str(Path(init).resolve()), "sha256": file_sha256(init)},
+            }
+        )
         main_path = init
     model = load_checkpoint(main_path, lattice="ising-periodic", task="skild", device=dev)
     main_meta = {k: v for k, v in model.meta.items() if k != "coarse"}
@@ -225,8 +299,14 @@ def train_coarse(data, out, *, init=None, steps: int | None = None, minutes: flo
     td = load_ising(data, main_meta)
     if resume and [p["sha256"] for p in td.provenance] != [p["sha256"] for p in cfg.data]:
         raise IsingScaleError("--resume: the data files differ from those the run was started with")
-    if td.T is not None and main_meta.get("T") is not None and abs(float(td.T) - float(main_meta["T"])) > 1e-9:
-        raise IsingScaleError(f"--init: the checkpoint was trained at T={main_meta['T']}, the data are at T={td.T}")
+    if (
+        td.T is not None
+        and main_meta.get("T") is not None
+        and abs(float(td.T) - float(main_meta["T"])) > 1e-9
+    ):
+        raise IsingScaleError(
+            f"--init: the checkpoint was trained at T={main_meta['T']}, the data are at T={td.T}"
+        )
     cfg.data = td.provenance
     _check(cfg, td.sizes)
     schedule, basis = model.schedule, model.basis
@@ -240,16 +320,30 @@ def train_coarse(data, out, *, init=None, steps: int | None = None, minutes: flo
     state = {"step": 0, "seen": 0}
     if resume:
         t = meta["coarse"]["training"]
-        net.load_state_dict({k[len("train.raw."):]: v for k, v in tensors.items() if k.startswith("train.raw.")})
-        net_ema.load_state_dict({k[len("coarse."):]: v for k, v in tensors.items() if k.startswith("coarse.")})
+        net.load_state_dict(
+            {k[len("train.raw.") :]: v for k, v in tensors.items() if k.startswith("train.raw.")}
+        )
+        net_ema.load_state_dict(
+            {k[len("coarse.") :]: v for k, v in tensors.items() if k.startswith("coarse.")}
+        )
         restore_optimizer(opt, tensors, t["optimizer"])
         g.set_state(tensors["train.rng"])
         state.update(step=int(t["step"]), seen=int(t["samples_seen"]), seconds=float(t["seconds"]))
         _truncate_log(out / "loss.csv", state["step"])
     else:
         writable_dir(out)
-    (out / "config.json").write_text(json.dumps({**asdict(cfg), "device": str(dev), "sizes": td.sizes,
-                                                 "s_max": s_top, "parameters": count_parameters(net)}, indent=1))
+    (out / "config.json").write_text(
+        json.dumps(
+            {
+                **asdict(cfg),
+                "device": str(dev),
+                "sizes": td.sizes,
+                "s_max": s_top,
+                "parameters": count_parameters(net),
+            },
+            indent=1,
+        )
+    )
     amp = dev.type == "cuda"
 
     def save(path: Path, training: bool = False) -> None:
@@ -258,8 +352,16 @@ def train_coarse(data, out, *, init=None, steps: int | None = None, minutes: flo
         if training:  # the resumable state too
             opt_t, groups = optimizer_tensors(opt)
             meta["coarse"]["training"]["optimizer"] = groups
-            extra = {**{f"train.raw.{k}": v for k, v in net.state_dict().items()}, **opt_t, "train.rng": g.get_state()}
-        tensors = {**main_tensors, **{f"coarse.{k}": v for k, v in net_ema.state_dict().items()}, **extra}
+            extra = {
+                **{f"train.raw.{k}": v for k, v in net.state_dict().items()},
+                **opt_t,
+                "train.rng": g.get_state(),
+            }
+        tensors = {
+            **main_tensors,
+            **{f"coarse.{k}": v for k, v in net_ema.state_dict().items()},
+            **extra,
+        }
         write_safetensors(path, tensors, meta)
 
     def step_once() -> float:
@@ -281,7 +383,9 @@ def train_coarse(data, out, *, init=None, steps: int | None = None, minutes: flo
         state["lr"] = lr_now
         return loss.item()
 
-    _loop(cfg, out, DistContext(), state, step_once, lambda: save(ckpt_path, training=True), progress)
+    _loop(
+        cfg, out, DistContext(), state, step_once, lambda: save(ckpt_path, training=True), progress
+    )
     final = out / "model.safetensors"
     save(final)
     return final

@@ -54,7 +54,9 @@ def coarse_size(L: int, factor: float, method: str = "fourier") -> int:
         raise IsingScaleError(f"factor must be greater than 1, got {factor}")
     if method == "block":
         if abs(factor - round(factor)) > 1e-9 or L % round(factor):
-            raise IsingScaleError(f"block spins need an integer factor dividing L={L}, got {factor:g}")
+            raise IsingScaleError(
+                f"block spins need an integer factor dividing L={L}, got {factor:g}"
+            )
         return L // int(round(factor))
     n = int(round(L / factor))
     if n < 2 or n >= L:
@@ -66,7 +68,9 @@ def coarse_size(L: int, factor: float, method: str = "fourier") -> int:
 # Fourier truncation and embedding (ising-periodic: FFT; image-dct: DCT).
 
 
-def fourier_truncate(x: np.ndarray | torch.Tensor, n: int, *, lattice: str = "ising-periodic") -> torch.Tensor:
+def fourier_truncate(
+    x: np.ndarray | torch.Tensor, n: int, *, lattice: str = "ising-periodic"
+) -> torch.Tensor:
     """(B, N, N) lattice -> (B, n, n) low-band field on the fine amplitude scale (see module doc)."""
     x = torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x).double()
     N = x.shape[-1]
@@ -182,7 +186,9 @@ def _transfer_on_grid(table: dict, n: int) -> np.ndarray:
 def transfer_multiplier(tables: list[dict], factor: float, n: int) -> np.ndarray:
     """g(|q|) on the n x n coarse grid for any factor: measured, or log-interpolated in log b."""
     if not tables:
-        raise IsingScaleError("this checkpoint has no block-spin transfer function; use Fourier-coarsened input")
+        raise IsingScaleError(
+            "this checkpoint has no block-spin transfer function; use Fourier-coarsened input"
+        )
     tables = sorted(tables, key=lambda t: t["factor"])
     logs = [np.zeros((n, n))] + [np.log(_transfer_on_grid(t, n)) for t in tables]
     lb = [0.0] + [math.log(t["factor"]) for t in tables]
@@ -195,7 +201,9 @@ def transfer_multiplier(tables: list[dict], factor: float, n: int) -> np.ndarray
     return np.exp(logs[i] + t * (logs[i + 1] - logs[i]))
 
 
-def normalise_block_input(spins: np.ndarray | torch.Tensor, tables: list[dict], factor: float) -> torch.Tensor:
+def normalise_block_input(
+    spins: np.ndarray | torch.Tensor, tables: list[dict], factor: float
+) -> torch.Tensor:
     """Block-spin lattices (B, n, n) -> fields with the Fourier-truncated spectrum."""
     x = torch.as_tensor(np.asarray(spins), dtype=torch.float64)
     g = torch.as_tensor(transfer_multiplier(tables, factor, x.shape[-1]))
@@ -212,7 +220,15 @@ def lattice_energy(spins: np.ndarray) -> np.ndarray:
     return -(s * (np.roll(s, 1, -1) + np.roll(s, 1, -2))).mean(axis=(-2, -1))
 
 
-def coarsen(in_path, *, factor: float, method: str = "fourier", out, overwrite: bool = False, batch: int = 1024) -> Path:
+def coarsen(
+    in_path,
+    *,
+    factor: float,
+    method: str = "fourier",
+    out,
+    overwrite: bool = False,
+    batch: int = 1024,
+) -> Path:
     """Coarse-grain every lattice of an ensemble file by `factor`; returns the output path.
 
     method="fourier": n = round(L / factor), written as a float ``field`` (low-band field
@@ -247,7 +263,9 @@ def coarsen(in_path, *, factor: float, method: str = "fourier", out, overwrite: 
             new_attrs[key] = attrs[key]
     with create_ensemble(out, L=n, kind="coarse", attrs=new_attrs, overwrite=overwrite) as w:
         for start in range(0, attrs["n_samples"], batch):
-            spins = read_ensemble(in_path, start=start, stop=start + batch, datasets=("spins",))["spins"]
+            spins = read_ensemble(in_path, start=start, stop=start + batch, datasets=("spins",))[
+                "spins"
+            ]
             if method == "fourier":
                 w.append(field=fourier_truncate(spins.astype(np.float64), n).numpy())
             else:

@@ -62,7 +62,9 @@ def conditioning(coarse: torch.Tensor | np.ndarray, kind: str, N: int, whitener)
     raise IsingScaleError(f"unknown coarse input kind {kind!r}; expected fourier or block")
 
 
-def training_conditioning(x: torch.Tensor, factor: float, whitener, g: torch.Generator) -> torch.Tensor:
+def training_conditioning(
+    x: torch.Tensor, factor: float, whitener, g: torch.Generator
+) -> torch.Tensor:
     """Conditioning (B, 2, L, L) for fine training lattices x (B, L, L), each coarse-grained
     by a random convention (block spins only where the factor is an integer dividing L)."""
     from .coarsen import block_spins, coarse_size, fourier_truncate
@@ -73,21 +75,36 @@ def training_conditioning(x: torch.Tensor, factor: float, whitener, g: torch.Gen
     if abs(factor - round(factor)) < 1e-9 and L % round(factor) == 0:
         use_block = torch.rand(x.shape[0], generator=g) < 0.5
         blocks = block_spins(x.numpy().astype(np.int8), int(round(factor)))
-        cond = torch.where(use_block[:, None, None, None], conditioning(blocks, "block", L, whitener), cond)
+        cond = torch.where(
+            use_block[:, None, None, None], conditioning(blocks, "block", L, whitener), cond
+        )
     return cond
 
 
-def conditional_loss(net, x0: torch.Tensor, cond: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+def conditional_loss(
+    net, x0: torch.Tensor, cond: torch.Tensor, t: torch.Tensor, eps: torch.Tensor
+) -> torch.Tensor:
     """ε-prediction MSE at times t (B,) for fine fields x0 (B, N, N)."""
-    ab = torch.as_tensor(alpha_bar(t.detach().cpu().numpy()), dtype=torch.float32, device=x0.device)[:, None, None]
+    ab = torch.as_tensor(
+        alpha_bar(t.detach().cpu().numpy()), dtype=torch.float32, device=x0.device
+    )[:, None, None]
     x_t = ab.sqrt() * x0 + (1.0 - ab).sqrt() * eps
     eps_hat = net(x_t, T_SCALE * t, cond).float()
     return ((eps_hat - eps) ** 2).mean()
 
 
 @torch.no_grad()
-def sr3_sampler(net, cond: torch.Tensor | None, shape: tuple[int, ...], steps: int, *, generator: torch.Generator,
-                device, clip: bool = True, progress: bool = False) -> torch.Tensor:
+def sr3_sampler(
+    net,
+    cond: torch.Tensor | None,
+    shape: tuple[int, ...],
+    steps: int,
+    *,
+    generator: torch.Generator,
+    device,
+    clip: bool = True,
+    progress: bool = False,
+) -> torch.Tensor:
     """Ancestral DDPM from pure noise at t = 1 to a sample x_{t=0} (ᾱ(0) = 1 - 1.6e-4).
 
     net(x_t, s, cond) -> ε̂. Step t_cur -> t_prev: α = ᾱ_cur/ᾱ_prev, β = 1 - α,
@@ -101,7 +118,9 @@ def sr3_sampler(net, cond: torch.Tensor | None, shape: tuple[int, ...], steps: i
         raise IsingScaleError(f"steps must be at least 1, got {steps}")
     grid = np.linspace(1.0, 0.0, steps + 1)
     x = torch.randn(shape, generator=generator).to(device)
-    for t_cur, t_prev in tqdm(list(zip(grid[:-1], grid[1:])), disable=not progress, desc="sampling", leave=False):
+    for t_cur, t_prev in tqdm(
+        list(zip(grid[:-1], grid[1:])), disable=not progress, desc="sampling", leave=False
+    ):
         ab_cur, ab_prev = float(alpha_bar(t_cur)), float(alpha_bar(t_prev))
         s = torch.full((shape[0],), T_SCALE * t_cur, dtype=torch.float32, device=device)
         eps = net(x, s, cond).float()
@@ -119,12 +138,23 @@ def check_factor(model, factor: float) -> None:
     """A conditional checkpoint serves only the factor it was trained for."""
     trained = float(model.meta["factor"])
     if abs(factor - trained) > 1e-6:
-        raise IsingScaleError(f"{model.path} is a conditional super-resolver for ×{trained:g} only, "
-                              f"asked for ×{factor:g} (train one per factor: isingscale train --conditional --factor F)")
+        raise IsingScaleError(
+            f"{model.path} is a conditional super-resolver for ×{trained:g} only, "
+            f"asked for ×{factor:g} (train one per factor: isingscale train --conditional --factor F)"
+        )
 
 
-def conditional_upsample_stage(model, coarse: np.ndarray, kind: str, N: int, *, steps: int | None = None,
-                               generator: torch.Generator, device, clip: bool = True) -> np.ndarray:
+def conditional_upsample_stage(
+    model,
+    coarse: np.ndarray,
+    kind: str,
+    N: int,
+    *,
+    steps: int | None = None,
+    generator: torch.Generator,
+    device,
+    clip: bool = True,
+) -> np.ndarray:
     """Coarse (B, n, n) -> fine x_0 field (B, N, N) with a conditional checkpoint; spins = sign."""
     n = coarse.shape[-1]
     check_factor(model, N / n)
@@ -132,10 +162,26 @@ def conditional_upsample_stage(model, coarse: np.ndarray, kind: str, N: int, *, 
     from .generate import model_net
 
     cond = conditioning(coarse, kind, N, model.whitener).to(device)
-    x = sr3_sampler(model_net(model, device), cond, (coarse.shape[0], N, N), steps or DEFAULT_STEPS, generator=generator, device=device,
-                    clip=clip)
+    x = sr3_sampler(
+        model_net(model, device),
+        cond,
+        (coarse.shape[0], N, N),
+        steps or DEFAULT_STEPS,
+        generator=generator,
+        device=device,
+        clip=clip,
+    )
     return x.cpu().numpy()
 
 
-__all__ = ["TASK", "alpha_bar", "conditioning", "training_conditioning", "conditional_loss", "sr3_sampler", "conditional_upsample_stage",
-           "check_factor", "DEFAULT_STEPS"]
+__all__ = [
+    "TASK",
+    "alpha_bar",
+    "conditioning",
+    "training_conditioning",
+    "conditional_loss",
+    "sr3_sampler",
+    "conditional_upsample_stage",
+    "check_factor",
+    "DEFAULT_STEPS",
+]

@@ -95,17 +95,47 @@ def default_cases(L: int = 32, *, samples_large: int | None = None) -> list[Qual
     big = 2 * L
     n25 = L // 2
     return [
-        QualityCase("sr2_fourier", f"×2 SR {L // 2}→{L}, Fourier input", "upsample", L, 2.0, 1, "fourier"),
-        QualityCase("sr2_block", f"×2 SR {L // 2}→{L}, block-spin input", "upsample", L, 2.0, 1, "block"),
-        QualityCase("sr4_fourier", f"×4 SR {L // 4}→{L}, Fourier input", "upsample", L, 4.0, 1, "fourier"),
-        QualityCase("sr4_block", f"×4 SR {L // 4}→{L}, block-spin input", "upsample", L, 4.0, 1, "block"),
+        QualityCase(
+            "sr2_fourier", f"×2 SR {L // 2}→{L}, Fourier input", "upsample", L, 2.0, 1, "fourier"
+        ),
+        QualityCase(
+            "sr2_block", f"×2 SR {L // 2}→{L}, block-spin input", "upsample", L, 2.0, 1, "block"
+        ),
+        QualityCase(
+            "sr4_fourier", f"×4 SR {L // 4}→{L}, Fourier input", "upsample", L, 4.0, 1, "fourier"
+        ),
+        QualityCase(
+            "sr4_block", f"×4 SR {L // 4}→{L}, block-spin input", "upsample", L, 4.0, 1, "block"
+        ),
         QualityCase("generate", f"generation from noise, L={L}", "generate", L),
-        QualityCase("sr2.5_fourier", f"×2.5 SR {n25}→{int(round(2.5 * n25))}, Fourier input", "upsample",
-                    int(round(2.5 * n25)), 2.5, 1, "fourier"),
-        QualityCase("sr4_fourier_2L", f"×4 SR {big // 4}→{big} (net at 2× training size), Fourier input",
-                    "upsample", big, 4.0, 1, "fourier", samples=samples_large),
-        QualityCase("sr2x2_fourier", f"×2 twice {L // 4}→{L // 2}→{L}, Fourier input", "upsample", L, 2.0, 2,
-                    "fourier"),
+        QualityCase(
+            "sr2.5_fourier",
+            f"×2.5 SR {n25}→{int(round(2.5 * n25))}, Fourier input",
+            "upsample",
+            int(round(2.5 * n25)),
+            2.5,
+            1,
+            "fourier",
+        ),
+        QualityCase(
+            "sr4_fourier_2L",
+            f"×4 SR {big // 4}→{big} (net at 2× training size), Fourier input",
+            "upsample",
+            big,
+            4.0,
+            1,
+            "fourier",
+            samples=samples_large,
+        ),
+        QualityCase(
+            "sr2x2_fourier",
+            f"×2 twice {L // 4}→{L // 2}→{L}, Fourier input",
+            "upsample",
+            L,
+            2.0,
+            2,
+            "fourier",
+        ),
     ]
 
 
@@ -121,8 +151,9 @@ def _log(msg: str, progress: bool) -> None:
 # Monte Carlo references.
 
 
-def mc_ensemble(L: int, samples: int, seed: int, workdir: Path, *, T: float | None = None,
-                progress: bool = True) -> Path:
+def mc_ensemble(
+    L: int, samples: int, seed: int, workdir: Path, *, T: float | None = None, progress: bool = True
+) -> Path:
     """Held-out Wolff lattices at L (cached in workdir by L and seed).
 
     A cached file with fewer than `samples` lattices is extended by resuming its chains, so
@@ -140,10 +171,21 @@ def mc_ensemble(L: int, samples: int, seed: int, workdir: Path, *, T: float | No
             return path
         if resume:
             T = float(attrs["T"])  # the file's own value, bit for bit, so that the chains continue
-    _log(f"[mc] {'extending' if resume else 'simulating'} to {samples} lattices at L={L} (seed {seed})", progress)
+    _log(
+        f"[mc] {'extending' if resume else 'simulating'} to {samples} lattices at L={L} (seed {seed})",
+        progress,
+    )
     kwargs = {"T": float(T)} if T is not None else {}
-    isc.simulate(L, samples=samples, seed=seed, out=path, resume=resume, overwrite=not resume,
-                 progress=progress, **kwargs)
+    isc.simulate(
+        L,
+        samples=samples,
+        seed=seed,
+        out=path,
+        resume=resume,
+        overwrite=not resume,
+        progress=progress,
+        **kwargs,
+    )
     return path
 
 
@@ -153,7 +195,14 @@ def held_out_spins(model, samples: int, workdir) -> np.ndarray:
     The diagnostics' inputs (:func:`roundtrip`, :func:`calibration`)."""
     import isingscale as isc
 
-    path = mc_ensemble(int(model.meta["L"]), samples, SEED_INPUTS, Path(workdir), T=model.temperature, progress=False)
+    path = mc_ensemble(
+        int(model.meta["L"]),
+        samples,
+        SEED_INPUTS,
+        Path(workdir),
+        T=model.temperature,
+        progress=False,
+    )
     return isc.read_ensemble(path, stop=samples, datasets=("spins",))["spins"]
 
 
@@ -169,8 +218,13 @@ def _take(path: Path, samples: int, out: Path) -> Path:
             return out
     spins = isc.read_ensemble(path, stop=samples, datasets=("spins",))["spins"]
     keep = {k: attrs[k] for k in ("T", "J", "seed") if k in attrs}
-    with isc.create_ensemble(out, L=spins.shape[-1], kind="montecarlo", attrs={**keep, "source": str(path)},
-                             overwrite=True) as w:
+    with isc.create_ensemble(
+        out,
+        L=spins.shape[-1],
+        kind="montecarlo",
+        attrs={**keep, "source": str(path)},
+        overwrite=True,
+    ) as w:
         w.append(spins)
     return out
 
@@ -218,11 +272,34 @@ def compare(skild, mc) -> dict:
     out["G2_rel_rL4"] = float((skild["G2"][q] - mc["G2"][q]) / abs(mc["G2"][q]))
     out["mc_G2_rel_err_rL4"] = float(mc["G2_err"][q] / abs(mc["G2"][q]))
     out["skild_G2_rel_err_rL4"] = float(skild["G2_err"][q] / abs(skild["G2"][q]))
-    u, eu, um, eum = (float(skild["energy"]), float(skild["energy_err"]), float(mc["energy"]), float(mc["energy_err"]))
-    out["energy"] = {"skild": u, "skild_err": eu, "mc": um, "mc_err": eum, "rel_dev": (u - um) / abs(um),
-                     "rel_err": math.hypot(eu, eum) / abs(um), "z": (u - um) / math.hypot(eu, eum)}
-    m, em, mm, emm = (float(skild["abs_m"]), float(skild["abs_m_err"]), float(mc["abs_m"]), float(mc["abs_m_err"]))
-    out["abs_m"] = {"skild": m, "skild_err": em, "mc": mm, "mc_err": emm, "z": (m - mm) / math.hypot(em, emm)}
+    u, eu, um, eum = (
+        float(skild["energy"]),
+        float(skild["energy_err"]),
+        float(mc["energy"]),
+        float(mc["energy_err"]),
+    )
+    out["energy"] = {
+        "skild": u,
+        "skild_err": eu,
+        "mc": um,
+        "mc_err": eum,
+        "rel_dev": (u - um) / abs(um),
+        "rel_err": math.hypot(eu, eum) / abs(um),
+        "z": (u - um) / math.hypot(eu, eum),
+    }
+    m, em, mm, emm = (
+        float(skild["abs_m"]),
+        float(skild["abs_m_err"]),
+        float(mc["abs_m"]),
+        float(mc["abs_m_err"]),
+    )
+    out["abs_m"] = {
+        "skild": m,
+        "skild_err": em,
+        "mc": mm,
+        "mc_err": emm,
+        "z": (m - mm) / math.hypot(em, emm),
+    }
     out["n_skild"] = int(skild["n_samples"])
     out["n_mc"] = int(mc["n_samples"])
     return out
@@ -234,12 +311,16 @@ def passes_bar(result: dict) -> tuple[bool, str]:
     bad = []
     for name in ("G2", "G4c_square"):
         if not c[name]["within"]:
-            bad.append(f"{name}: {c[name]['n_outside']} of {c[name]['dof']} r outside 2 SE "
-                       f"(max |z| = {c[name]['max_abs_z']:.2f} at r = {c[name]['r_at_max']}, "
-                       f"chi2/dof = {c[name]['chi2_dof']:.2f})")
+            bad.append(
+                f"{name}: {c[name]['n_outside']} of {c[name]['dof']} r outside 2 SE "
+                f"(max |z| = {c[name]['max_abs_z']:.2f} at r = {c[name]['r_at_max']}, "
+                f"chi2/dof = {c[name]['chi2_dof']:.2f})"
+            )
     if not abs(c["energy"]["rel_dev"]) < ENERGY_TOL:
-        bad.append(f"energy per site off by {100 * c['energy']['rel_dev']:+.2f} % "
-                   f"(SKILD {c['energy']['skild']:.4f}, MC {c['energy']['mc']:.4f})")
+        bad.append(
+            f"energy per site off by {100 * c['energy']['rel_dev']:+.2f} % "
+            f"(SKILD {c['energy']['skild']:.4f}, MC {c['energy']['mc']:.4f})"
+        )
     return not bad, "; ".join(bad) or "ok"
 
 
@@ -254,7 +335,9 @@ def case_sampler(case: QualityCase, sampler: str | None = None) -> str:
     return resolve_sampler(sampler)
 
 
-def sampler_plan(case: QualityCase, model, sampler: str | None = None, steps: int | None = None) -> dict:
+def sampler_plan(
+    case: QualityCase, model, sampler: str | None = None, steps: int | None = None
+) -> dict:
     """The s-range and number of reverse steps the sampler runs for this case (from the code)."""
     from .generate import default_steps
 
@@ -265,35 +348,75 @@ def sampler_plan(case: QualityCase, model, sampler: str | None = None, steps: in
             from .coarse import describe, plan
 
             legs = plan(model, case.L, sampler, steps / s0 if steps else None)
-            return {"s_start": [leg[1] for leg in legs], "steps": [leg[3] for leg in legs], "coarse_stage": describe(legs)}
+            return {
+                "s_start": [leg[1] for leg in legs],
+                "steps": [leg[3] for leg in legs],
+                "coarse_stage": describe(legs),
+            }
         return {"s_start": [s0], "steps": [steps or default_steps(sampler, s0)]}
     from .upsample import start_offset
 
     sizes = case.sizes()
-    kinds = [case.coarsen] + ["block"] * (len(sizes) - 2)  # later stages read the previous stage's spins
+    kinds = [case.coarsen] + ["block"] * (
+        len(sizes) - 2
+    )  # later stages read the previous stage's spins
     s_star = [math.log2(N / n) + start_offset(k) for n, N, k in zip(sizes[:-1], sizes[1:], kinds)]
     return {"s_start": s_star, "steps": [steps or default_steps(sampler, s) for s in s_star]}
 
 
-def skild_ensemble(case: QualityCase, *, checkpoint, workdir: Path, mc_inputs: Path | None, samples: int,
-                   seed: int = 0, sampler: str | None = None, steps: int | None = None, sweeps: int = 0,
-                   batch: int = 64, progress: bool = True) -> tuple[Path, float]:
+def skild_ensemble(
+    case: QualityCase,
+    *,
+    checkpoint,
+    workdir: Path,
+    mc_inputs: Path | None,
+    samples: int,
+    seed: int = 0,
+    sampler: str | None = None,
+    steps: int | None = None,
+    sweeps: int = 0,
+    batch: int = 64,
+    progress: bool = True,
+) -> tuple[Path, float]:
     """Make the case's SKILD ensemble; returns (path, seconds spent sampling)."""
     import isingscale as isc
 
     out = workdir / f"skild_{case.key}.h5"
     t0 = time.perf_counter()
     if case.mode == "generate":
-        isc.skild.generate(checkpoint, L=case.L, samples=samples, out=out, seed=seed, sampler=sampler, steps=steps,
-                           sweeps=sweeps, batch=batch, overwrite=True, progress=progress)
+        isc.skild.generate(
+            checkpoint,
+            L=case.L,
+            samples=samples,
+            out=out,
+            seed=seed,
+            sampler=sampler,
+            steps=steps,
+            sweeps=sweeps,
+            batch=batch,
+            overwrite=True,
+            progress=progress,
+        )
     elif case.mode == "upsample":
         total = case.factor**case.repeat
         coarse = workdir / f"coarse_{case.key}.h5"
         isc.skild.coarsen(mc_inputs, factor=total, method=case.coarsen, out=coarse, overwrite=True)
         t0 = time.perf_counter()
-        isc.skild.upsample(coarse, factor=case.factor, repeat=case.repeat, out=out, checkpoint=checkpoint,
-                           samples=samples, seed=seed, sampler=sampler, steps=steps, sweeps=sweeps, batch=batch,
-                           overwrite=True, progress=progress)
+        isc.skild.upsample(
+            coarse,
+            factor=case.factor,
+            repeat=case.repeat,
+            out=out,
+            checkpoint=checkpoint,
+            samples=samples,
+            seed=seed,
+            sampler=sampler,
+            steps=steps,
+            sweeps=sweeps,
+            batch=batch,
+            overwrite=True,
+            progress=progress,
+        )
     else:
         raise IsingScaleError(f"unknown case mode {case.mode!r}")
     return out, time.perf_counter() - t0
@@ -333,25 +456,53 @@ def evaluate(
         _log(f"[{i}/{len(cases)}] {case.label}: {n} SKILD lattices", progress)
         if case.L not in measured:
             truth = mc_ensemble(case.L, mc_samples, seed_truth, workdir, T=T, progress=progress)
-            truth = _take(truth, mc_samples, workdir / f"mc_L{case.L}_seed{seed_truth}_n{mc_samples}.h5")
+            truth = _take(
+                truth, mc_samples, workdir / f"mc_L{case.L}_seed{seed_truth}_n{mc_samples}.h5"
+            )
             measured[case.L] = measure_file(truth)
-            rel = float(measured[case.L]["G2_err"][case.L // 4] / measured[case.L]["G2"][case.L // 4])
-            _log(f"[mc] L={case.L}: {mc_samples} lattices, MC error of G2(L/4) = {100 * rel:.2f} %", progress)
+            rel = float(
+                measured[case.L]["G2_err"][case.L // 4] / measured[case.L]["G2"][case.L // 4]
+            )
+            _log(
+                f"[mc] L={case.L}: {mc_samples} lattices, MC error of G2(L/4) = {100 * rel:.2f} %",
+                progress,
+            )
         inputs = None
         if case.mode == "upsample":
             inputs = mc_ensemble(case.L, n, seed_inputs, workdir, T=T, progress=progress)
-        path, seconds = skild_ensemble(case, checkpoint=model.path, workdir=workdir, mc_inputs=inputs, samples=n,
-                                       seed=seed, sampler=sampler, steps=steps, sweeps=sweeps, batch=batch,
-                                       progress=progress)
+        path, seconds = skild_ensemble(
+            case,
+            checkpoint=model.path,
+            workdir=workdir,
+            mc_inputs=inputs,
+            samples=n,
+            seed=seed,
+            sampler=sampler,
+            steps=steps,
+            sweeps=sweeps,
+            batch=batch,
+            progress=progress,
+        )
         cmp = compare(measure_file(path), measured[case.L])
-        res = {"case": asdict(case), "sizes": case.sizes(), "plan": sampler_plan(case, model, sampler, steps),
-               "sampler": case_sampler(case, sampler), "sweeps": sweeps, "seconds": seconds,
-               "lattices_per_s": n / seconds, "comparison": cmp, "path": str(path)}
+        res = {
+            "case": asdict(case),
+            "sizes": case.sizes(),
+            "plan": sampler_plan(case, model, sampler, steps),
+            "sampler": case_sampler(case, sampler),
+            "sweeps": sweeps,
+            "seconds": seconds,
+            "lattices_per_s": n / seconds,
+            "comparison": cmp,
+            "path": str(path),
+        }
         res["passes"], res["why"] = passes_bar(res)
         results.append(res)
-        _log(f"    {seconds:.0f} s; G2 max|z| {cmp['G2']['max_abs_z']:.2f}, G4c max|z| "
-             f"{cmp['G4c_square']['max_abs_z']:.2f}, Δu/u {100 * cmp['energy']['rel_dev']:+.2f} %"
-             f" -> {'PASS' if res['passes'] else 'FAIL'}", progress)
+        _log(
+            f"    {seconds:.0f} s; G2 max|z| {cmp['G2']['max_abs_z']:.2f}, G4c max|z| "
+            f"{cmp['G4c_square']['max_abs_z']:.2f}, Δu/u {100 * cmp['energy']['rel_dev']:+.2f} %"
+            f" -> {'PASS' if res['passes'] else 'FAIL'}",
+            progress,
+        )
     return results
 
 
@@ -359,8 +510,17 @@ def evaluate(
 # Cost and training figures.
 
 
-def roundtrip(model, spins: np.ndarray, s0: float, *, sampler: str = "sde", steps: int | None = None,
-              seed: int = 0, batch: int = 250, device: str = "cpu") -> np.ndarray:
+def roundtrip(
+    model,
+    spins: np.ndarray,
+    s0: float,
+    *,
+    sampler: str = "sde",
+    steps: int | None = None,
+    seed: int = 0,
+    batch: int = 250,
+    device: str = "cpu",
+) -> np.ndarray:
     """Held-out ±1 lattices (B, N, N) noised to scale s0 by the exact forward process, then
     sampled back to s = 0 with ``model`` (a loaded :class:`SkildModel`); returns the output
     spins (B, N, N) int8.
@@ -381,9 +541,15 @@ def roundtrip(model, spins: np.ndarray, s0: float, *, sampler: str = "sde", step
     g = torch.Generator().manual_seed(seed)
     out = []
     for i in range(0, len(spins), batch):
-        y0 = model.whitener.whiten(torch.as_tensor(np.asarray(spins[i:i + batch], dtype=np.float32)))
-        y = forward_marginal(model.basis, model.schedule, y0, s0, torch.randn(y0.shape, generator=g))
-        out.append(to_spins(reverse(model, y, s0, steps=steps, sampler=sampler, generator=g, device=dev)))
+        y0 = model.whitener.whiten(
+            torch.as_tensor(np.asarray(spins[i : i + batch], dtype=np.float32))
+        )
+        y = forward_marginal(
+            model.basis, model.schedule, y0, s0, torch.randn(y0.shape, generator=g)
+        )
+        out.append(
+            to_spins(reverse(model, y, s0, steps=steps, sampler=sampler, generator=g, device=dev))
+        )
     return np.concatenate(out)
 
 
@@ -416,13 +582,15 @@ def calibration(model, x: np.ndarray, s: float, *, seed: int = 0, batch: int = 2
     g = torch.Generator().manual_seed(seed)
     sums = np.zeros((4, N, N))  # Re c d*, |d|², |c − d|², |c|²
     for i in range(0, len(x), batch):
-        y0 = model.whitener.whiten(torch.as_tensor(np.asarray(x[i:i + batch], dtype=np.float32)))
+        y0 = model.whitener.whiten(torch.as_tensor(np.asarray(x[i : i + batch], dtype=np.float32)))
         y0k = model.basis.forward(y0)
         ysk = y0k * a + model.basis.forward(torch.randn(y0.shape, generator=g)) * b
         with torch.no_grad():
             v = model.net(model.basis.inverse(ysk), torch.full((len(y0),), float(s))).float()
         c, d = y0k - a * ysk, -b * model.basis.forward(v)
-        for k, t in enumerate(((c * d.conj()).real, d.abs() ** 2, (c - d).abs() ** 2, c.abs() ** 2)):
+        for k, t in enumerate(
+            ((c * d.conj()).real, d.abs() ** 2, (c - d).abs() ** 2, c.abs() ** 2)
+        ):
             sums[k] += t.sum(0).double().numpy()
     j = np.abs(np.fft.fftfreq(N) * N).astype(int)
     jx, jy = np.meshgrid(j, j, indexing="ij")
@@ -454,12 +622,26 @@ def paired_deviation(inputs: np.ndarray, outputs: np.ndarray) -> dict:
     js = [3 * N // 8, 7 * N // 16, N // 2]
     axis = [float(np.mean([S[j, 0], S[0, j], S[-j, 0], S[0, -j]])) for j in js]
     diag = [float(np.mean([S[j, j], S[-j, j], S[j, -j], S[-j, -j]])) for j in js]
-    return {"G2_axes": (g2_out / g2_in - 1.0).tolist(), "S_axis": axis, "S_diagonal": diag, "modes": js}
+    return {
+        "G2_axes": (g2_out / g2_in - 1.0).tolist(),
+        "S_axis": axis,
+        "S_diagonal": diag,
+        "modes": js,
+    }
 
 
-def sr_throughput(checkpoint=None, *, L_in: int = 32, factor: float = 4.0, samples: int = 16, workdir,
-                  seed_inputs: int = SEED_INPUTS, sampler: str | None = None, steps: int | None = None,
-                  progress: bool = True) -> dict:
+def sr_throughput(
+    checkpoint=None,
+    *,
+    L_in: int = 32,
+    factor: float = 4.0,
+    samples: int = 16,
+    workdir,
+    seed_inputs: int = SEED_INPUTS,
+    sampler: str | None = None,
+    steps: int | None = None,
+    progress: bool = True,
+) -> dict:
     """Lattices/s of ×factor super-resolution of L_in MC lattices (±1 spins, block-input path)."""
     import isingscale as isc
 
@@ -470,22 +652,48 @@ def sr_throughput(checkpoint=None, *, L_in: int = 32, factor: float = 4.0, sampl
     workdir = Path(workdir)
     model = load_checkpoint(checkpoint)
     T = model.temperature
-    inputs = _take(mc_ensemble(L_in, samples, seed_inputs, workdir, T=T, progress=progress), samples,
-                   workdir / f"mc_L{L_in}_seed{seed_inputs}_n{samples}.h5")
+    inputs = _take(
+        mc_ensemble(L_in, samples, seed_inputs, workdir, T=T, progress=progress),
+        samples,
+        workdir / f"mc_L{L_in}_seed{seed_inputs}_n{samples}.h5",
+    )
     out = workdir / f"skild_cost_{L_in}x{factor:g}.h5"
     N = int(round(factor * L_in))
     s_star = math.log2(N / L_in)
     n_steps = steps or default_steps(sampler, s_star)
-    _log(f"[cost] ×{factor:g} SR {L_in}→{N}: {samples} lattices, {n_steps} steps from s* = {s_star:.3f}", progress)
+    _log(
+        f"[cost] ×{factor:g} SR {L_in}→{N}: {samples} lattices, {n_steps} steps from s* = {s_star:.3f}",
+        progress,
+    )
     t0 = time.perf_counter()
-    isc.skild.upsample(inputs, factor=factor, out=out, checkpoint=model.path, samples=samples, sampler=sampler,
-                       steps=steps, batch=samples, overwrite=True, progress=progress)
+    isc.skild.upsample(
+        inputs,
+        factor=factor,
+        out=out,
+        checkpoint=model.path,
+        samples=samples,
+        sampler=sampler,
+        steps=steps,
+        batch=samples,
+        overwrite=True,
+        progress=progress,
+    )
     dt = time.perf_counter() - t0
     import torch
 
-    return {"L_in": L_in, "L_out": N, "factor": factor, "samples": samples, "seconds": dt,
-            "lattices_per_s": samples / dt, "s_start": s_star, "steps": n_steps, "sampler": sampler,
-            "torch_threads": torch.get_num_threads(), "device": "cpu"}
+    return {
+        "L_in": L_in,
+        "L_out": N,
+        "factor": factor,
+        "samples": samples,
+        "seconds": dt,
+        "lattices_per_s": samples / dt,
+        "s_start": s_star,
+        "steps": n_steps,
+        "sampler": sampler,
+        "torch_threads": torch.get_num_threads(),
+        "device": "cpu",
+    }
 
 
 def training_summary(run_dir) -> dict | None:
@@ -500,9 +708,15 @@ def training_summary(run_dir) -> dict | None:
     last = rows[-1]
     tail = [float(r["loss"]) for r in rows[-10:]]
     secs = float(last["seconds"])
-    out = {"steps": int(last["step"]), "lattices": int(last["lattices"]), "seconds": secs,
-           "lattices_per_s": int(last["lattices"]) / secs if secs > 0 else float("nan"),
-           "final_loss": float(np.mean(tail)), "final_loss_rows": len(tail), "first_loss": float(rows[0]["loss"])}
+    out = {
+        "steps": int(last["step"]),
+        "lattices": int(last["lattices"]),
+        "seconds": secs,
+        "lattices_per_s": int(last["lattices"]) / secs if secs > 0 else float("nan"),
+        "final_loss": float(np.mean(tail)),
+        "final_loss_rows": len(tail),
+        "first_loss": float(rows[0]["loss"]),
+    }
     cfg = run_dir / "config.json"
     if cfg.exists():
         import json
@@ -516,23 +730,31 @@ def training_summary(run_dir) -> dict | None:
 
 
 def _f(x, spec=".2f") -> str:
-    return "nan" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, spec)
+    return (
+        "nan" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, spec)
+    )
 
 
 def quality_table(results: list[dict]) -> str:
     """One markdown row per case."""
-    head = ("| case | N SKILD / MC | sampler: s* → 0, steps | G2 max\\|z\\| (r) | G2 χ²/dof | G4c max\\|z\\| (r) | G4c χ²/dof "
-            "| within 2 SE at every r (G2 / G4c) | G2(1) Δ | G2(L/4) Δ | Δu/u | \\|m\\| SKILD | \\|m\\| MC | bar |")
+    head = (
+        "| case | N SKILD / MC | sampler: s* → 0, steps | G2 max\\|z\\| (r) | G2 χ²/dof | G4c max\\|z\\| (r) | G4c χ²/dof "
+        "| within 2 SE at every r (G2 / G4c) | G2(1) Δ | G2(L/4) Δ | Δu/u | \\|m\\| SKILD | \\|m\\| MC | bar |"
+    )
     lines = [head, "|" + "---|" * (head.count("|") - head.count("\\|") - 1)]
     for res in results:
         c, p = res["comparison"], res["plan"]
         if p.get("coarse_stage"):
             plan = f"{res['sampler']}, coarse stage: {p['coarse_stage']}"
         else:
-            plan = f"{res['sampler']}: " + " + ".join(f"{s:.2f}→0, {n}" for s, n in zip(p["s_start"], p["steps"]))
+            plan = f"{res['sampler']}: " + " + ".join(
+                f"{s:.2f}→0, {n}" for s, n in zip(p["s_start"], p["steps"])
+            )
         if res.get("sweeps"):
             k = res["sweeps"]
-            plan += f" + {k} heat-bath sweep{'s' if k > 1 else ''}" + (" after each stage" if len(p["steps"]) > 1 else "")
+            plan += f" + {k} heat-bath sweep{'s' if k > 1 else ''}" + (
+                " after each stage" if len(p["steps"]) > 1 else ""
+            )
         g2, g4 = c["G2"], c["G4c_square"]
         yes = lambda b: "yes" if b else "**no**"  # noqa: E731
         e, m = c["energy"], c["abs_m"]
@@ -550,8 +772,13 @@ def quality_table(results: list[dict]) -> str:
 
 
 def mc_error_table(results: list[dict]) -> str:
-    seen, lines = {}, ["| L | MC lattices | MC rel. error of G2(L/4) | SKILD rel. error of G2(L/4) (per case, max) |",
-                       "|---|---|---|---|"]
+    seen, lines = (
+        {},
+        [
+            "| L | MC lattices | MC rel. error of G2(L/4) | SKILD rel. error of G2(L/4) (per case, max) |",
+            "|---|---|---|---|",
+        ],
+    )
     for res in results:
         c = res["comparison"]
         row = seen.setdefault(c["L"], [c["n_mc"], c["mc_G2_rel_err_rL4"], 0.0])
@@ -561,35 +788,54 @@ def mc_error_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def report_markdown(results: list[dict], *, checkpoint_info: dict, cost: dict | None = None,
-                    training: dict | None = None, settings: dict | None = None, split: str = "test") -> str:
+def report_markdown(
+    results: list[dict],
+    *,
+    checkpoint_info: dict,
+    cost: dict | None = None,
+    training: dict | None = None,
+    settings: dict | None = None,
+    split: str = "test",
+) -> str:
     seed_truth, seed_inputs = SPLITS[split]
     lines = ["## SKILD quality against held-out Monte Carlo", ""]
     ci = checkpoint_info
-    lines.append(f"Checkpoint `{ci['path']}` (sha256 `{ci['sha256'][:16]}…`), trained at L = {ci['L']}, "
-                 f"T = {ci['T']}, {ci.get('steps')} steps, {ci.get('lattices_seen')} lattices seen, "
-                 f"{ci.get('parameters', '?')} parameters.")
+    lines.append(
+        f"Checkpoint `{ci['path']}` (sha256 `{ci['sha256'][:16]}…`), trained at L = {ci['L']}, "
+        f"T = {ci['T']}, {ci.get('steps')} steps, {ci.get('lattices_seen')} lattices seen, "
+        f"{ci.get('parameters', '?')} parameters."
+    )
     if settings:
         lines.append("Settings: " + ", ".join(f"{k} = {v}" for k, v in settings.items()) + ".")
-    lines += ["",
-              f"Reference ({split} split): Wolff MC at the checkpoint's T, seed {seed_truth} (training data: seed 1); "
-              f"SR inputs are coarse-grained from an independent MC ensemble (seed {seed_inputs}). Per r = 1 … L/2: z = (SKILD − MC)/√(se²_SKILD + se²_MC), "
-              "jackknife errors (32 blocks) from `isingscale.analysis.correlators.measure`. Δ columns: relative "
-              "deviation SKILD/MC − 1. Bar: G2 and square G4c within 2 combined SE at every r and |Δu/u| < 1 %.",
-              "", quality_table(results), "", mc_error_table(results), ""]
+    lines += [
+        "",
+        f"Reference ({split} split): Wolff MC at the checkpoint's T, seed {seed_truth} (training data: seed 1); "
+        f"SR inputs are coarse-grained from an independent MC ensemble (seed {seed_inputs}). Per r = 1 … L/2: z = (SKILD − MC)/√(se²_SKILD + se²_MC), "
+        "jackknife errors (32 blocks) from `isingscale.analysis.correlators.measure`. Δ columns: relative "
+        "deviation SKILD/MC − 1. Bar: G2 and square G4c within 2 combined SE at every r and |Δu/u| < 1 %.",
+        "",
+        quality_table(results),
+        "",
+        mc_error_table(results),
+        "",
+    ]
     if cost:
-        lines.append(f"Cost: ×{cost['factor']:g} super-resolution {cost['L_in']} → {cost['L_out']} on CPU "
-                     f"({cost['torch_threads']} torch threads), {cost['sampler']} sampler with the default "
-                     f"{cost['steps']} steps from s* = {cost['s_start']:.2f} to 0: {cost['samples']} lattices in "
-                     f"{cost['seconds']:.1f} s = **{cost['lattices_per_s']:.2f} lattices/s** (checkpoint loading "
-                     f"included).")
+        lines.append(
+            f"Cost: ×{cost['factor']:g} super-resolution {cost['L_in']} → {cost['L_out']} on CPU "
+            f"({cost['torch_threads']} torch threads), {cost['sampler']} sampler with the default "
+            f"{cost['steps']} steps from s* = {cost['s_start']:.2f} to 0: {cost['samples']} lattices in "
+            f"{cost['seconds']:.1f} s = **{cost['lattices_per_s']:.2f} lattices/s** (checkpoint loading "
+            f"included)."
+        )
     samp = [f"{res['case']['key']}: {res['lattices_per_s']:.1f}/s" for res in results]
     lines.append("Sampling rate per case (lattices/s, CPU): " + "; ".join(samp) + ".")
     if training:
-        lines.append(f"Training (from loss.csv): {training['steps']} steps, {training['lattices']:,} lattices in "
-                     f"{training['seconds'] / 60:.1f} min = {training['lattices_per_s']:.0f} lattices/s; "
-                     f"loss {training['first_loss']:.3f} (first row) → {training['final_loss']:.4f} "
-                     f"(mean of the last {training['final_loss_rows']} rows).")
+        lines.append(
+            f"Training (from loss.csv): {training['steps']} steps, {training['lattices']:,} lattices in "
+            f"{training['seconds'] / 60:.1f} min = {training['lattices_per_s']:.0f} lattices/s; "
+            f"loss {training['first_loss']:.3f} (first row) → {training['final_loss']:.4f} "
+            f"(mean of the last {training['final_loss_rows']} rows)."
+        )
     lines.append("")
     return "\n".join(lines)
 
@@ -601,10 +847,30 @@ def checkpoint_info(checkpoint=None) -> dict:
     tr = model.meta.get("training", {})
     from .unet import count_parameters
 
-    return {"path": str(model.path), "sha256": model.sha256, "L": model.meta.get("L"), "T": model.meta.get("T"),
-            "steps": tr.get("step"), "lattices_seen": tr.get("lattices_seen"), "last_loss": tr.get("last_loss"),
-            "parameters": count_parameters(model.net)}
+    return {
+        "path": str(model.path),
+        "sha256": model.sha256,
+        "L": model.meta.get("L"),
+        "T": model.meta.get("T"),
+        "steps": tr.get("step"),
+        "lattices_seen": tr.get("lattices_seen"),
+        "last_loss": tr.get("last_loss"),
+        "parameters": count_parameters(model.net),
+    }
 
 
-__all__ = ["QualityCase", "default_cases", "evaluate", "compare", "passes_bar", "sr_throughput", "training_summary",
-           "quality_table", "report_markdown", "checkpoint_info", "BAR_CASES", "MAX_Z", "ENERGY_TOL"]
+__all__ = [
+    "QualityCase",
+    "default_cases",
+    "evaluate",
+    "compare",
+    "passes_bar",
+    "sr_throughput",
+    "training_summary",
+    "quality_table",
+    "report_markdown",
+    "checkpoint_info",
+    "BAR_CASES",
+    "MAX_Z",
+    "ENERGY_TOL",
+]

@@ -44,12 +44,27 @@ def model_net(model: SkildModel, device: torch.device):
     return net
 
 
-def reverse(model: SkildModel, y_start: torch.Tensor, s_start: float, *, steps: int, sampler: str,
-            generator: torch.Generator, device: torch.device) -> torch.Tensor:
+def reverse(
+    model: SkildModel,
+    y_start: torch.Tensor,
+    s_start: float,
+    *,
+    steps: int,
+    sampler: str,
+    generator: torch.Generator,
+    device: torch.device,
+) -> torch.Tensor:
     """Run the reverse process from s_start to 0 and return the fine field x (colored, real space)."""
     net = model_net(model, device)
-    y0 = SAMPLERS[sampler](net, y_start.to(device), s_start, steps, basis=model.basis, schedule=model.schedule,
-                           generator=generator)
+    y0 = SAMPLERS[sampler](
+        net,
+        y_start.to(device),
+        s_start,
+        steps,
+        basis=model.basis,
+        schedule=model.schedule,
+        generator=generator,
+    )
     return model.whitener.color(y0).cpu()
 
 
@@ -59,7 +74,9 @@ def to_spins(x: torch.Tensor | np.ndarray) -> np.ndarray:
     return np.where(x >= 0, 1, -1).astype(np.int8)
 
 
-def heatbath_sweeps(spins: np.ndarray, model: SkildModel, sweeps: int, *, seed, preserve_blocks: int | None = None) -> np.ndarray:
+def heatbath_sweeps(
+    spins: np.ndarray, model: SkildModel, sweeps: int, *, seed, preserve_blocks: int | None = None
+) -> np.ndarray:
     """`sweeps` exact heat-bath sweeps of sampled ±1 lattices at the checkpoint's T (0: unchanged).
 
     The optional last stage of generation and super-resolution (``--sweeps``): it repairs the
@@ -76,7 +93,12 @@ def heatbath_sweeps(spins: np.ndarray, model: SkildModel, sweeps: int, *, seed, 
 
 
 def checkpoint_attrs(model: SkildModel) -> dict:
-    return {"checkpoint": str(model.path), "checkpoint_sha256": model.sha256, "T": model.meta.get("T") or "none", "J": 1.0}
+    return {
+        "checkpoint": str(model.path),
+        "checkpoint_sha256": model.sha256,
+        "T": model.meta.get("T") or "none",
+        "J": 1.0,
+    }
 
 
 def generate(
@@ -130,12 +152,34 @@ def generate(
     if sweeps and model.lattice == "image-dct":
         raise IsingScaleError("heat-bath sweeps apply to Ising lattices, not images")
     if model.lattice == "image-dct":
-        return generate_images(model, L=L, samples=samples, out=out, steps=steps, sampler=sampler, seed=seed,
-                               generator=g, device=dev, batch=batch, overwrite=overwrite, progress=progress)
+        return generate_images(
+            model,
+            L=L,
+            samples=samples,
+            out=out,
+            steps=steps,
+            sampler=sampler,
+            seed=seed,
+            generator=g,
+            device=dev,
+            batch=batch,
+            overwrite=overwrite,
+            progress=progress,
+        )
     if Path(out).suffix == ".npz":
-        raise IsingScaleError(f"{model.path} is an Ising checkpoint: it writes HDF5 ensembles, not {out}")
-    attrs = {**checkpoint_attrs(model), "method": f"skild-generate ({sampler})", "sampler": sampler, "steps": steps,
-             "seed": seed, "s_start": s_max, "sweeps": sweeps, "coarse_stage": "none"}
+        raise IsingScaleError(
+            f"{model.path} is an Ising checkpoint: it writes HDF5 ensembles, not {out}"
+        )
+    attrs = {
+        **checkpoint_attrs(model),
+        "method": f"skild-generate ({sampler})",
+        "sampler": sampler,
+        "steps": steps,
+        "seed": seed,
+        "s_start": s_max,
+        "sweeps": sweeps,
+        "coarse_stage": "none",
+    }
     if use_coarse:
         from . import coarse
 
@@ -145,19 +189,40 @@ def generate(
         for start in tqdm(range(0, samples, batch), disable=not progress, desc="generate"):
             B = min(batch, samples - start)
             if use_coarse:
-                x = coarse.generate_batch(model, B, L, sampler=sampler, rate=rate, generator=g, device=dev).numpy()
+                x = coarse.generate_batch(
+                    model, B, L, sampler=sampler, rate=rate, generator=g, device=dev
+                ).numpy()
             else:
                 y_start = torch.randn((B, L, L), generator=g)
-                x = reverse(model, y_start, s_max, steps=steps, sampler=sampler, generator=g, device=dev).numpy()
+                x = reverse(
+                    model, y_start, s_max, steps=steps, sampler=sampler, generator=g, device=dev
+                ).numpy()
             spins = heatbath_sweeps(to_spins(x), model, sweeps, seed=[seed, start])
             extra = {"field": x} if save_field else {}
-            w.append(spins, energy=lattice_energy(spins), magnetization=spins.mean(axis=(-2, -1)), **extra)
+            w.append(
+                spins,
+                energy=lattice_energy(spins),
+                magnetization=spins.mean(axis=(-2, -1)),
+                **extra,
+            )
     return Path(out)
 
 
-def generate_images(model: SkildModel, *, L: int, samples: int, out, steps: int, sampler: str, seed: int,
-                    generator: torch.Generator, device, batch: int = 64, overwrite: bool = False,
-                    progress: bool = True) -> Path:
+def generate_images(
+    model: SkildModel,
+    *,
+    L: int,
+    samples: int,
+    out,
+    steps: int,
+    sampler: str,
+    seed: int,
+    generator: torch.Generator,
+    device,
+    batch: int = 64,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Path:
     """Images from noise with an "image-dct" checkpoint -> ``out`` (.npz: ``images`` uint8 (n, L, L, C))."""
     from tqdm.auto import tqdm
 
@@ -166,12 +231,26 @@ def generate_images(model: SkildModel, *, L: int, samples: int, out, steps: int,
     s_max = model.schedule.s_max(L)
     parts = []
     for start in tqdm(range(0, samples, batch), disable=not progress, desc="generate"):
-        y_start = torch.randn((min(batch, samples - start), model.channels, L, L), generator=generator)
-        x = reverse(model, y_start, s_max, steps=steps, sampler=sampler, generator=generator, device=device).numpy()
+        y_start = torch.randn(
+            (min(batch, samples - start), model.channels, L, L), generator=generator
+        )
+        x = reverse(
+            model, y_start, s_max, steps=steps, sampler=sampler, generator=generator, device=device
+        ).numpy()
         parts.append(to_pixels(x, model.meta["pixel_mean"]))
-    attrs = {**checkpoint_attrs(model), "kind": "generated-images", "method": f"skild-generate ({sampler})",
-             "sampler": sampler, "steps": steps, "seed": seed, "s_start": s_max, "size": L}
-    return write_images_npz(out, overwrite=overwrite, attrs=attrs, images=to_uint8_hwc(np.concatenate(parts)))
+    attrs = {
+        **checkpoint_attrs(model),
+        "kind": "generated-images",
+        "method": f"skild-generate ({sampler})",
+        "sampler": sampler,
+        "steps": steps,
+        "seed": seed,
+        "s_start": s_max,
+        "size": L,
+    }
+    return write_images_npz(
+        out, overwrite=overwrite, attrs=attrs, images=to_uint8_hwc(np.concatenate(parts))
+    )
 
 
 def generate_summary(path) -> str:
@@ -191,5 +270,7 @@ def generate_summary(path) -> str:
     u_exact = float(torus_energy(L, float(a["T"]), float(a.get("J", 1.0))))
     legs = a.get("coarse_stage", "none")
     how = f"{a['sampler']}, {legs}" if legs != "none" else f"{a['sampler']}, {a['steps']} steps"
-    return (f"{n} lattice{'s' if n > 1 else ''} {L}x{L} ({how}); energy per site {u.mean():.4f}{pm(u, 4)} "
-            f"(exact {u_exact:.4f}, {100 * (u.mean() - u_exact) / abs(u_exact):+.2f} %), <|m|> {m.mean():.3f}{pm(m, 3)}")
+    return (
+        f"{n} lattice{'s' if n > 1 else ''} {L}x{L} ({how}); energy per site {u.mean():.4f}{pm(u, 4)} "
+        f"(exact {u_exact:.4f}, {100 * (u.mean() - u_exact) / abs(u_exact):+.2f} %), <|m|> {m.mean():.3f}{pm(m, 3)}"
+    )

@@ -37,7 +37,14 @@ from ..errors import IsingScaleError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 ARRAY_SUFFIXES = (".npy", ".npz")
-CIFAR_NAMES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch")
+CIFAR_NAMES = (
+    "data_batch_1",
+    "data_batch_2",
+    "data_batch_3",
+    "data_batch_4",
+    "data_batch_5",
+    "test_batch",
+)
 COLOR_MODES = ("auto", "grey", "rgb")
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
@@ -80,13 +87,21 @@ def _read_picture(path: Path) -> list[np.ndarray]:
     try:
         from PIL import Image
     except ImportError:
-        raise IsingScaleError("reading PNG/JPEG needs Pillow: pip install 'isingscale[images]'") from None
+        raise IsingScaleError(
+            "reading PNG/JPEG needs Pillow: pip install 'isingscale[images]'"
+        ) from None
     try:
         with Image.open(path) as im:
-            im = im.convert("RGBA" if im.mode in ("RGBA", "LA", "P") else ("RGB" if im.mode not in ("L", "I;16") else im.mode))
+            im = im.convert(
+                "RGBA"
+                if im.mode in ("RGBA", "LA", "P")
+                else ("RGB" if im.mode not in ("L", "I;16") else im.mode)
+            )
             a = np.asarray(im)
     except Exception as e:  # Pillow raises many types for corrupt or foreign files
-        raise IsingScaleError(f"{path}: unreadable image ({str(e).splitlines()[0][:100] or type(e).__name__})") from None
+        raise IsingScaleError(
+            f"{path}: unreadable image ({str(e).splitlines()[0][:100] or type(e).__name__})"
+        ) from None
     if a.dtype == np.int32:  # 16-bit greyscale decoded as I
         a = a.astype(np.uint16)
     return _as_hwc_stack(a, str(path))
@@ -95,10 +110,17 @@ def _read_picture(path: Path) -> list[np.ndarray]:
 class _ArrayUnpickler(pickle.Unpickler):
     """Unpickles numpy arrays and plain containers only (the CIFAR batch layout)."""
 
-    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-                ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-                ("numpy._core.multiarray", "scalar"), ("builtins", "list"), ("builtins", "dict"),
-                ("_codecs", "encode")}  # protocol-2 pickles carry array bytes as latin-1 text
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("builtins", "list"),
+        ("builtins", "dict"),
+        ("_codecs", "encode"),
+    }  # protocol-2 pickles carry array bytes as latin-1 text
 
     def find_class(self, module, name):
         if (module, name) in self._ALLOWED:
@@ -112,7 +134,9 @@ def _read_cifar(path: Path) -> list[np.ndarray]:
         data = d[b"data"] if b"data" in d else d["data"]
         data = np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32)
     except Exception as e:
-        raise IsingScaleError(f"{path}: not a readable CIFAR-10 python batch ({type(e).__name__}: {e})"[:200]) from None
+        raise IsingScaleError(
+            f"{path}: not a readable CIFAR-10 python batch ({type(e).__name__}: {e})"[:200]
+        ) from None
     return list(data.transpose(0, 2, 3, 1).astype(np.float32) / 255.0)
 
 
@@ -123,12 +147,16 @@ def _read_array(path: Path) -> list[np.ndarray]:
     except TypeError:  # a plain .npy is not a context manager in old numpy
         arrays = None
     except Exception as e:
-        raise IsingScaleError(f"{path}: unreadable array file ({type(e).__name__}: {e})"[:200]) from None
+        raise IsingScaleError(
+            f"{path}: unreadable array file ({type(e).__name__}: {e})"[:200]
+        ) from None
     if arrays is None:
         try:
             arrays = [np.load(path, allow_pickle=False)]
         except Exception as e:
-            raise IsingScaleError(f"{path}: unreadable array file ({type(e).__name__}: {e})"[:200]) from None
+            raise IsingScaleError(
+                f"{path}: unreadable array file ({type(e).__name__}: {e})"[:200]
+            ) from None
     return [im for a in arrays for im in _as_hwc_stack(a, str(path))]
 
 
@@ -139,10 +167,17 @@ def image_files(source) -> list[Path]:
         raise IsingScaleError(f"{source}: no such file or directory")
     if source.is_file():
         return [source]
-    files = sorted(p for p in source.rglob("*") if p.is_file() and not p.name.startswith(".")
-                   and (p.suffix.lower() in IMAGE_SUFFIXES + ARRAY_SUFFIXES or p.name in CIFAR_NAMES))
+    files = sorted(
+        p
+        for p in source.rglob("*")
+        if p.is_file()
+        and not p.name.startswith(".")
+        and (p.suffix.lower() in IMAGE_SUFFIXES + ARRAY_SUFFIXES or p.name in CIFAR_NAMES)
+    )
     if not files:
-        raise IsingScaleError(f"{source}: no images found (PNG/JPEG, .npy/.npz or CIFAR-10 batches, searched recursively)")
+        raise IsingScaleError(
+            f"{source}: no images found (PNG/JPEG, .npy/.npz or CIFAR-10 batches, searched recursively)"
+        )
     return files
 
 
@@ -173,13 +208,15 @@ def crop_resize(im: np.ndarray, size: int) -> np.ndarray:
     y0, x0 = (H - m) // 2, (W - m) // 2
     t = torch.as_tensor(np.ascontiguousarray(im[y0 : y0 + m, x0 : x0 + m].transpose(2, 0, 1)))[None]
     if m != size:
-        t = torch.nn.functional.interpolate(t, size=(size, size), mode="bicubic", antialias=m > size,
-                                            align_corners=False)
+        t = torch.nn.functional.interpolate(
+            t, size=(size, size), mode="bicubic", antialias=m > size, align_corners=False
+        )
     return t[0].clamp(0.0, 1.0).numpy()
 
 
-def load_images(source, *, size: int, color: str = "auto", limit: int | None = None, progress: bool = False
-                ) -> tuple[np.ndarray, list[dict]]:
+def load_images(
+    source, *, size: int, color: str = "auto", limit: int | None = None, progress: bool = False
+) -> tuple[np.ndarray, list[dict]]:
     """Images under ``source`` as float32 (n, C, size, size) in [0, 1], and their provenance.
 
     color: "grey", "rgb", or "auto" (RGB if any image has colour, else grey). limit: at
@@ -189,11 +226,15 @@ def load_images(source, *, size: int, color: str = "auto", limit: int | None = N
     from tqdm.auto import tqdm
 
     if color not in COLOR_MODES:
-        raise IsingScaleError(f"unknown colour mode {color!r}; expected one of {', '.join(COLOR_MODES)}")
+        raise IsingScaleError(
+            f"unknown colour mode {color!r}; expected one of {', '.join(COLOR_MODES)}"
+        )
     if size < 2:
         raise IsingScaleError(f"image size must be at least 2, got {size}")
     raw, prov = [], []
-    for path in tqdm(image_files(source), disable=not progress, desc="images", unit="file", leave=False):
+    for path in tqdm(
+        image_files(source), disable=not progress, desc="images", unit="file", leave=False
+    ):
         ims = [im for im in _read_any(path) if min(im.shape[:2]) >= 1]
         prov.append({"path": str(path.resolve()), "images": len(ims)})
         raw += ims
@@ -283,7 +324,9 @@ def quality(x: np.ndarray, ref: np.ndarray) -> dict:
     for name, v in (("psnr_db", psnr(x, ref)), ("ssim", ssim(x, ref))):
         out[name] = float(np.mean(v))  # inf PSNR for identical images
         finite = len(v) > 1 and np.isfinite(v).all()
-        out[f"{name}_err"] = float(np.std(v, ddof=1) / math.sqrt(len(v))) if finite else float("nan")
+        out[f"{name}_err"] = (
+            float(np.std(v, ddof=1) / math.sqrt(len(v))) if finite else float("nan")
+        )
     out["spectrum_error_db"] = spectrum_error(x, ref)
     return out
 

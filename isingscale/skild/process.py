@@ -23,8 +23,8 @@ makes the network a v-predictor (v = a ε - b y_0): where a mode is pure noise (
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -75,7 +75,7 @@ class Schedule:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Schedule":
+    def from_dict(cls, d: dict) -> Schedule:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
@@ -115,7 +115,9 @@ class Whitener:
     def sqrt_S(self, N: int, device=None) -> torch.Tensor:
         key = (N, str(device))
         if key not in self._sqrtS:
-            self._sqrtS[key] = torch.as_tensor(np.sqrt(self.S(N)), dtype=torch.float32, device=device)
+            self._sqrtS[key] = torch.as_tensor(
+                np.sqrt(self.S(N)), dtype=torch.float32, device=device
+            )
         return self._sqrtS[key]
 
     def whiten(self, x: torch.Tensor) -> torch.Tensor:
@@ -125,33 +127,45 @@ class Whitener:
         return self.basis.multiply(y, self.sqrt_S(y.shape[-1], y.device))
 
 
-def coefficients(schedule: Schedule, s: torch.Tensor | float, N: int, device=None, *, channel_axis: bool = False
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+def coefficients(
+    schedule: Schedule, s: torch.Tensor | float, N: int, device=None, *, channel_axis: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(a_s(k), b_s(k)) as float32 tensors of shape (*s.shape, N, N).
 
     channel_axis: fields are (B, C, N, N) (images); per-sample coefficients get a
     singleton channel axis, (B, 1, N, N), so every channel of a sample shares its s.
     """
-    s_np = s.detach().cpu().double().numpy() if torch.is_tensor(s) else np.asarray(s, dtype=np.float64)
+    s_np = (
+        s.detach().cpu().double().numpy() if torch.is_tensor(s) else np.asarray(s, dtype=np.float64)
+    )
     a = schedule.a(s_np, N)
     b = np.sqrt(-np.expm1(2.0 * schedule.log_a(s_np, N)))
     if channel_axis and a.ndim == 3:
         a, b = a[:, None], b[:, None]
-    return (torch.as_tensor(a, dtype=torch.float32, device=device), torch.as_tensor(b, dtype=torch.float32, device=device))
+    return (
+        torch.as_tensor(a, dtype=torch.float32, device=device),
+        torch.as_tensor(b, dtype=torch.float32, device=device),
+    )
 
 
-def forward_marginal(basis: Basis, schedule: Schedule, y0: torch.Tensor, s: torch.Tensor | float, eps: torch.Tensor) -> torch.Tensor:
+def forward_marginal(
+    basis: Basis, schedule: Schedule, y0: torch.Tensor, s: torch.Tensor | float, eps: torch.Tensor
+) -> torch.Tensor:
     """y_s = a_s y_0 + b_s ε (per frequency), for whitened real fields y0, ε of shape (B, N, N)."""
     a, b = coefficients(schedule, s, y0.shape[-1], y0.device, channel_axis=y0.ndim == 4)
     return basis.multiply(y0, a) + basis.multiply(eps, b)
 
 
-def eps_hat(basis: Basis, a: torch.Tensor, b: torch.Tensor, y_s: torch.Tensor, v_hat: torch.Tensor) -> torch.Tensor:
+def eps_hat(
+    basis: Basis, a: torch.Tensor, b: torch.Tensor, y_s: torch.Tensor, v_hat: torch.Tensor
+) -> torch.Tensor:
     """ε̂ = b_s y_s + a_s v̂: the Gaussian (Bayes-optimal) part plus the network residual."""
     return basis.inverse(basis.forward(y_s) * b + basis.forward(v_hat) * a)
 
 
-def net_eps(net, basis: Basis, schedule: Schedule, y_s: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+def net_eps(
+    net, basis: Basis, schedule: Schedule, y_s: torch.Tensor, s: torch.Tensor
+) -> torch.Tensor:
     """ε̂(y_s, s) for a network net(y_s, s) -> v̂ (any callable; zero output = Gaussian optimum)."""
     a, b = coefficients(schedule, s, y_s.shape[-1], y_s.device, channel_axis=y_s.ndim == 4)
     return eps_hat(basis, a, b, y_s, net(y_s, s))
@@ -171,7 +185,15 @@ def loss_weights(N: int, lattice: str = "ising-periodic", *, power: float = 1.0)
     return w / w.mean()
 
 
-def skild_loss(net, basis: Basis, schedule: Schedule, y0: torch.Tensor, s: torch.Tensor, eps: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+def skild_loss(
+    net,
+    basis: Basis,
+    schedule: Schedule,
+    y0: torch.Tensor,
+    s: torch.Tensor,
+    eps: torch.Tensor,
+    w: torch.Tensor,
+) -> torch.Tensor:
     """Weighted ε-prediction MSE, Σ_k w(k) |ε̂(k) - ε(k)|² / N², averaged over the batch."""
     a, b = coefficients(schedule, s, y0.shape[-1], y0.device, channel_axis=y0.ndim == 4)
     eps_k = basis.forward(eps)

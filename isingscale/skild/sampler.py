@@ -64,7 +64,9 @@ def ddpm_sampler(
     N = y_start.shape[-1]
     s_grid = _grid(s_start, steps, s_end)
     y = y_start.float()
-    for s_cur, s_prev in tqdm(list(zip(s_grid[:-1], s_grid[1:])), disable=not progress, desc="sampling", leave=False):
+    for s_cur, s_prev in tqdm(
+        list(zip(s_grid[:-1], s_grid[1:])), disable=not progress, desc="sampling", leave=False
+    ):
         la_cur, la_prev = schedule.log_a(s_cur, N), schedule.log_a(s_prev, N)
         alpha = np.exp(2.0 * (la_cur - la_prev))
         beta = -np.expm1(2.0 * (la_cur - la_prev))
@@ -88,12 +90,17 @@ def _heun(net, y_start, s_start, steps, *, basis, schedule, churn, generator, pr
     s_top = schedule.s_max(N) if churn > 0 else 0.0  # the cap of the re-noising
     y = y_start.float()
     theta = lambda s: np.arccos(np.clip(schedule.a(s, N), 0.0, 1.0))  # noqa: E731
-    for i, (s_cur, s_prev) in enumerate(tqdm(list(zip(s_grid[:-1], s_grid[1:])), disable=not progress, desc="sampling", leave=False)):
+    for i, (s_cur, s_prev) in enumerate(
+        tqdm(list(zip(s_grid[:-1], s_grid[1:])), disable=not progress, desc="sampling", leave=False)
+    ):
         s_hat = min(s_cur + churn * (s_cur - s_prev), max(s_top, s_cur))
         if s_hat > s_cur:  # exact forward transition s_cur -> s_hat, per frequency
             alpha = np.exp(2.0 * (schedule.log_a(s_hat, N) - schedule.log_a(s_cur, N)))
             z = torch.randn(y.shape, generator=generator, dtype=y.dtype, device="cpu").to(y.device)
-            y = basis.inverse(basis.forward(y) * _t(np.sqrt(alpha), y) + basis.forward(z) * _t(np.sqrt(1.0 - alpha), y))
+            y = basis.inverse(
+                basis.forward(y) * _t(np.sqrt(alpha), y)
+                + basis.forward(z) * _t(np.sqrt(1.0 - alpha), y)
+            )
         d_theta = _t(theta(s_prev) - theta(s_hat), y)
         # Euler step.
         d_cur = basis.forward(net(y, _s(s_hat, y)).float())
@@ -130,8 +137,18 @@ def ode_sampler(
     run stops early (s_end > 0): then the network is evaluated at s_end too (2 x steps calls).
     `generator` is unused (the signature is shared with the stochastic samplers).
     """
-    return _heun(net, y_start, s_start, steps, basis=basis, schedule=schedule, churn=0.0, generator=None,
-                 progress=progress, s_end=s_end)
+    return _heun(
+        net,
+        y_start,
+        s_start,
+        steps,
+        basis=basis,
+        schedule=schedule,
+        churn=0.0,
+        generator=None,
+        progress=progress,
+        s_end=s_end,
+    )
 
 
 SDE_CHURN = 1.0  # re-noising per step, in units of the step (measured: data/README.md)
@@ -162,8 +179,18 @@ def sde_sampler(
     Both parts are exact for Gaussian data, so the zero network reproduces the spectrum at
     any step count. 2 network calls per step (the last step's correction skipped at s_end = 0).
     """
-    return _heun(net, y_start, s_start, steps, basis=basis, schedule=schedule, churn=float(churn), generator=generator,
-                 progress=progress, s_end=s_end)
+    return _heun(
+        net,
+        y_start,
+        s_start,
+        steps,
+        basis=basis,
+        schedule=schedule,
+        churn=float(churn),
+        generator=generator,
+        progress=progress,
+        s_end=s_end,
+    )
 
 
 SAMPLERS = {"ddpm": ddpm_sampler, "ddim": ode_sampler, "sde": sde_sampler}

@@ -67,7 +67,9 @@ class Basis:
 
     def __init__(self, lattice: str):
         if lattice not in LATTICE_TYPES:
-            raise IsingScaleError(f"unknown lattice type {lattice!r}; expected one of {LATTICE_TYPES}")
+            raise IsingScaleError(
+                f"unknown lattice type {lattice!r}; expected one of {LATTICE_TYPES}"
+            )
         self.lattice = lattice
         self._dct: dict[tuple, torch.Tensor] = {}
 
@@ -139,7 +141,7 @@ class Spectrum:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Spectrum":
+    def from_dict(cls, d: dict) -> Spectrum:
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in d.items() if k in known})
 
@@ -212,7 +214,9 @@ def estimate_spectrum(
     )
 
 
-def power_law_spectrum(L: int, *, p: float = 1.75, A: float = 1.0, c0: float = 1.0, lattice="ising-periodic") -> Spectrum:
+def power_law_spectrum(
+    L: int, *, p: float = 1.75, A: float = 1.0, c0: float = 1.0, lattice="ising-periodic"
+) -> Spectrum:
     """An exact power-law spectrum S = A |k|^(-p) (zero mode c0 A (1/2L)^(-p)), for tests."""
     ks = np.unique(np.round(radial_k(L, lattice)[radial_k(L, lattice) > 1.0 / (2 * L)], 12))
     return Spectrum(lattice, L, ks.tolist(), (A * ks ** (-p)).tolist(), A, p, c0, floor=0.0)

@@ -86,7 +86,9 @@ def _noise(shape, generator, like: torch.Tensor) -> torch.Tensor:
     return torch.randn(shape, generator=generator, dtype=torch.float64).to(like.device)
 
 
-def lift_coefficients(schedule: Schedule, N: int, Nc: int, s: float) -> tuple[np.ndarray, np.ndarray]:
+def lift_coefficients(
+    schedule: Schedule, N: int, Nc: int, s: float
+) -> tuple[np.ndarray, np.ndarray]:
     """(r, √(1 - r²)) on the shared band, shape (len(band), len(band)), for a lift to N at scale s.
 
     r(k) = a_N(s, k) / a_Nc(s - j, k'), 2^j = N / Nc; independent of s in exact arithmetic
@@ -100,7 +102,9 @@ def lift_coefficients(schedule: Schedule, N: int, Nc: int, s: float) -> tuple[np
     return np.exp(log_r), np.sqrt(-np.expm1(2.0 * log_r))
 
 
-def restrict(y: torch.Tensor, Nc: int, basis: Basis, *, generator: torch.Generator | None = None) -> torch.Tensor:
+def restrict(
+    y: torch.Tensor, Nc: int, basis: Basis, *, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Whitened N x N field -> whitened Nc x Nc field: shared modes copied (factor 1), the
     coarse Nyquist lines (periodic, even Nc) filled with unit-variance white noise."""
     N = y.shape[-1]
@@ -111,8 +115,15 @@ def restrict(y: torch.Tensor, Nc: int, basis: Basis, *, generator: torch.Generat
     return basis.inverse(Yc).float()
 
 
-def lift(y_coarse: torch.Tensor, N: int, s: float, *, basis: Basis, schedule: Schedule,
-         generator: torch.Generator | None = None) -> torch.Tensor:
+def lift(
+    y_coarse: torch.Tensor,
+    N: int,
+    s: float,
+    *,
+    basis: Basis,
+    schedule: Schedule,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Whitened state on Nc at scale s - j  ->  whitened state on N at scale s (see module doc).
 
     Shared band: y = r y' + √(1 - r²) z; everything else (the high band and the fine modes
@@ -128,7 +139,9 @@ def lift(y_coarse: torch.Tensor, N: int, s: float, *, basis: Basis, schedule: Sc
     Yc = basis.forward(y_coarse.double())
     Z = basis.forward(_noise(y_coarse.shape[:-2] + (N, N), generator, y_coarse))
     Y = Z.clone()
-    Y[..., fi[:, None], fi[None, :]] = r * Yc[..., ci[:, None], ci[None, :]] + sd * Z[..., fi[:, None], fi[None, :]]
+    Y[..., fi[:, None], fi[None, :]] = (
+        r * Yc[..., ci[:, None], ci[None, :]] + sd * Z[..., fi[:, None], fi[None, :]]
+    )
     return basis.inverse(Y).float()
 
 
@@ -137,7 +150,10 @@ def lift(y_coarse: torch.Tensor, N: int, s: float, *, basis: Basis, schedule: Sc
 
 
 def _net_calls(sampler: str, steps: int, s_end: float) -> int:
-    if sampler in ("ddim", "sde"):  # Heun: 2 calls a step, the last step's correction skipped when ending at 0
+    if sampler in (
+        "ddim",
+        "sde",
+    ):  # Heun: 2 calls a step, the last step's correction skipped when ending at 0
         return 2 * steps - (1 if s_end == 0.0 else 0)
     return steps
 
@@ -200,19 +216,35 @@ class SSDPlan:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d.update(site_evals=self.site_evals, plain_site_evals=self.plain_site_evals, ratio=self.ratio)
+        d.update(
+            site_evals=self.site_evals, plain_site_evals=self.plain_site_evals, ratio=self.ratio
+        )
         return d
 
     def summary(self) -> str:
         what = f"super-resolution {self.n} -> {self.N}" if self.n else f"generation at N={self.N}"
-        lv = ", ".join(f"{x.N}^2: s {x.s_start:.2f} -> {x.s_end:.2f}, {x.steps} steps" for x in self.levels)
-        return (f"SSD {what}, decimate {self.decimate}, margin {self.margin:g} ({self.sampler}): {lv}; "
-                f"cost {self.site_evals} vs plain {self.plain_site_evals} site-evaluations per lattice "
-                f"(ratio {self.ratio:.3f}, {100 * (1 - self.ratio):.0f} % saved)")
+        lv = ", ".join(
+            f"{x.N}^2: s {x.s_start:.2f} -> {x.s_end:.2f}, {x.steps} steps" for x in self.levels
+        )
+        return (
+            f"SSD {what}, decimate {self.decimate}, margin {self.margin:g} ({self.sampler}): {lv}; "
+            f"cost {self.site_evals} vs plain {self.plain_site_evals} site-evaluations per lattice "
+            f"(ratio {self.ratio:.3f}, {100 * (1 - self.ratio):.0f} % saved)"
+        )
 
 
-def ssd_plan(model: SkildModel, n: int | None, N: int, decimate: int, margin: float = 1.0, sampler: str = "ddpm", *,
-             steps_per_octave: float | None = None, steps: int | None = None, s_offset: float = 0.0) -> SSDPlan:
+def ssd_plan(
+    model: SkildModel,
+    n: int | None,
+    N: int,
+    decimate: int,
+    margin: float = 1.0,
+    sampler: str = "ddpm",
+    *,
+    steps_per_octave: float | None = None,
+    steps: int | None = None,
+    s_offset: float = 0.0,
+) -> SSDPlan:
     """Levels, step counts and cost of SSD generation (n=None) or super-resolution n -> N.
 
     Steps: the same steps per octave as plain SKILD on each level: steps_per_octave (default
@@ -245,7 +277,9 @@ def ssd_plan(model: SkildModel, n: int | None, N: int, decimate: int, margin: fl
         rate = steps / s_top if steps is not None else steps_per_octave
     plain_steps = steps if (n is not None and steps is not None) else _steps(sampler, s_top, rate)
     plain = SSDLevel(N, s_top, 0.0, plain_steps, _net_calls(sampler, plain_steps, 0.0))
-    common = dict(N=N, n=n, decimate=decimate, margin=float(margin), sampler=sampler, plain=plain, rate=rate)
+    common = dict(
+        N=N, n=n, decimate=decimate, margin=float(margin), sampler=sampler, plain=plain, rate=rate
+    )
     if decimate == 0:
         return SSDPlan(s_lift=None, levels=[plain], **common)
     f = 2**decimate
@@ -254,7 +288,9 @@ def ssd_plan(model: SkildModel, n: int | None, N: int, decimate: int, margin: fl
         raise IsingScaleError(f"{what}: N={N} is not divisible by {f}")
     Nc = N // f
     if n is not None and Nc <= n:
-        raise IsingScaleError(f"{what}: the intermediate lattice {Nc} must exceed the input size n={n}")
+        raise IsingScaleError(
+            f"{what}: the intermediate lattice {Nc} must exceed the input size n={n}"
+        )
     try:
         model.net.check_size(Nc)
     except IsingScaleError as e:
@@ -262,13 +298,21 @@ def ssd_plan(model: SkildModel, n: int | None, N: int, decimate: int, margin: fl
     s_lift = decimate + float(margin)
     s_coarse = s_top - decimate if n is not None else schedule.s_max(Nc)  # on N''s own scale
     if not s_coarse > margin:
-        where = f"s* - {decimate} = {s_coarse:.3f}" if n is not None else f"s_max({Nc}) = {s_coarse:.3f}"
-        raise IsingScaleError(f"{what}, margin {margin:g}: no room for coarse steps ({where} <= margin); "
-                              "use a smaller decimate or margin")
+        where = (
+            f"s* - {decimate} = {s_coarse:.3f}"
+            if n is not None
+            else f"s_max({Nc}) = {s_coarse:.3f}"
+        )
+        raise IsingScaleError(
+            f"{what}, margin {margin:g}: no room for coarse steps ({where} <= margin); "
+            "use a smaller decimate or margin"
+        )
     c_steps = _steps(sampler, s_coarse - margin, rate)
     f_steps = _steps(sampler, s_lift, rate)
-    levels = [SSDLevel(Nc, s_coarse, float(margin), c_steps, _net_calls(sampler, c_steps, float(margin))),
-              SSDLevel(N, s_lift, 0.0, f_steps, _net_calls(sampler, f_steps, 0.0))]
+    levels = [
+        SSDLevel(Nc, s_coarse, float(margin), c_steps, _net_calls(sampler, c_steps, float(margin))),
+        SSDLevel(N, s_lift, 0.0, f_steps, _net_calls(sampler, f_steps, 0.0)),
+    ]
     return SSDPlan(s_lift=s_lift, levels=levels, **common)
 
 
@@ -276,30 +320,62 @@ def ssd_plan(model: SkildModel, n: int | None, N: int, decimate: int, margin: fl
 # Sampling.
 
 
-def _reverse(model: SkildModel, net, y: torch.Tensor, level: SSDLevel, sampler: str,
-             generator: torch.Generator) -> torch.Tensor:
-    return SAMPLERS[sampler](net, y, level.s_start, level.steps, basis=model.basis, schedule=model.schedule,
-                             generator=generator, s_end=level.s_end)
+def _reverse(
+    model: SkildModel,
+    net,
+    y: torch.Tensor,
+    level: SSDLevel,
+    sampler: str,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    return SAMPLERS[sampler](
+        net,
+        y,
+        level.s_start,
+        level.steps,
+        basis=model.basis,
+        schedule=model.schedule,
+        generator=generator,
+        s_end=level.s_end,
+    )
 
 
 def _field_shape(model: SkildModel, B: int, N: int) -> tuple[int, ...]:
     return (B, model.channels, N, N) if model.lattice == "image-dct" else (B, N, N)
 
 
-def _run_plan(model: SkildModel, plan: SSDPlan, y: torch.Tensor, generator: torch.Generator, device) -> torch.Tensor:
+def _run_plan(
+    model: SkildModel, plan: SSDPlan, y: torch.Tensor, generator: torch.Generator, device
+) -> torch.Tensor:
     """Reverse on each level of the plan (y: whitened start on the first level) with its sampler, lift between."""
     net = model_net(model, torch.device(device))
     y = y.to(device)
     for i, level in enumerate(plan.levels):
         if i:
-            y = lift(y, level.N, plan.s_lift, basis=model.basis, schedule=model.schedule, generator=generator)
+            y = lift(
+                y,
+                level.N,
+                plan.s_lift,
+                basis=model.basis,
+                schedule=model.schedule,
+                generator=generator,
+            )
         y = _reverse(model, net, y, level, plan.sampler, generator)
     return model.whitener.color(y).cpu()
 
 
-def ssd_generate_batch(model: SkildModel, B: int, N: int, *, decimate: int, margin: float = 1.0,
-                       steps_per_octave: float | None = None, sampler: str = "ddpm",
-                       generator: torch.Generator, device="cpu") -> torch.Tensor:
+def ssd_generate_batch(
+    model: SkildModel,
+    B: int,
+    N: int,
+    *,
+    decimate: int,
+    margin: float = 1.0,
+    steps_per_octave: float | None = None,
+    sampler: str = "ddpm",
+    generator: torch.Generator,
+    device="cpu",
+) -> torch.Tensor:
     """B lattices from noise with scale-space sampling -> colored real-space field (B, N, N).
 
     Reverse on N' = N / 2^decimate from s_max(N') to margin, lift to N at s_lift = decimate +
@@ -311,9 +387,20 @@ def ssd_generate_batch(model: SkildModel, B: int, N: int, *, decimate: int, marg
     return _run_plan(model, plan, y_start, generator, device)
 
 
-def ssd_upsample_stage(model: SkildModel, coarse: np.ndarray | torch.Tensor, kind: str, N: int, *, decimate: int,
-                       margin: float = 1.0, steps: int | None = None, sampler: str = "ddpm",
-                       s_offset: float | None = None, generator: torch.Generator, device="cpu") -> np.ndarray:
+def ssd_upsample_stage(
+    model: SkildModel,
+    coarse: np.ndarray | torch.Tensor,
+    kind: str,
+    N: int,
+    *,
+    decimate: int,
+    margin: float = 1.0,
+    steps: int | None = None,
+    sampler: str = "ddpm",
+    s_offset: float | None = None,
+    generator: torch.Generator,
+    device="cpu",
+) -> np.ndarray:
     """Super-resolution stage coarse (B, n, n) -> fine field (B, N, N) with scale-space sampling.
 
     kind: "fourier" (float field) or "block" (±1 spins, normalised with the checkpoint's block
@@ -326,9 +413,15 @@ def ssd_upsample_stage(model: SkildModel, coarse: np.ndarray | torch.Tensor, kin
     if kind not in ("fourier", "block"):
         raise IsingScaleError(f"unknown coarse input kind {kind!r}; expected fourier or block")
     n = coarse.shape[-1]
-    plan = ssd_plan(model, n, N, decimate, margin, sampler, steps=steps, s_offset=start_offset(kind, s_offset))
+    plan = ssd_plan(
+        model, n, N, decimate, margin, sampler, steps=steps, s_offset=start_offset(kind, s_offset)
+    )
     f = N / n
-    xc = normalise_block_input(coarse, model.block_transfer, f) if kind == "block" else torch.as_tensor(coarse)
+    xc = (
+        normalise_block_input(coarse, model.block_transfer, f)
+        if kind == "block"
+        else torch.as_tensor(coarse)
+    )
     y_embed = embed(xc, N, model.whitener, generator=generator)
     first = plan.levels[0]
     if first.N < N:

@@ -60,7 +60,9 @@ def resolve_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise IsingScaleError("--device cuda requested but no CUDA GPU is available (use --device cpu or auto)")
+        raise IsingScaleError(
+            "--device cuda requested but no CUDA GPU is available (use --device cpu or auto)"
+        )
     if device not in ("cpu", "cuda"):
         raise IsingScaleError(f"unknown device {device!r}; expected auto, cpu or cuda")
     return torch.device(device)
@@ -80,21 +82,29 @@ class TrainConfig:
     base_channels: int = 16
     depth: int = 3
     channel_mult: tuple[int, ...] = (1, 2, 4, 4)
-    head_blocks: int = 0  # full-resolution blocks before the output; with init, may exceed the checkpoint's
-    colored_io: bool = False  # the network also sees and writes the field in data units (UNetConfig.colored_io)
+    head_blocks: int = (
+        0  # full-resolution blocks before the output; with init, may exceed the checkpoint's
+    )
+    colored_io: bool = (
+        False  # the network also sees and writes the field in data units (UNetConfig.colored_io)
+    )
     batch: int = 64
     steps: int | None = None  # total optimizer steps (None: use minutes)
     minutes: float | None = None  # wall-clock budget for this invocation
     lr: float = 1e-3
     warmup: int = 200  # linear learning-rate warm-up, steps
     lr_decay: str = "constant"  # "constant", or "cosine" from lr to lr/10 over --steps
-    init: dict | None = None  # fine-tuning: the checkpoint the weights started from (path, sha256, its training)
+    init: dict | None = (
+        None  # fine-tuning: the checkpoint the weights started from (path, sha256, its training)
+    )
     ema: float = 0.999  # EMA decay per step (with the usual (1+t)/(10+t) warm-up)
     seed: int = 0
     width: float = 0.4  # logistic width of a_s(k), octaves
     alpha_bar_min: float = 1e-4  # ᾱ of every mode at s_max
     loss_power: float = 1.0  # low-mode weight w(k) ∝ |k|^-loss_power
-    s_power: float = 1.0  # training scales s = s_max u^s_power, u ~ U(0, 1): > 1 oversamples small s
+    s_power: float = (
+        1.0  # training scales s = s_max u^s_power, u ~ U(0, 1): > 1 oversamples small s
+    )
     grad_clip: float = 1.0
     checkpoint_every: int = 500  # steps between training checkpoints (also every 5 minutes)
     log_every: int = 20  # steps per loss.csv row
@@ -103,9 +113,13 @@ class TrainConfig:
     color: str = "auto"  # images: grey, rgb or auto (rgb if any image has colour)
     max_images: int | None = None  # images: read at most this many
     channels: int = 1  # set from the data: 1 (Ising, grey) or 3 (RGB)
-    conditional: bool = False  # SR3-style conditional super-resolver (skild.conditional), one per factor
+    conditional: bool = (
+        False  # SR3-style conditional super-resolver (skild.conditional), one per factor
+    )
     factor: float | None = None  # conditional: the super-resolution factor it is trained for
-    world_size: int = 1  # data-parallel processes of the latest invocation (global batch = batch x world_size)
+    world_size: int = (
+        1  # data-parallel processes of the latest invocation (global batch = batch x world_size)
+    )
     data: list = field(default_factory=list)
 
     @property
@@ -115,9 +129,16 @@ class TrainConfig:
     def model_config(self) -> UNetConfig:
         from .conditional import COND_CHANNELS
 
-        return UNetConfig(base_channels=self.base_channels, depth=self.depth, channel_mult=tuple(self.channel_mult),
-                          head_blocks=self.head_blocks, colored_io=self.colored_io, channels=self.channels, padding="reflect" if self.images else "circular",
-                          cond_channels=COND_CHANNELS if self.conditional else 0)
+        return UNetConfig(
+            base_channels=self.base_channels,
+            depth=self.depth,
+            channel_mult=tuple(self.channel_mult),
+            head_blocks=self.head_blocks,
+            colored_io=self.colored_io,
+            channels=self.channels,
+            padding="reflect" if self.images else "circular",
+            cond_channels=COND_CHANNELS if self.conditional else 0,
+        )
 
     @property
     def task(self) -> str:
@@ -150,9 +171,19 @@ def load_training_data(paths) -> tuple[dict[int, np.ndarray], list[dict], float 
         by_size.setdefault(int(spins.shape[-1]), []).append(spins)
         T = attrs.get("T")
         Ts.add(None if T is None else round(float(T), 9))
-        prov.append({"path": str(Path(p).resolve()), "sha256": file_sha256(p), "n_samples": int(len(spins)), "L": int(spins.shape[-1]), "T": T})
+        prov.append(
+            {
+                "path": str(Path(p).resolve()),
+                "sha256": file_sha256(p),
+                "n_samples": int(len(spins)),
+                "L": int(spins.shape[-1]),
+                "T": T,
+            }
+        )
     if len(Ts) > 1:
-        raise IsingScaleError(f"training files were simulated at different temperatures {sorted(Ts, key=str)}")
+        raise IsingScaleError(
+            f"training files were simulated at different temperatures {sorted(Ts, key=str)}"
+        )
     return {L: np.concatenate(a) for L, a in by_size.items()}, prov, Ts.pop()
 
 
@@ -238,7 +269,9 @@ def load_ising(paths, meta: dict | None) -> TrainingData:
         spectrum = estimate_spectrum(big[: min(len(big), 20000)].astype(np.float64))
         sub = spins[L][: min(len(spins[L]), 20000)]
         transfer = [measure_block_transfer(sub, b) for b in (2, 4, 8) if L % b == 0 and L // b >= 4]
-    return TrainingData({n: torch.as_tensor(a) for n, a in spins.items()}, spectrum, prov, T, transfer)
+    return TrainingData(
+        {n: torch.as_tensor(a) for n, a in spins.items()}, spectrum, prov, T, transfer
+    )
 
 
 def load_image_data(cfg: TrainConfig, meta: dict | None, progress: bool) -> TrainingData:
@@ -246,21 +279,36 @@ def load_image_data(cfg: TrainConfig, meta: dict | None, progress: bool) -> Trai
     from .checkpoint import spectrum_from_meta
     from .images import load_images, to_model
 
-    pixels, files = load_images(cfg.images, size=cfg.image_size, color=cfg.color, limit=cfg.max_images,
-                                progress=progress)
+    pixels, files = load_images(
+        cfg.images, size=cfg.image_size, color=cfg.color, limit=cfg.max_images, progress=progress
+    )
     digest = hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest()
-    prov = [{"images": str(Path(cfg.images).resolve()), "n_images": int(len(pixels)), "files": len(files),
-             "size": cfg.image_size, "color": cfg.color, "pixels_sha256": digest}]
+    prov = [
+        {
+            "images": str(Path(cfg.images).resolve()),
+            "n_images": int(len(pixels)),
+            "files": len(files),
+            "size": cfg.image_size,
+            "color": cfg.color,
+            "pixels_sha256": digest,
+        }
+    ]
     if meta is not None:
         pixel_mean = np.asarray(meta["pixel_mean"], dtype=np.float32)
         spectrum = spectrum_from_meta(meta["spectrum"])
     else:
         pixel_mean = pixels.mean(axis=(0, 2, 3)).astype(np.float32)
         x = to_model(pixels, pixel_mean)
-        spectrum = [estimate_spectrum(x[:, c].astype(np.float64), lattice="image-dct") for c in range(x.shape[1])]
+        spectrum = [
+            estimate_spectrum(x[:, c].astype(np.float64), lattice="image-dct")
+            for c in range(x.shape[1])
+        ]
     fields = torch.as_tensor(to_model(pixels, pixel_mean))
-    extra = {"channels": int(pixels.shape[1]), "pixel_mean": pixel_mean.tolist(),
-             "color": "rgb" if pixels.shape[1] == 3 else "grey"}
+    extra = {
+        "channels": int(pixels.shape[1]),
+        "pixel_mean": pixel_mean.tolist(),
+        "color": "rgb" if pixels.shape[1] == 3 else "grey",
+    }
     return TrainingData({int(fields.shape[-1]): fields}, spectrum, prov, None, [], extra)
 
 
@@ -295,9 +343,13 @@ def distributed_context(device: str) -> DistContext:
         try:
             dist.init_process_group(backend)
         except (RuntimeError, ValueError) as e:
-            raise IsingScaleError(f"cannot join the torch.distributed group ({str(e).splitlines()[0][:120]}); "
-                                  "start with torchrun --nproc-per-node K") from None
-    return DistContext(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), owns)
+            raise IsingScaleError(
+                f"cannot join the torch.distributed group ({str(e).splitlines()[0][:120]}); "
+                "start with torchrun --nproc-per-node K"
+            ) from None
+    return DistContext(
+        dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), owns
+    )
 
 
 def _mean_over_ranks(value: torch.Tensor, ctx: DistContext) -> float:
@@ -347,7 +399,9 @@ def _metadata(cfg: TrainConfig, td: TrainingData, schedule, state: dict) -> dict
             "config": {k: v for k, v in asdict(cfg).items() if k != "data"},
             "step": state["step"],
             "lattices_seen": state.get("seen", state["step"] * cfg.batch * cfg.world_size),
-            "seconds": round(state.get("seconds", 0.0), 3),  # training wall time over all invocations
+            "seconds": round(
+                state.get("seconds", 0.0), 3
+            ),  # training wall time over all invocations
             "last_loss": state.get("loss"),
             "package_version": __version__,
             "torch_version": torch.__version__,
@@ -366,8 +420,9 @@ def _truncate_log(log: Path, step: int) -> None:
         csv.writer(f).writerows(keep)
 
 
-
-def _resolve_config(out: Path, resume: bool, steps, minutes, options: dict) -> tuple[TrainConfig, dict | None, dict]:
+def _resolve_config(
+    out: Path, resume: bool, steps, minutes, options: dict
+) -> tuple[TrainConfig, dict | None, dict]:
     """(config, resumed checkpoint metadata or None, its tensors) for a new or resumed run."""
     ckpt_path = out / "checkpoint.safetensors"
     if resume:
@@ -376,11 +431,19 @@ def _resolve_config(out: Path, resume: bool, steps, minutes, options: dict) -> t
         meta, tensors = read_checkpoint(ckpt_path)
         saved = meta["training"]["config"]
         known = set(TrainConfig.__dataclass_fields__)
-        cfg = TrainConfig(**{**{k: v for k, v in saved.items() if k in known},
-                             "channel_mult": tuple(saved["channel_mult"]), "steps": steps, "minutes": minutes})
+        cfg = TrainConfig(
+            **{
+                **{k: v for k, v in saved.items() if k in known},
+                "channel_mult": tuple(saved["channel_mult"]),
+                "steps": steps,
+                "minutes": minutes,
+            }
+        )
         cfg.data = meta["training"]["data"]
         if cfg.lr_decay == "cosine" and steps is None:
-            raise IsingScaleError("--resume: this run decays its learning rate over --steps; give --steps again")
+            raise IsingScaleError(
+                "--resume: this run decays its learning rate over --steps; give --steps again"
+            )
         return cfg, meta, tensors
     if ckpt_path.exists():
         raise IsingScaleError(f"{out} already holds a training run; use --resume or another --out")
@@ -388,10 +451,17 @@ def _resolve_config(out: Path, resume: bool, steps, minutes, options: dict) -> t
     if unknown:
         raise IsingScaleError(f"unknown training option(s): {', '.join(sorted(unknown))}")
     if options.get("lr_decay", "constant") not in ("constant", "cosine"):
-        raise IsingScaleError(f"lr_decay must be 'constant' or 'cosine', got {options['lr_decay']!r}")
+        raise IsingScaleError(
+            f"lr_decay must be 'constant' or 'cosine', got {options['lr_decay']!r}"
+        )
     if options.get("lr_decay") == "cosine" and steps is None:
         raise IsingScaleError("--lr-decay cosine needs --steps (the decay runs over them)")
-    options = {**options, "channel_mult": tuple(options["channel_mult"]), "steps": steps, "minutes": minutes}
+    options = {
+        **options,
+        "channel_mult": tuple(options["channel_mult"]),
+        "steps": steps,
+        "minutes": minutes,
+    }
     if options.get("init"):
         return _init_config(options)
     return TrainConfig(**options), None, {}
@@ -409,17 +479,38 @@ def _init_config(options: dict) -> tuple[TrainConfig, dict, dict]:
     had = int(mc.get("head_blocks", 0))
     options.setdefault("head_blocks", had)
     if options["head_blocks"] < had:
-        raise IsingScaleError(f"--init: the checkpoint has {had} head block(s); --head-blocks can add blocks, not remove them")
+        raise IsingScaleError(
+            f"--init: the checkpoint has {had} head block(s); --head-blocks can add blocks, not remove them"
+        )
     if mc.get("colored_io", False):
-        options["colored_io"] = True  # kept; without it, --colored-io grows the network (UNet.load_grown)
-    options.update(base_channels=mc["base_channels"], depth=mc["depth"], channel_mult=tuple(mc["channel_mult"]),
-                   width=meta["schedule"]["width"], alpha_bar_min=meta["schedule"]["alpha_bar_min"],
-                   init={"path": str(Path(path).resolve()), "sha256": file_sha256(path),
-                         "step": meta["training"].get("step"), "lattices_seen": meta["training"].get("lattices_seen"),
-                         "seconds": training_seconds(meta)})
+        options["colored_io"] = (
+            True  # kept; without it, --colored-io grows the network (UNet.load_grown)
+        )
+    options.update(
+        base_channels=mc["base_channels"],
+        depth=mc["depth"],
+        channel_mult=tuple(mc["channel_mult"]),
+        width=meta["schedule"]["width"],
+        alpha_bar_min=meta["schedule"]["alpha_bar_min"],
+        init={
+            "path": str(Path(path).resolve()),
+            "sha256": file_sha256(path),
+            "step": meta["training"].get("step"),
+            "lattices_seen": meta["training"].get("lattices_seen"),
+            "seconds": training_seconds(meta),
+        },
+    )
     tensors = {k: v.detach().cpu() for k, v in model.net.state_dict().items()}
-    return TrainConfig(**options), {"spectrum": meta["spectrum"], "block_transfer": meta["block_transfer"],
-                                    "T": meta.get("T"), "init": True}, tensors
+    return (
+        TrainConfig(**options),
+        {
+            "spectrum": meta["spectrum"],
+            "block_transfer": meta["block_transfer"],
+            "T": meta.get("T"),
+            "init": True,
+        },
+        tensors,
+    )
 
 
 def _load_data(cfg: TrainConfig, data, meta: dict | None, progress: bool) -> TrainingData:
@@ -434,10 +525,19 @@ def _load_data(cfg: TrainConfig, data, meta: dict | None, progress: bool) -> Tra
         resumed = meta is not None and not meta.get("init")
         td = load_ising(data if not resumed or data else [d["path"] for d in cfg.data], meta)
         if resumed and [p["sha256"] for p in td.provenance] != [p["sha256"] for p in cfg.data]:
-            raise IsingScaleError("--resume: the data files differ from those the run was started with")
-        if meta is not None and meta.get("init") and meta["T"] is not None and td.T is not None \
-                and abs(float(meta["T"]) - float(td.T)) > 1e-9:
-            raise IsingScaleError(f"--init: the checkpoint was trained at T={meta['T']}, the data are at T={td.T}")
+            raise IsingScaleError(
+                "--resume: the data files differ from those the run was started with"
+            )
+        if (
+            meta is not None
+            and meta.get("init")
+            and meta["T"] is not None
+            and td.T is not None
+            and abs(float(meta["T"]) - float(td.T)) > 1e-9
+        ):
+            raise IsingScaleError(
+                f"--init: the checkpoint was trained at T={meta['T']}, the data are at T={td.T}"
+            )
     cfg.data = td.provenance
     return td
 
@@ -486,10 +586,27 @@ def train(
     out = Path(out)
     ctx = distributed_context(device)
     try:
-        return _train(data, out, ctx, resume=resume, progress=progress and ctx.is_writer, device=device, steps=steps,
-                      minutes=minutes, options=dict(images=str(images) if images else None, base_channels=base_channels,
-                                                    depth=depth, channel_mult=channel_mult, batch=batch, lr=lr, ema=ema,
-                                                    seed=seed, **options))
+        return _train(
+            data,
+            out,
+            ctx,
+            resume=resume,
+            progress=progress and ctx.is_writer,
+            device=device,
+            steps=steps,
+            minutes=minutes,
+            options=dict(
+                images=str(images) if images else None,
+                base_channels=base_channels,
+                depth=depth,
+                channel_mult=channel_mult,
+                batch=batch,
+                lr=lr,
+                ema=ema,
+                seed=seed,
+                **options,
+            ),
+        )
     finally:
         if ctx.owns_group:
             import torch.distributed as dist
@@ -518,8 +635,14 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     return lr
 
 
-def optimizer_step(loss: torch.Tensor, opt: torch.optim.Optimizer, net: torch.nn.Module, net_ema: torch.nn.Module,
-                   cfg, step: int) -> None:
+def optimizer_step(
+    loss: torch.Tensor,
+    opt: torch.optim.Optimizer,
+    net: torch.nn.Module,
+    net_ema: torch.nn.Module,
+    cfg,
+    step: int,
+) -> None:
     """Backward, gradient clipping to cfg.grad_clip, one Adam step, and the EMA update of net_ema
     (decay cfg.ema with the usual (1 + step) / (10 + step) warm-up; step is 0-based)."""
     opt.zero_grad(set_to_none=True)
@@ -542,7 +665,9 @@ def _check_conditional(cfg: TrainConfig, L: int) -> None:
     coarse_size(L, cfg.factor, "fourier")
 
 
-def _train(data, out: Path, ctx: DistContext, *, resume, progress, device, steps, minutes, options) -> Path:
+def _train(
+    data, out: Path, ctx: DistContext, *, resume, progress, device, steps, minutes, options
+) -> Path:
     dev = resolve_device(device)
     if dev.type == "cuda" and ctx.world > 1:
         dev = torch.device("cuda", ctx.local_rank)
@@ -557,15 +682,21 @@ def _train(data, out: Path, ctx: DistContext, *, resume, progress, device, steps
     for N in td.sizes:
         shape_check.check_size(N)
     if len(td.sizes) > 1 and (cfg.conditional or cfg.images):
-        raise IsingScaleError("training on several lattice sizes is for unconditional SKILD models on Ising lattices")
+        raise IsingScaleError(
+            "training on several lattice sizes is for unconditional SKILD models on Ising lattices"
+        )
     if cfg.conditional:
         _check_conditional(cfg, L)
     schedule = Schedule(width=cfg.width, alpha_bar_min=cfg.alpha_bar_min, lattice=cfg.lattice)
     s_max = {N: schedule.s_max(N) for N in td.sizes}
     whitener = Whitener(td.spectrum)
     basis = whitener.basis
-    w = {N: torch.as_tensor(loss_weights(N, cfg.lattice, power=cfg.loss_power), dtype=torch.float32, device=dev)
-         for N in td.sizes}
+    w = {
+        N: torch.as_tensor(
+            loss_weights(N, cfg.lattice, power=cfg.loss_power), dtype=torch.float32, device=dev
+        )
+        for N in td.sizes
+    }
     # Model, EMA, optimizer, RNG (identical on every rank).
     torch.manual_seed(cfg.seed)
     net = UNet(cfg.model_config()).to(dev).set_whitener(whitener)
@@ -578,8 +709,12 @@ def _train(data, out: Path, ctx: DistContext, *, resume, progress, device, steps
         net.load_grown(tensors)
         net_ema.load_state_dict(net.state_dict())
     if meta is not None:
-        net.load_state_dict({k[len("train.raw.") :]: v for k, v in tensors.items() if k.startswith("train.raw.")})
-        net_ema.load_state_dict({k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")})
+        net.load_state_dict(
+            {k[len("train.raw.") :]: v for k, v in tensors.items() if k.startswith("train.raw.")}
+        )
+        net_ema.load_state_dict(
+            {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+        )
         restore_optimizer(opt, tensors, meta["training"]["optimizer"])
         g.set_state(tensors["train.rng"])
         state["step"] = int(meta["training"]["step"])
@@ -590,9 +725,20 @@ def _train(data, out: Path, ctx: DistContext, *, resume, progress, device, steps
     elif ctx.is_writer:
         _prepare_run_dir(out, td.spectrum)
     if ctx.is_writer:
-        (out / "config.json").write_text(json.dumps({**asdict(cfg), "device": str(dev), "L": L, "sizes": td.sizes,
-                                                     "T": td.T, "s_max": s_max[L],
-                                                     "parameters": count_parameters(net)}, indent=1))
+        (out / "config.json").write_text(
+            json.dumps(
+                {
+                    **asdict(cfg),
+                    "device": str(dev),
+                    "L": L,
+                    "sizes": td.sizes,
+                    "T": td.T,
+                    "s_max": s_max[L],
+                    "parameters": count_parameters(net),
+                },
+                indent=1,
+            )
+        )
     model = net
     if ctx.world > 1:
         import torch.distributed as dist
@@ -612,7 +758,11 @@ def _train(data, out: Path, ctx: DistContext, *, resume, progress, device, steps
         opt_t, groups = optimizer_tensors(opt)
         meta = _metadata(cfg, td, schedule, state)
         meta["training"]["optimizer"] = groups
-        train_state = {**{f"train.raw.{k}": v for k, v in net.state_dict().items()}, **opt_t, "train.rng": g.get_state()}
+        train_state = {
+            **{f"train.raw.{k}": v for k, v in net.state_dict().items()},
+            **opt_t,
+            "train.rng": g.get_state(),
+        }
         save_checkpoint(out / "checkpoint.safetensors", net_ema, meta, train_state=train_state)
 
     def step_once() -> float:
@@ -651,7 +801,15 @@ def _train(data, out: Path, ctx: DistContext, *, resume, progress, device, steps
     return final
 
 
-def _loop(cfg: TrainConfig, out: Path, ctx: DistContext, state: dict, step_once, checkpoint, progress: bool) -> None:
+def _loop(
+    cfg: TrainConfig,
+    out: Path,
+    ctx: DistContext,
+    state: dict,
+    step_once,
+    checkpoint,
+    progress: bool,
+) -> None:
     """Run steps until --steps or --minutes; log (rank 0), checkpoint every N steps and 5 minutes."""
     log = (out / "loss.csv").open("a", newline="") if ctx.is_writer else None
     writer = csv.writer(log) if log else None
@@ -659,7 +817,9 @@ def _loop(cfg: TrainConfig, out: Path, ctx: DistContext, state: dict, step_once,
         writer.writerow(["step", "lattices", "loss", "lr", "seconds"])
     t0 = t_ckpt = time.monotonic()
     seconds0 = state.get("seconds", 0.0)
-    bar = tqdm(total=cfg.steps, initial=state["step"], disable=not progress, desc="train", unit="step")
+    bar = tqdm(
+        total=cfg.steps, initial=state["step"], disable=not progress, desc="train", unit="step"
+    )
     loss_sum, loss_n, step0, seen0 = 0.0, 0, state["step"], state["seen"]
     try:
         while (cfg.steps is None or state["step"] < cfg.steps) and not _rank0_says(
@@ -672,8 +832,15 @@ def _loop(cfg: TrainConfig, out: Path, ctx: DistContext, state: dict, step_once,
                 state["loss"] = loss_sum / loss_n
                 rate = (state["seen"] - seen0) / max(time.monotonic() - t0, 1e-9)
                 if writer:
-                    writer.writerow([state["step"], state["seen"], f"{state['loss']:.6g}", f"{state['lr']:.3g}",
-                                     f"{state['seconds']:.1f}"])
+                    writer.writerow(
+                        [
+                            state["step"],
+                            state["seen"],
+                            f"{state['loss']:.6g}",
+                            f"{state['lr']:.3g}",
+                            f"{state['seconds']:.1f}",
+                        ]
+                    )
                     log.flush()
                 bar.set_postfix(loss=f"{state['loss']:.4f}", lattices_per_s=f"{rate:.0f}")
                 loss_sum, loss_n = 0.0, 0

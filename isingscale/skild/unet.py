@@ -45,18 +45,31 @@ from ..errors import IsingScaleError
 class UNetConfig:
     base_channels: int = 32
     depth: int = 3  # number of 2x poolings; N must be divisible by 2**depth
-    channel_mult: tuple[int, ...] = (1, 2, 2, 4)  # channels per level = base * mult (depth + 1 levels)
+    channel_mult: tuple[int, ...] = (
+        1,
+        2,
+        2,
+        4,
+    )  # channels per level = base * mult (depth + 1 levels)
     blocks: int = 1  # residual blocks per level
     padding: str = "circular"  # "circular" (ising-periodic) or "reflect" (image-dct)
     s_scale: float = 8.0  # s is embedded as s / s_scale
-    channels: int = 1  # field channels: 1 (Ising spins, grey images; input (B, N, N)) or 3 (RGB, (B, 3, N, N))
-    cond_channels: int = 0  # extra input channels (conditional SR: the upsampled coarse lattice); output unchanged
+    channels: int = (
+        1  # field channels: 1 (Ising spins, grey images; input (B, N, N)) or 3 (RGB, (B, 3, N, N))
+    )
+    cond_channels: int = (
+        0  # extra input channels (conditional SR: the upsampled coarse lattice); output unchanged
+    )
     head_blocks: int = 0  # full-resolution ResBlock(identity_init=True) blocks before the output
-    colored_io: bool = False  # also see and write the field in data units (x = color(y)); needs set_whitener
+    colored_io: bool = (
+        False  # also see and write the field in data units (x = color(y)); needs set_whitener
+    )
 
     def __post_init__(self):
         if self.base_channels < 4 or self.base_channels % 4:
-            raise IsingScaleError(f"base_channels must be a positive multiple of 4, got {self.base_channels}")
+            raise IsingScaleError(
+                f"base_channels must be a positive multiple of 4, got {self.base_channels}"
+            )
         if self.channels < 1:
             raise IsingScaleError(f"channels must be at least 1, got {self.channels}")
         if self.cond_channels < 0:
@@ -66,9 +79,13 @@ class UNetConfig:
         if self.depth < 1:
             raise IsingScaleError(f"depth must be at least 1, got {self.depth}")
         if len(self.channel_mult) < self.depth + 1:
-            mult = tuple(self.channel_mult) + (self.channel_mult[-1],) * (self.depth + 1 - len(self.channel_mult))
+            mult = tuple(self.channel_mult) + (self.channel_mult[-1],) * (
+                self.depth + 1 - len(self.channel_mult)
+            )
             object.__setattr__(self, "channel_mult", mult)
-        object.__setattr__(self, "channel_mult", tuple(int(m) for m in self.channel_mult[: self.depth + 1]))
+        object.__setattr__(
+            self, "channel_mult", tuple(int(m) for m in self.channel_mult[: self.depth + 1])
+        )
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -76,7 +93,7 @@ class UNetConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "UNetConfig":
+    def from_dict(cls, d: dict) -> UNetConfig:
         d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         if "channel_mult" in d:
             d["channel_mult"] = tuple(d["channel_mult"])
@@ -133,8 +150,16 @@ class ResBlock(nn.Module):
     it computes.
     """
 
-    def __init__(self, cin: int, cout: int, emb: int, padding: str, *, hidden: int | None = None,
-                 identity_init: bool = False):
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        emb: int,
+        padding: str,
+        *,
+        hidden: int | None = None,
+        identity_init: bool = False,
+    ):
         super().__init__()
         hidden = hidden or cout
         self.norm1, self.conv1 = OddGroupNorm(cin), conv(cin, hidden, 3, padding)
@@ -176,7 +201,9 @@ class ScaleEmbedding(nn.Module):
     def __init__(self, dim: int, s_scale: float):
         super().__init__()
         self.s_scale = s_scale
-        self.register_buffer("freqs", torch.exp(torch.linspace(0.0, math.log(100.0), dim // 2)), persistent=False)
+        self.register_buffer(
+            "freqs", torch.exp(torch.linspace(0.0, math.log(100.0), dim // 2)), persistent=False
+        )
         self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim))
 
     def forward(self, s):
@@ -200,21 +227,41 @@ class UNet(nn.Module):
         emb = 4 * c.base_channels
         self.embed = ScaleEmbedding(emb, c.s_scale)
         io = c.channels * (2 if c.colored_io else 1)
-        self.whitener = None  # the spectrum's Whitener, for colored_io (set_whitener); not a parameter
+        self.whitener = (
+            None  # the spectrum's Whitener, for colored_io (set_whitener); not a parameter
+        )
         self.inp = conv(io + c.cond_channels, ch[0], 3, c.padding)
         self.down = nn.ModuleList()
         for i in range(c.depth + 1):
             cin = ch[max(i - 1, 0)]
-            self.down.append(nn.ModuleList([ResBlock(cin if j == 0 else ch[i], ch[i], emb, c.padding) for j in range(c.blocks)]))
+            self.down.append(
+                nn.ModuleList(
+                    [
+                        ResBlock(cin if j == 0 else ch[i], ch[i], emb, c.padding)
+                        for j in range(c.blocks)
+                    ]
+                )
+            )
         self.mid1 = ResBlock(ch[-1], ch[-1], emb, c.padding)
         self.glob = GlobalBlock(ch[-1], emb)
         self.mid2 = ResBlock(ch[-1], ch[-1], emb, c.padding)
         self.up = nn.ModuleList()
         for i in reversed(range(c.depth + 1)):
             cin = ch[min(i + 1, c.depth)] + ch[i]
-            self.up.append(nn.ModuleList([ResBlock(cin if j == 0 else ch[i], ch[i], emb, c.padding) for j in range(c.blocks)]))
-        self.head = nn.ModuleList([ResBlock(ch[0], ch[0], emb, c.padding, hidden=2 * ch[0], identity_init=True)
-                                   for _ in range(c.head_blocks)])
+            self.up.append(
+                nn.ModuleList(
+                    [
+                        ResBlock(cin if j == 0 else ch[i], ch[i], emb, c.padding)
+                        for j in range(c.blocks)
+                    ]
+                )
+            )
+        self.head = nn.ModuleList(
+            [
+                ResBlock(ch[0], ch[0], emb, c.padding, hidden=2 * ch[0], identity_init=True)
+                for _ in range(c.head_blocks)
+            ]
+        )
         self.out_norm = OddGroupNorm(ch[0])
         self.out = conv(ch[0], io, 3, c.padding)
         nn.init.zeros_(self.out.weight)
@@ -224,9 +271,13 @@ class UNet(nn.Module):
     def check_size(self, N: int) -> None:
         m = 2**self.config.depth
         if N % m or N < m:
-            raise IsingScaleError(f"this network takes lattice sizes divisible by {m} (depth {self.config.depth}); got {N}")
+            raise IsingScaleError(
+                f"this network takes lattice sizes divisible by {m} (depth {self.config.depth}); got {N}"
+            )
 
-    def forward(self, y: torch.Tensor, s: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, y: torch.Tensor, s: torch.Tensor, cond: torch.Tensor | None = None
+    ) -> torch.Tensor:
         self.check_size(y.shape[-1])
         if y.shape[-1] != y.shape[-2]:
             raise IsingScaleError(f"lattices must be square, got {tuple(y.shape[-2:])}")
@@ -236,9 +287,13 @@ class UNet(nn.Module):
         if squeeze:
             y = y[:, None]
         if y.shape[1] != self.config.channels:
-            raise IsingScaleError(f"this network takes {self.config.channels} channel(s), got {y.shape[1]}")
+            raise IsingScaleError(
+                f"this network takes {self.config.channels} channel(s), got {y.shape[1]}"
+            )
         if (cond is None) != (self.config.cond_channels == 0):
-            raise IsingScaleError(f"this network takes {self.config.cond_channels} conditioning channel(s)")
+            raise IsingScaleError(
+                f"this network takes {self.config.cond_channels} conditioning channel(s)"
+            )
         inputs = [y]
         if self.config.colored_io:
             inputs.append(self._colored().color(y.float()).to(y.dtype))
@@ -278,30 +333,40 @@ class UNet(nn.Module):
         C = self.config.channels
         for name, axis in (("inp.weight", 1), ("out.weight", 0)):
             have, want = state.get(name), self.get_parameter(name)
-            if have is not None and self.config.colored_io and have.shape[axis] == want.shape[axis] - C:
+            if (
+                have is not None
+                and self.config.colored_io
+                and have.shape[axis] == want.shape[axis] - C
+            ):
                 grown = torch.zeros_like(want)
                 # Input channels are [y, (x), (cond...)]: the old y weights first, cond after the new x.
                 if axis == 1:
-                    grown[:, :C], grown[:, 2 * C:] = have[:, :C], have[:, C:]
+                    grown[:, :C], grown[:, 2 * C :] = have[:, :C], have[:, C:]
                 else:
                     grown[:C] = have
                 state[name] = grown
         try:
             missing, unexpected = self.load_state_dict(state, strict=False)
         except RuntimeError as e:
-            raise IsingScaleError(f"--init: the checkpoint's weights do not fit this network ({str(e).splitlines()[-1].strip()[:100]})") from None
+            raise IsingScaleError(
+                f"--init: the checkpoint's weights do not fit this network ({str(e).splitlines()[-1].strip()[:100]})"
+            ) from None
         if unexpected or any(not k.startswith("head.") for k in missing):
-            raise IsingScaleError(f"--init: the checkpoint's weights do not fit this network ({(unexpected + missing)[0]})")
+            raise IsingScaleError(
+                f"--init: the checkpoint's weights do not fit this network ({(unexpected + missing)[0]})"
+            )
 
-    def set_whitener(self, whitener) -> "UNet":
+    def set_whitener(self, whitener) -> UNet:
         """Attach the checkpoint's :class:`~isingscale.skild.process.Whitener` (needed by colored_io)."""
         self.whitener = whitener
         return self
 
     def _colored(self):
         if self.whitener is None:
-            raise IsingScaleError("this network also works in data units (colored_io); attach its spectrum with "
-                                  "set_whitener (load_checkpoint does)")
+            raise IsingScaleError(
+                "this network also works in data units (colored_io); attach its spectrum with "
+                "set_whitener (load_checkpoint does)"
+            )
         return self.whitener
 
 

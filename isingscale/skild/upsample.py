@@ -35,9 +35,23 @@ from ..errors import IsingScaleError
 from ..io import numbered_path, writable_dir
 from ..mc.heatbath import check_sweeps
 from .checkpoint import SkildModel, load_checkpoint
+from .coarsen import (
+    block_spins,
+    coarse_size,
+    embed,
+    fourier_truncate,
+    lattice_energy,
+    normalise_block_input,
+)
 from .conditional import TASK, check_factor, conditional_upsample_stage
-from .coarsen import block_spins, coarse_size, embed, fourier_truncate, lattice_energy, normalise_block_input
-from .generate import checkpoint_attrs, default_steps, heatbath_sweeps, resolve_sampler, reverse, to_spins
+from .generate import (
+    checkpoint_attrs,
+    default_steps,
+    heatbath_sweeps,
+    resolve_sampler,
+    reverse,
+    to_spins,
+)
 from .process import forward_marginal
 
 
@@ -50,16 +64,24 @@ class UpsampleResult:
     sweeps: int = 0
 
     def summary(self) -> str:
-        hb = f", {self.sweeps} heat-bath sweep{'s' if self.sweeps > 1 else ''} per stage" if self.sweeps else ""
+        hb = (
+            f", {self.sweeps} heat-bath sweep{'s' if self.sweeps > 1 else ''} per stage"
+            if self.sweeps
+            else ""
+        )
         lines = [f"wrote {self.path} ({' -> '.join(map(str, self.sizes))}{hb})"]
         if self.comparison:
-            lines.append(f"comparison with ground truth {self.ground_truth} (the input was coarse-grained from it, "
-                         "so errors are correlated and z understates differences; "
-                         "analysis/skild_quality.py compares independent ensembles):")
+            lines.append(
+                f"comparison with ground truth {self.ground_truth} (the input was coarse-grained from it, "
+                "so errors are correlated and z understates differences; "
+                "analysis/skild_quality.py compares independent ensembles):"
+            )
             for name, row in self.comparison.items():
                 if isinstance(row, dict):
-                    lines.append(f"  {name:>12}: SKILD {row['skild']:+.4f} ± {row['skild_err']:.4f}   "
-                                 f"MC {row['mc']:+.4f} ± {row['mc_err']:.4f}   z = {row['z']:+.2f}")
+                    lines.append(
+                        f"  {name:>12}: SKILD {row['skild']:+.4f} ± {row['skild_err']:.4f}   "
+                        f"MC {row['mc']:+.4f} ± {row['mc_err']:.4f}   z = {row['z']:+.2f}"
+                    )
                 else:
                     lines.append(f"  {name}: {row}")
         return "\n".join(lines)
@@ -113,26 +135,44 @@ def preserved_block(kind: str, n: int, N: int) -> int | None:
     return N // n if kind == "block" and N % n == 0 else None
 
 
-def upsample_stage(model: SkildModel, x: np.ndarray, kind: str, N: int, *, steps: int | None, sampler: str,
-                   s_offset: float | None, generator: torch.Generator, device) -> np.ndarray:
+def upsample_stage(
+    model: SkildModel,
+    x: np.ndarray,
+    kind: str,
+    N: int,
+    *,
+    steps: int | None,
+    sampler: str,
+    s_offset: float | None,
+    generator: torch.Generator,
+    device,
+) -> np.ndarray:
     """One stage on a batch: coarse (B, n, n) -> fine field (B, N, N). s_offset None: by input kind."""
     n = x.shape[-1]
     f = N / n
-    xc = normalise_block_input(x, model.block_transfer, f) if kind == "block" else torch.as_tensor(x)
+    xc = (
+        normalise_block_input(x, model.block_transfer, f) if kind == "block" else torch.as_tensor(x)
+    )
     y_embed = embed(xc, N, model.whitener, generator=generator)
     s_star = math.log2(f) + start_offset(kind, s_offset)
     eps = torch.randn(y_embed.shape, generator=generator)
     y_start = forward_marginal(model.basis, model.schedule, y_embed, s_star, eps)
     steps = steps or default_steps(sampler, s_star)
-    return reverse(model, y_start, s_star, steps=steps, sampler=sampler, generator=generator, device=device).numpy()
+    return reverse(
+        model, y_start, s_star, steps=steps, sampler=sampler, generator=generator, device=device
+    ).numpy()
 
 
-def _fresh_ground_truth(model: SkildModel, L_fine: int, samples: int, seed: int, out: Path, progress: bool) -> Path:
+def _fresh_ground_truth(
+    model: SkildModel, L_fine: int, samples: int, seed: int, out: Path, progress: bool
+) -> Path:
     from .. import simulate
 
     truth = out.with_name(out.stem + "_truth.h5")
     kwargs = {} if model.temperature is None else {"T": model.temperature}
-    res = simulate(L_fine, samples=samples, seed=seed, out=truth, overwrite=True, progress=progress, **kwargs)
+    res = simulate(
+        L_fine, samples=samples, seed=seed, out=truth, overwrite=True, progress=progress, **kwargs
+    )
     return Path(getattr(res, "path", truth))
 
 
@@ -215,29 +255,60 @@ def upsample(
 
         spins = read_ensemble(truth, datasets=("spins",))["spins"]
         kind = coarsen
-        x = fourier_truncate(spins.astype(np.float64), n).numpy() if kind == "fourier" else block_spins(spins, L_fine // n)
+        x = (
+            fourier_truncate(spins.astype(np.float64), n).numpy()
+            if kind == "fourier"
+            else block_spins(spins, L_fine // n)
+        )
         source = str(truth)
     if x.ndim != 3 or x.shape[1] != x.shape[2]:
         raise IsingScaleError(f"coarse lattices must be square, got shape {x.shape[1:]}")
     sizes = stage_sizes(x.shape[-1], factor, repeat, model)
     g = torch.Generator().manual_seed(seed)
     method = "conditional-sr (ddpm)" if conditional else f"skild-upsample ({sampler})"
-    attrs = {**checkpoint_attrs(model), "method": method, "input_kind": kind, "factor": float(factor),
-             "repeat": repeat, "sizes": sizes, "sampler": sampler, "steps": steps or "auto", "seed": seed,
-             "s_offset": "auto" if s_offset is None else s_offset,
-             "stage_s_offsets": [start_offset(kind if i == 0 else "block", s_offset) for i in range(repeat)],
-             "sweeps": sweeps, "source": source}
-    with create_ensemble(out, L=sizes[-1], kind="superresolved", attrs=attrs, overwrite=overwrite) as w:
+    attrs = {
+        **checkpoint_attrs(model),
+        "method": method,
+        "input_kind": kind,
+        "factor": float(factor),
+        "repeat": repeat,
+        "sizes": sizes,
+        "sampler": sampler,
+        "steps": steps or "auto",
+        "seed": seed,
+        "s_offset": "auto" if s_offset is None else s_offset,
+        "stage_s_offsets": [
+            start_offset(kind if i == 0 else "block", s_offset) for i in range(repeat)
+        ],
+        "sweeps": sweeps,
+        "source": source,
+    }
+    with create_ensemble(
+        out, L=sizes[-1], kind="superresolved", attrs=attrs, overwrite=overwrite
+    ) as w:
         for start in tqdm(range(0, len(x), batch), disable=not progress, desc="upsample"):
             xb, kb = x[start : start + batch], kind
             for stage, N in enumerate(sizes[1:]):
                 b = preserved_block(kb, xb.shape[-1], N)
                 if conditional:
-                    field_ = conditional_upsample_stage(model, xb, kb, N, steps=steps, generator=g, device=dev)
+                    field_ = conditional_upsample_stage(
+                        model, xb, kb, N, steps=steps, generator=g, device=dev
+                    )
                 else:
-                    field_ = upsample_stage(model, xb, kb, N, steps=steps, sampler=sampler, s_offset=s_offset,
-                                            generator=g, device=dev)
-                xb = heatbath_sweeps(to_spins(field_), model, sweeps, seed=[seed, start, stage], preserve_blocks=b)
+                    field_ = upsample_stage(
+                        model,
+                        xb,
+                        kb,
+                        N,
+                        steps=steps,
+                        sampler=sampler,
+                        s_offset=s_offset,
+                        generator=g,
+                        device=dev,
+                    )
+                xb = heatbath_sweeps(
+                    to_spins(field_), model, sweeps, seed=[seed, start, stage], preserve_blocks=b
+                )
                 kb = "block"
             extra = {"field": field_} if save_field else {}
             w.append(xb, energy=lattice_energy(xb), magnetization=xb.mean(axis=(-2, -1)), **extra)
@@ -264,10 +335,18 @@ def compare(path, truth) -> dict:
     b = read_ensemble(truth, datasets=("spins",))["spins"]
     out: dict = {}
     if a.shape[-1] != b.shape[-1]:
-        out["note"] = f"sizes differ (SKILD {a.shape[-1]}, MC {b.shape[-1]}): finite-size effects enter"
+        out["note"] = (
+            f"sizes differ (SKILD {a.shape[-1]}, MC {b.shape[-1]}): finite-size effects enter"
+        )
     for name, fn in (("energy", lattice_energy), ("|m|", lambda s: np.abs(s.mean(axis=(-2, -1))))):
         (ma, ea), (mb, eb) = _mean_err(fn(a)), _mean_err(fn(b))
-        out[name] = {"skild": ma, "skild_err": ea, "mc": mb, "mc_err": eb, "z": (ma - mb) / math.hypot(ea, eb)}
+        out[name] = {
+            "skild": ma,
+            "skild_err": ea,
+            "mc": mb,
+            "mc_err": eb,
+            "z": (ma - mb) / math.hypot(ea, eb),
+        }
     if a.shape[-1] == b.shape[-1]:
         out.update(_correlator_agreement(path, truth))
     return out
@@ -290,7 +369,9 @@ def _correlator_agreement(path, truth) -> dict:
             d = (ma[name] - mb[name]).values[1:]
             e = np.hypot(ma[f"{name}_err"].values[1:], mb[f"{name}_err"].values[1:])
             ok = e > 0
-            out[f"{name} chi2/dof"] = f"{float(np.mean((d[ok] / e[ok]) ** 2)):.2f} over r = 1..{len(d)}"
+            out[f"{name} chi2/dof"] = (
+                f"{float(np.mean((d[ok] / e[ok]) ** 2)):.2f} over r = 1..{len(d)}"
+            )
     return out
 
 
@@ -308,8 +389,10 @@ class ImageUpsampleResult:
     def summary(self) -> str:
         lines = [f"wrote {self.path} and {self.report} ({' -> '.join(map(str, self.sizes))})"]
         for name, m in self.metrics.items():
-            lines.append(f"  {name:>14}: PSNR {m['psnr_db']:6.2f} ± {m['psnr_db_err']:.2f} dB   "
-                         f"SSIM {m['ssim']:.4f} ± {m['ssim_err']:.4f}   spectrum error {m['spectrum_error_db']:.2f} dB")
+            lines.append(
+                f"  {name:>14}: PSNR {m['psnr_db']:6.2f} ± {m['psnr_db_err']:.2f} dB   "
+                f"SSIM {m['ssim']:.4f} ± {m['ssim_err']:.4f}   spectrum error {m['spectrum_error_db']:.2f} dB"
+            )
         return "\n".join(lines)
 
 
@@ -347,7 +430,11 @@ def upsample_images(
     if not factor > 1:
         raise IsingScaleError(f"factor must be greater than 1, got {factor}")
     sampler = resolve_sampler(sampler)
-    out = Path(out) if out is not None else numbered_path(f"upsample_images_x{factor:g}", suffix=".npz")
+    out = (
+        Path(out)
+        if out is not None
+        else numbered_path(f"upsample_images_x{factor:g}", suffix=".npz")
+    )
     if out.suffix != ".npz":
         raise IsingScaleError(f"image super-resolution writes an .npz file; got --out {out}")
     if out.exists() and not overwrite:
@@ -365,22 +452,54 @@ def upsample_images(
     s_offset = start_offset("fourier", s_offset)
     sr = []
     for start in tqdm(range(0, len(coarse), batch), disable=not progress, desc="upsample"):
-        sr.append(upsample_stage(model, coarse[start : start + batch], "fourier", N, steps=steps, sampler=sampler,
-                                 s_offset=s_offset, generator=g, device=dev))
+        sr.append(
+            upsample_stage(
+                model,
+                coarse[start : start + batch],
+                "fourier",
+                N,
+                steps=steps,
+                sampler=sampler,
+                s_offset=s_offset,
+                generator=g,
+                device=dev,
+            )
+        )
     results = {"skild": to_pixels(np.concatenate(sr), mean)}
     coarse_px = to_pixels(coarse, mean)
-    results["bicubic"] = torch.nn.functional.interpolate(torch.as_tensor(coarse_px), size=(N, N), mode="bicubic",
-                                                         align_corners=False).clamp(0, 1).numpy()
+    results["bicubic"] = (
+        torch.nn.functional.interpolate(
+            torch.as_tensor(coarse_px), size=(N, N), mode="bicubic", align_corners=False
+        )
+        .clamp(0, 1)
+        .numpy()
+    )
     lowpass = embed(torch.as_tensor(coarse), N, model.whitener, noise_fill=False)
     results["dct zero-fill"] = to_pixels(model.whitener.color(lowpass).numpy(), mean)
     metrics = {name: quality(x, originals) for name, x in results.items()}
-    attrs = {**checkpoint_attrs(model), "kind": "superresolved-images", "method": f"skild-upsample ({sampler})",
-             "factor": N / n, "factor_requested": float(factor), "sizes": [n, N], "sampler": sampler,
-             "steps": steps or "auto", "seed": seed, "s_offset": s_offset, "source": str(Path(images).resolve()),
-             "metrics": metrics}
-    path = write_images_npz(out, overwrite=overwrite, attrs=attrs, originals=to_uint8_hwc(originals),
-                            coarse=to_uint8_hwc(coarse_px), skild=to_uint8_hwc(results["skild"]),
-                            bicubic=to_uint8_hwc(results["bicubic"]))
+    attrs = {
+        **checkpoint_attrs(model),
+        "kind": "superresolved-images",
+        "method": f"skild-upsample ({sampler})",
+        "factor": N / n,
+        "factor_requested": float(factor),
+        "sizes": [n, N],
+        "sampler": sampler,
+        "steps": steps or "auto",
+        "seed": seed,
+        "s_offset": s_offset,
+        "source": str(Path(images).resolve()),
+        "metrics": metrics,
+    }
+    path = write_images_npz(
+        out,
+        overwrite=overwrite,
+        attrs=attrs,
+        originals=to_uint8_hwc(originals),
+        coarse=to_uint8_hwc(coarse_px),
+        skild=to_uint8_hwc(results["skild"]),
+        bicubic=to_uint8_hwc(results["bicubic"]),
+    )
     report = out.with_suffix(".md")
     report.write_text(_image_report(attrs, metrics, len(originals)))
     return ImageUpsampleResult(path, report, [n, N], metrics)
@@ -388,15 +507,26 @@ def upsample_images(
 
 def _image_report(attrs: dict, metrics: dict, n_images: int) -> str:
     n, N = attrs["sizes"]
-    lines = [f"# isingscale image super-resolution report ({n} -> {N}, factor {attrs['factor']:.4g})", "",
-             f"{n_images} image(s) from `{attrs['source']}`, DCT-truncated to {n} x {n} and super-resolved "
-             f"with `{attrs['checkpoint']}` ({attrs['method']}, seed {attrs['seed']}).", "",
-             "| method | PSNR (dB) | SSIM | spectrum error (dB) |", "|---|---|---|---|"]
+    lines = [
+        f"# isingscale image super-resolution report ({n} -> {N}, factor {attrs['factor']:.4g})",
+        "",
+        f"{n_images} image(s) from `{attrs['source']}`, DCT-truncated to {n} x {n} and super-resolved "
+        f"with `{attrs['checkpoint']}` ({attrs['method']}, seed {attrs['seed']}).",
+        "",
+        "| method | PSNR (dB) | SSIM | spectrum error (dB) |",
+        "|---|---|---|---|",
+    ]
     for name, m in metrics.items():
-        lines.append(f"| {name} | {m['psnr_db']:.2f} ± {m['psnr_db_err']:.2f} | {m['ssim']:.4f} ± {m['ssim_err']:.4f} "
-                     f"| {m['spectrum_error_db']:.2f} |")
-    lines += ["", "PSNR = 10 log10(1/MSE) on pixels in [0, 1]; SSIM: Wang et al. (2004), Gaussian window "
-              "sigma = 1.5, mean over channels; ± is the standard error over images. Spectrum error: RMS over "
-              "DCT shells of 10 log10(S_method / S_original). A sampler adds plausible detail, so its PSNR is "
-              "expected below the blur-like baselines while its spectrum error is lower.", ""]
+        lines.append(
+            f"| {name} | {m['psnr_db']:.2f} ± {m['psnr_db_err']:.2f} | {m['ssim']:.4f} ± {m['ssim_err']:.4f} "
+            f"| {m['spectrum_error_db']:.2f} |"
+        )
+    lines += [
+        "",
+        "PSNR = 10 log10(1/MSE) on pixels in [0, 1]; SSIM: Wang et al. (2004), Gaussian window "
+        "sigma = 1.5, mean over channels; ± is the standard error over images. Spectrum error: RMS over "
+        "DCT shells of 10 log10(S_method / S_original). A sampler adds plausible detail, so its PSNR is "
+        "expected below the blur-like baselines while its spectrum error is lower.",
+        "",
+    ]
     return "\n".join(lines)

@@ -16,5 +16,7 @@ def write_ensemble(path, spins=None, *, L=None, T=isc.T_C, field=None, kind="mon
     with isc.create_ensemble(path, L=L, kind=kind, attrs={"T": T, "J": 1.0}, overwrite=True) as w:
         if spins is not None or field is not None:
             n = len(spins if spins is not None else field)
-            w.append(spins, field=field, energy=np.zeros(n), magnetization=np.zeros(n), chain=np.zeros(n))
+            w.append(
+                spins, field=field, energy=np.zeros(n), magnetization=np.zeros(n), chain=np.zeros(n)
+            )
     return path

@@ -24,13 +24,32 @@ def two_files(tmp_path):
 
 def test_correlate_writes_netcdf_plots_and_report(two_files, tmp_path):
     out = tmp_path / "rep"
-    res = run("correlate", *two_files, "--out", out, "--shape", "square", "--shape",
-              "collinear", "--no-progress", "--blocks", "10")
+    res = run(
+        "correlate",
+        *two_files,
+        "--out",
+        out,
+        "--shape",
+        "square",
+        "--shape",
+        "collinear",
+        "--no-progress",
+        "--blocks",
+        "10",
+    )
     assert res.exit_code == 0, res.output
     assert "reference: mc" in res.output
     with xr.open_dataset(out / "correlations.nc", engine="h5netcdf") as ds:
-        for name in ("G2", "G2_err", "G4c", "G4c_err", "G4c_square", "G4c_collinear_err",
-                     "G2_radial", "S"):
+        for name in (
+            "G2",
+            "G2_err",
+            "G4c",
+            "G4c_err",
+            "G4c_square",
+            "G4c_collinear_err",
+            "G2_radial",
+            "S",
+        ):
             assert ds[name].dims[0] == "ensemble"
             assert ds[name].dims[1] in ("r", "k")
         assert ds["G2"].dims == ("ensemble", "r")
@@ -68,23 +87,31 @@ def one_line_error(res, *words):
 def test_not_an_ensemble(tmp_path, two_files):
     txt = tmp_path / "notes.h5"
     txt.write_text("hello")
-    one_line_error(run("correlate", txt, "--out", tmp_path / "o"), "notes.h5", "not a readable HDF5")
+    one_line_error(
+        run("correlate", txt, "--out", tmp_path / "o"), "notes.h5", "not a readable HDF5"
+    )
     foreign = tmp_path / "foreign.h5"
     with h5py.File(foreign, "w") as f:
         f["x"] = np.zeros(3)
     one_line_error(run("correlate", foreign, "--out", tmp_path / "o"), "not an isingscale ensemble")
-    one_line_error(run("correlate", tmp_path / "missing.h5", "--out", tmp_path / "o"), "no such file")
+    one_line_error(
+        run("correlate", tmp_path / "missing.h5", "--out", tmp_path / "o"), "no such file"
+    )
 
 
 def test_mismatched_L(tmp_path, two_files):
     c = write_ensemble(tmp_path / "big.h5", random_spins(5, 32))
-    one_line_error(run("correlate", two_files[0], c, "--out", tmp_path / "o"),
-                   "mismatched L across files: mc.h5 has L=16, big.h5 has L=32")
+    one_line_error(
+        run("correlate", two_files[0], c, "--out", tmp_path / "o"),
+        "mismatched L across files: mc.h5 has L=16, big.h5 has L=32",
+    )
 
 
 def test_empty_file(tmp_path, two_files):
     e = write_ensemble(tmp_path / "empty.h5", L=16)
-    one_line_error(run("correlate", two_files[0], e, "--out", tmp_path / "o"), "empty.h5", "no samples")
+    one_line_error(
+        run("correlate", two_files[0], e, "--out", tmp_path / "o"), "empty.h5", "no samples"
+    )
 
 
 def test_out_not_writable(tmp_path, two_files):
@@ -97,8 +124,9 @@ def test_out_not_writable(tmp_path, two_files):
 def test_non_pm1_spins_need_binarize(tmp_path):
     spins = random_spins(40, 8) * 3  # values +-3
     bad = write_ensemble(tmp_path / "bad.h5", spins)
-    one_line_error(run("correlate", bad, "--out", tmp_path / "o", "--no-progress"),
-                   "bad.h5", "--binarize")
+    one_line_error(
+        run("correlate", bad, "--out", tmp_path / "o", "--no-progress"), "bad.h5", "--binarize"
+    )
     res = run("correlate", bad, "--out", tmp_path / "o", "--binarize", "--no-progress")
     assert res.exit_code == 0, res.output
 
@@ -110,10 +138,14 @@ def test_field_only_file_with_binarize(tmp_path):
     one_line_error(run("correlate", f, "--out", tmp_path / "o"), "field", "--binarize")
     res = run("correlate", f, "--out", tmp_path / "o", "--binarize", "--no-progress")
     assert res.exit_code == 0, res.output
-    ref = run("correlate", write_ensemble(tmp_path / "s.h5", s), "--out", tmp_path / "o2", "--no-progress")
+    ref = run(
+        "correlate", write_ensemble(tmp_path / "s.h5", s), "--out", tmp_path / "o2", "--no-progress"
+    )
     assert ref.exit_code == 0
-    with xr.open_dataset(tmp_path / "o" / "correlations.nc", engine="h5netcdf") as a, \
-         xr.open_dataset(tmp_path / "o2" / "correlations.nc", engine="h5netcdf") as b:
+    with (
+        xr.open_dataset(tmp_path / "o" / "correlations.nc", engine="h5netcdf") as a,
+        xr.open_dataset(tmp_path / "o2" / "correlations.nc", engine="h5netcdf") as b,
+    ):
         np.testing.assert_allclose(a["G4c"].values, b["G4c"].values)
 
 

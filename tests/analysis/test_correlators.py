@@ -36,7 +36,10 @@ def brute_g4c(spins, shape, r):
     values = []
     for corners in CORNERS[shape]:
         pts = [(cx * r, cy * r) for cx, cy in corners]
-        mean = lambda sel: np.mean([site_average(s, [pts[i] for i in sel]) for s in spins])
+
+        def mean(sel, pts=pts):
+            return np.mean([site_average(s, [pts[i] for i in sel]) for s in spins])
+
         g = mean((0, 1, 2, 3))
         g -= mean((0, 1)) * mean((2, 3)) + mean((0, 2)) * mean((1, 3)) + mean((0, 3)) * mean((1, 2))
         values.append(g)
@@ -90,8 +93,12 @@ def test_kernel_pair_terms_equal_brute_force():
 
     spins = random_spins(3, 6, seed=5)
     out = K.lattice_products(spins, 3, True, True, True)
-    pts = {K.C_X: [(0, 0), (1, 0)], K.C_Y: [(0, 0), (0, 1)], K.C_DIAG: [(0, 0), (1, 1)],
-           K.C_ANTI: [(1, 0), (0, 1)]}
+    pts = {
+        K.C_X: [(0, 0), (1, 0)],
+        K.C_Y: [(0, 0), (0, 1)],
+        K.C_DIAG: [(0, 0), (1, 1)],
+        K.C_ANTI: [(1, 0), (0, 1)],
+    }
     for row, p in pts.items():
         for r in range(4):
             for i, s in enumerate(spins):
@@ -108,7 +115,9 @@ def test_scalars_equal_direct_formulas(case):
     assert float(res["abs_m"]) == pytest.approx(np.abs(m).mean(), abs=1e-12)
     chi = L * L * ((m**2).mean() - np.abs(m).mean() ** 2) / float(res.attrs["T"])
     assert float(res["chi"]) == pytest.approx(chi, rel=1e-10)
-    assert float(res["binder"]) == pytest.approx(1 - (m**4).mean() / (3 * (m**2).mean() ** 2), rel=1e-10)
+    assert float(res["binder"]) == pytest.approx(
+        1 - (m**4).mean() / (3 * (m**2).mean() ** 2), rel=1e-10
+    )
 
 
 def test_spectrum_is_mean_squared_orthonormal_fft(case):

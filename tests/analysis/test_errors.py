@@ -15,8 +15,10 @@ from ._synthetic import random_spins
 
 def as_dataset(spins, chunk=100):
     L = spins.shape[-1]
-    return xr.Dataset({"spins": (("sample", "y", "x"), da.from_array(spins, chunks=(chunk, L, L)))},
-                      attrs={"L": L, "T": isc.T_C})
+    return xr.Dataset(
+        {"spins": (("sample", "y", "x"), da.from_array(spins, chunks=(chunk, L, L)))},
+        attrs={"L": L, "T": isc.T_C},
+    )
 
 
 def test_independent_spins_have_zero_connected_correlators():
@@ -59,7 +61,7 @@ def test_jackknife_of_mean_is_standard_error_and_of_product_propagates():
     assert err == pytest.approx(binning_error(a, n_blocks=40), rel=1e-9)  # linear: identical
     est, err = res["ab"]
     assert est == pytest.approx(a.mean() * b.mean())
-    delta = np.hypot(b.mean() * a.std() , a.mean() * b.std()) / np.sqrt(4000)  # delta method
+    delta = np.hypot(b.mean() * a.std(), a.mean() * b.std()) / np.sqrt(4000)  # delta method
     assert err == pytest.approx(delta, rel=0.3)
 
 

@@ -13,8 +13,9 @@ simulate_mod = pytest.importorskip("isingscale.mc.simulate")
 
 
 def mc(tmp_path, L, samples, seed):
-    res = simulate_mod.simulate(L, samples=samples, chains=2, seed=seed, out=tmp_path / f"mc{L}.h5",
-                                progress=False)
+    res = simulate_mod.simulate(
+        L, samples=samples, chains=2, seed=seed, out=tmp_path / f"mc{L}.h5", progress=False
+    )
     return open_ensemble(res.path)
 
 

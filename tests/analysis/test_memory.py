@@ -49,8 +49,13 @@ def test_streaming_peak_memory_is_bounded_by_a_chunk_not_the_file(tmp_path):
     path = write_random_ensemble(tmp_path / "big.h5", L=L, samples=SAMPLES, seed=1)
     spin_bytes = SAMPLES * L * L
     env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(path), str(CHUNK)], capture_output=True, text=True,
-                          env=env, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path), str(CHUNK)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     r = json.loads(proc.stdout.strip().splitlines()[-1])
     assert r["n_samples"] == SAMPLES and r["spin_bytes"] == spin_bytes

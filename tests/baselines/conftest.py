@@ -22,7 +22,9 @@ def coarse_inputs(kind: str, n: int, B: int = 4, seed: int = 0) -> np.ndarray:
 
 def assert_sampler_contract(fn, x: np.ndarray, N: int) -> np.ndarray:
     """fn(x, "block", N, generator=...) gives (B, N, N) int8 ±1, the same for one seed, not for another."""
-    a, b, c = (fn(x, "block", N, generator=torch.Generator().manual_seed(seed)) for seed in (0, 0, 1))
+    a, b, c = (
+        fn(x, "block", N, generator=torch.Generator().manual_seed(seed)) for seed in (0, 0, 1)
+    )
     assert a.shape == (len(x), N, N) and a.dtype == np.int8 and set(np.unique(a)) <= {-1, 1}
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     return a

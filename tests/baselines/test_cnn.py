@@ -39,7 +39,9 @@ def test_augmentation_keeps_energy_and_abs_magnetisation(mc16):
         s = s.float()
         return -(s * (s.roll(1, -1) + s.roll(1, -2))).mean((-2, -1))
 
-    assert torch.allclose(energy(y), energy(x)) and torch.equal(y.sum((-2, -1)).abs(), x.sum((-2, -1)).abs())
+    assert torch.allclose(energy(y), energy(x)) and torch.equal(
+        y.sum((-2, -1)).abs(), x.sum((-2, -1)).abs()
+    )
     assert not torch.equal(x, y)
 
 
@@ -52,7 +54,11 @@ def test_training_lowers_bce_and_checkpoint_round_trips(mc16, trained):
     assert before > 0.6 and after < 0.8 * before, (before, after)
     meta = model.meta
     assert meta["format"] == "isingscale-cnn" and meta["task"] == "cnn-sr" and meta["factor"] == 2
-    assert meta["L"] == 16 and meta["lattice"] == "ising-periodic" and meta["model"] == CNNConfig().to_dict()
+    assert (
+        meta["L"] == 16
+        and meta["lattice"] == "ising-periodic"
+        and meta["model"] == CNNConfig().to_dict()
+    )
     t = meta["training"]
     assert t["steps"] == 30 and t["lattices_seen"] == 30 * 64 and t["final_bce"] < before
     assert len(t["data"][0]["sha256"]) == 64
@@ -104,8 +110,11 @@ def test_load_rejects_wrong_files(tmp_path):
     with pytest.raises(IsingScaleError, match="no isingscale metadata"):
         load_cnn(bare)
     broken = tmp_path / "broken.safetensors"
-    save_file({"model.w": torch.zeros(2)}, str(broken),
-              metadata={"isingscale": json.dumps({"format": "isingscale-cnn", "factor": 2, "model": {}})})
+    save_file(
+        {"model.w": torch.zeros(2)},
+        str(broken),
+        metadata={"isingscale": json.dumps({"format": "isingscale-cnn", "factor": 2, "model": {}})},
+    )
     with pytest.raises(IsingScaleError, match="incomplete"):
         load_cnn(broken)
 
@@ -116,13 +125,29 @@ def test_cli_trains_the_cnn_into_a_run_directory(mc16, tmp_path):
     from isingscale.baselines import load_cnn
     from isingscale.cli import main
 
-    args = ["train", "--cnn", "--data", str(mc16), "--out", str(tmp_path / "cnn"), "--steps", "5", "--batch", "8",
-            "--device", "cpu", "--no-progress"]
+    args = [
+        "train",
+        "--cnn",
+        "--data",
+        str(mc16),
+        "--out",
+        str(tmp_path / "cnn"),
+        "--steps",
+        "5",
+        "--batch",
+        "8",
+        "--device",
+        "cpu",
+        "--no-progress",
+    ]
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.output
     model = load_cnn(tmp_path / "cnn" / "model.safetensors")
     assert model.factor == 2 and model.meta["training"]["steps"] == 5 and "×2 CNN" in r.output
     r = CliRunner().invoke(main, args)
     assert r.exit_code != 0 and "already exists" in r.output
-    r = CliRunner().invoke(main, ["train", "--cnn", "--data", str(mc16), "--out", str(tmp_path / "c2"), "--factor", "2.5"])
+    r = CliRunner().invoke(
+        main,
+        ["train", "--cnn", "--data", str(mc16), "--out", str(tmp_path / "c2"), "--factor", "2.5"],
+    )
     assert r.exit_code != 0 and "integer --factor" in r.output

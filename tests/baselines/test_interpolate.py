@@ -55,8 +55,11 @@ def test_fourier_interpolation_inverts_fourier_truncation(n, N):
     # the result is the fine lattice's ideal low-pass on the truncation band.
     fine = coarse_inputs("block", N, B=2, seed=4).astype(np.float64)
     X = np.fft.fft2(fine) * low_band_mask(n, N)
-    assert np.allclose(fourier_interpolate(fourier_truncate(fine, n).double().numpy(), N),
-                       np.fft.ifft2(X).real, atol=1e-5)
+    assert np.allclose(
+        fourier_interpolate(fourier_truncate(fine, n).double().numpy(), N),
+        np.fft.ifft2(X).real,
+        atol=1e-5,
+    )
 
 
 def test_fourier_keeps_the_sign_of_the_coarse_field_where_it_is_large():
@@ -83,7 +86,9 @@ def test_bicubic_is_translation_covariant_on_the_torus(kind, n, N, shift):
     assert rest == 0
     y = bicubic(x, kind, N)
     for axis in (1, 2):
-        assert np.array_equal(bicubic(np.roll(x, shift, axis=axis), kind, N), np.roll(y, fine_shift, axis=axis))
+        assert np.array_equal(
+            bicubic(np.roll(x, shift, axis=axis), kind, N), np.roll(y, fine_shift, axis=axis)
+        )
 
 
 def test_bicubic_interpolant_is_exact_on_coarse_sites_and_accurate_for_smooth_fields():

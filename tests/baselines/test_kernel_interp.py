@@ -9,13 +9,24 @@ import pytest
 import torch
 from torch import nn
 
-from isingscale.baselines import CNNNet, cnn_ki_upsample, cnn_upsample, fourier_interpolate, interpolate_kernels
+from isingscale.baselines import (
+    CNNNet,
+    cnn_ki_upsample,
+    cnn_upsample,
+    fourier_interpolate,
+    interpolate_kernels,
+)
 from isingscale.baselines.kernel_interp import resampling_matrix
 from isingscale.errors import IsingScaleError
 
 from .conftest import assert_sampler_contract, coarse_inputs, untrained_cnn
 
-MODES = ((1, 0, 0.7), (0, 2, -0.5), (1, 1, 0.9), (2, 1, 0.4))  # (k_x, k_y, amplitude), cycles per box
+MODES = (
+    (1, 0, 0.7),
+    (0, 2, -0.5),
+    (1, 1, 0.9),
+    (2, 1, 0.4),
+)  # (k_x, k_y, amplitude), cycles per box
 
 
 def smooth_field(L: int) -> torch.Tensor:
@@ -34,7 +45,9 @@ def random_conv(seed: int = 0) -> nn.Conv2d:
     return conv
 
 
-def continuum_error(conv: nn.Module, L: int, s: int, *, times: float = 1.0, mode: str = "tent") -> float:
+def continuum_error(
+    conv: nn.Module, L: int, s: int, *, times: float = 1.0, mode: str = "tent"
+) -> float:
     """max |fine conv - native conv interpolated up| / max |native| (band-limited, so exact up).
 
     ``times`` multiplies the interpolated kernel (to try other constants than 1/s²).
@@ -126,7 +139,9 @@ def test_ki_upsample_errors():
     model = untrained_cnn()
     x = coarse_inputs("block", 4)
     with pytest.raises(IsingScaleError, match="takes block spins"):
-        cnn_ki_upsample(model, coarse_inputs("fourier", 4), "fourier", 16, generator=torch.Generator())
+        cnn_ki_upsample(
+            model, coarse_inputs("fourier", 4), "fourier", 16, generator=torch.Generator()
+        )
     with pytest.raises(IsingScaleError, match="integer factor"):
         cnn_ki_upsample(model, x, "block", 10, generator=torch.Generator())
     with pytest.raises(IsingScaleError, match="F >= 4"):
@@ -142,7 +157,9 @@ def test_comparison_returns_every_method_with_g2_energy_and_timing(mc16, tmp_pat
         torch.manual_seed(factor)
         meta = {"format": "isingscale-cnn", "factor": factor, "model": {}}
         paths.append(save_cnn(tmp_path / f"x{factor}.safetensors", CNNNet(), meta))
-    r = compare_kernel_interpolation(*paths, inputs=mc16, truth=mc16, workdir=tmp_path, samples=32, n_blocks=8)
+    r = compare_kernel_interpolation(
+        *paths, inputs=mc16, truth=mc16, workdir=tmp_path, samples=32, n_blocks=8
+    )
     assert r["L"] == 16 and r["factor"] == 4 and r["samples"] == 32
     assert set(r["methods"]) == {"kernel_interpolated", "native", "repeated"}
     for row in r["methods"].values():
@@ -158,14 +175,54 @@ def test_bench_kernel_interp_cli(mc16, tmp_path):
     from isingscale.baselines import train_cnn
     from isingscale.cli import main
 
-    cnn2 = train_cnn([mc16], tmp_path / "x2.safetensors", factor=2, steps=3, batch=8, progress=False)
-    cnn4 = train_cnn([mc16], tmp_path / "x4.safetensors", factor=4, steps=3, batch=8, progress=False)
-    r = CliRunner().invoke(main, ["bench", "kernel-interp", "--cnn", str(cnn2), "--native", str(cnn4), "--L", "16",
-                                  "--samples", "16", "--out", str(tmp_path / "w")])
+    cnn2 = train_cnn(
+        [mc16], tmp_path / "x2.safetensors", factor=2, steps=3, batch=8, progress=False
+    )
+    cnn4 = train_cnn(
+        [mc16], tmp_path / "x4.safetensors", factor=4, steps=3, batch=8, progress=False
+    )
+    r = CliRunner().invoke(
+        main,
+        [
+            "bench",
+            "kernel-interp",
+            "--cnn",
+            str(cnn2),
+            "--native",
+            str(cnn4),
+            "--L",
+            "16",
+            "--samples",
+            "16",
+            "--out",
+            str(tmp_path / "w"),
+        ],
+    )
     assert r.exit_code == 0, r.output
-    rows = [line for line in r.output.splitlines() if line.startswith("| ") and "network" not in line]
-    assert [row.split("|")[1].strip() for row in rows] == ["kernel_interpolated", "native", "repeated"]
+    rows = [
+        line for line in r.output.splitlines() if line.startswith("| ") and "network" not in line
+    ]
+    assert [row.split("|")[1].strip() for row in rows] == [
+        "kernel_interpolated",
+        "native",
+        "repeated",
+    ]
     assert rows[1].rstrip(" |").endswith("1.00")  # the native network is the time baseline
-    r = CliRunner().invoke(main, ["bench", "kernel-interp", "--cnn", str(cnn4), "--native", str(cnn2), "--L", "16",
-                                  "--samples", "16", "--out", str(tmp_path / "w")])
+    r = CliRunner().invoke(
+        main,
+        [
+            "bench",
+            "kernel-interp",
+            "--cnn",
+            str(cnn4),
+            "--native",
+            str(cnn2),
+            "--L",
+            "16",
+            "--samples",
+            "16",
+            "--out",
+            str(tmp_path / "w"),
+        ],
+    )
     assert r.exit_code != 0 and "need a ×2" in r.output

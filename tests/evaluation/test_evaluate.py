@@ -26,11 +26,21 @@ def api_run(tmp_path_factory, truth_file, reference_spins):
     two methods without checkpoints, at ×2 with both conventions (no plots: test_cli draws them)."""
     from isingscale.evaluation import register, unregister
 
-    register("truth", lambda coarse, kind, N, *, generator: reference_spins[: len(coarse)], replace=True)
+    register(
+        "truth", lambda coarse, kind, N, *, generator: reference_spins[: len(coarse)], replace=True
+    )
     out = tmp_path_factory.mktemp("eval") / "api"
     try:
-        res = evaluate(out, data=truth_file, factors=(2,), methods=(*BASELINES, "truth", "cnn", "conditional"),
-                       samples=HALF, batch=2 * HALF, progress=False, plots=False)
+        res = evaluate(
+            out,
+            data=truth_file,
+            factors=(2,),
+            methods=(*BASELINES, "truth", "cnn", "conditional"),
+            samples=HALF,
+            batch=2 * HALF,
+            progress=False,
+            plots=False,
+        )
     finally:
         unregister("truth")
     return out, res
@@ -41,17 +51,36 @@ def test_writes_dataset_report_and_ensembles(api_run):
 
     out, res = api_run
     ds = open_evaluation(out)
-    assert dict(ds.sizes) == {"method": 6, "factor": 1, "coarsen": 2, "r": L // 2 + 1, "k": L // 2 + 1}
+    assert dict(ds.sizes) == {
+        "method": 6,
+        "factor": 1,
+        "coarsen": 2,
+        "r": L // 2 + 1,
+        "k": L // 2 + 1,
+    }
     assert list(ds["method"].values) == [*BASELINES, "truth", "cnn", "conditional"]
     assert list(ds["coarsen"].values) == ["fourier", "block"]
     for name in ("G2", "G2_err", "G4c_square", "G4c_square_err", "z_G2", "z_G4c", "ratio_G2"):
         assert ds[name].dims == ("method", "factor", "coarsen", "r"), name
     assert ds["S"].dims == ("method", "factor", "coarsen", "k") and ds["S_ratio"].dims[-1] == "k"
-    for name in ("chi2_dof_G2", "max_abs_z_G2", "r_at_max_G4c", "energy", "rel_dev_abs_m", "binder",
-                 "seconds_per_lattice", "train_seconds", "passes"):
+    for name in (
+        "chi2_dof_G2",
+        "max_abs_z_G2",
+        "r_at_max_G4c",
+        "energy",
+        "rel_dev_abs_m",
+        "binder",
+        "seconds_per_lattice",
+        "train_seconds",
+        "passes",
+    ):
         assert ds[name].dims == ("method", "factor", "coarsen"), name
     assert ds["mc_G2"].dims == ("r",) and int(ds["mc_n_samples"]) == HALF
-    assert ds.attrs["L"] == L and ds.attrs["samples"] == HALF and "isingscale evaluate" in ds.attrs["command"]
+    assert (
+        ds.attrs["L"] == L
+        and ds.attrs["samples"] == HALF
+        and "isingscale evaluate" in ds.attrs["command"]
+    )
     assert ds["n_coarse"].sel(factor=2.0).values.tolist() == [8, 8]
     done = ds["status"].sel({"method": [*BASELINES, "truth"]})
     assert (done == "done").all()
@@ -114,8 +143,15 @@ def test_resume_skips_done_parts(tmp_path, truth_file, registered):
         return replicate(coarse, kind, N, generator=generator)
 
     registered("count", counting)
-    kw = dict(data=truth_file, methods=("count",), coarsen=("block",), samples=HALF, batch=2 * HALF, progress=False,
-              plots=False)
+    kw = dict(
+        data=truth_file,
+        methods=("count",),
+        coarsen=("block",),
+        samples=HALF,
+        batch=2 * HALF,
+        progress=False,
+        plots=False,
+    )
     evaluate(tmp_path, factors=(2,), **kw)
     part = tmp_path / "parts" / "count_x2_block.nc"
     stamp = part.stat().st_mtime_ns
@@ -144,13 +180,33 @@ def test_interrupt_keeps_done_parts_and_resume_finishes(tmp_path, truth_file, re
         return replicate(coarse, kind, N, generator=generator)
 
     registered("fragile", fragile)
-    args = ["evaluate", "--data", truth_file, "--factors", "2,4", "--methods", "nearest,fragile", "--coarsen", "block",
-            "--samples", HALF, "--batch", 2 * HALF, "--out", tmp_path, "--no-progress", "--no-plots"]
+    args = [
+        "evaluate",
+        "--data",
+        truth_file,
+        "--factors",
+        "2,4",
+        "--methods",
+        "nearest,fragile",
+        "--coarsen",
+        "block",
+        "--samples",
+        HALF,
+        "--batch",
+        2 * HALF,
+        "--out",
+        tmp_path,
+        "--no-progress",
+        "--no-plots",
+    ]
     res = CliRunner().invoke(main, [str(a) for a in args])
     assert res.exit_code == 130 and "Interrupted" in res.output
     parts = sorted(p.name for p in (tmp_path / "parts").iterdir())
     assert parts == ["fragile_x2_block.nc", "nearest_x2_block.nc", "nearest_x4_block.nc"]
-    assert not list(tmp_path.rglob(".*tmp*")) and not (tmp_path / "ensembles" / "fragile_x4_block.h5").exists()
+    assert (
+        not list(tmp_path.rglob(".*tmp*"))
+        and not (tmp_path / "ensembles" / "fragile_x4_block.h5").exists()
+    )
     partial = open_evaluation(tmp_path)
     assert partial.attrs["interrupted"] == 1
     assert sel(partial, "fragile", 4.0, "block")["status"].item() == "pending"
@@ -166,8 +222,16 @@ def test_interrupt_keeps_done_parts_and_resume_finishes(tmp_path, truth_file, re
 def test_simulated_ground_truth_uses_two_independent_seeds(tmp_path):
     from isingscale.io import read_attrs, read_ensemble
 
-    res = evaluate(tmp_path, L=8, factors=(2,), methods=("nearest",), coarsen=("block",), samples=8,
-                   progress=False, plots=False)
+    res = evaluate(
+        tmp_path,
+        L=8,
+        factors=(2,),
+        methods=("nearest",),
+        coarsen=("block",),
+        samples=8,
+        progress=False,
+        plots=False,
+    )
     ref, inp = (tmp_path / "mc" / "mc_L8_seed2.h5"), (tmp_path / "mc" / "mc_L8_seed3.h5")
     assert read_attrs(ref)["seed"] == 2 and read_attrs(inp)["seed"] == 3
     assert not np.array_equal(read_ensemble(ref)["spins"], read_ensemble(inp)["spins"])

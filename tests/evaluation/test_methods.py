@@ -15,7 +15,9 @@ from .conftest import replicate
 
 
 def test_registry_names_and_register_rules():
-    assert {"skild", "ssd", "conditional", "cnn", "cnn-ki", "nearest", "fourier", "bicubic"} <= set(method_names())
+    assert {"skild", "ssd", "conditional", "cnn", "cnn-ki", "nearest", "fourier", "bicubic"} <= set(
+        method_names()
+    )
     assert get_method("cnn").conventions == ("block",) and get_method("skild").supports("block")
     m = register("tmp-copy", replicate, conventions=("block",))
     try:
@@ -35,7 +37,9 @@ def test_registry_names_and_register_rules():
 def test_train_seconds_from_metadata_or_loss_csv(tmp_path):
     assert train_seconds(tmp_path / "m.safetensors", {"training": {"seconds": 61.5}}) == 61.5
     assert math.isnan(train_seconds(tmp_path / "m.safetensors", {"training": {}}))
-    (tmp_path / "loss.csv").write_text("step,lattices,loss,lr,seconds\n20,1280,0.5,1e-4,10.0\n40,2560,0.3,2e-4,20.5\n")
+    (tmp_path / "loss.csv").write_text(
+        "step,lattices,loss,lr,seconds\n20,1280,0.5,1e-4,10.0\n40,2560,0.3,2e-4,20.5\n"
+    )
     assert train_seconds(tmp_path / "m.safetensors", {}) == 20.5
 
 
@@ -46,8 +50,17 @@ def test_skild_runs_from_a_checkpoint_and_ssd_without_room_is_na(tmp_path, truth
     run.mkdir()
     ckpt = make_checkpoint(run / "model.safetensors", L=16)
     (run / "loss.csv").write_text("step,lattices,loss,lr,seconds\n20,1280,0.5,1e-4,12.5\n")
-    res = evaluate(tmp_path / "ev", data=truth_file, factors=(2,), methods=("skild", "ssd", "conditional"),
-                   samples=8, checkpoint=ckpt, device="cpu", progress=False, plots=False)
+    res = evaluate(
+        tmp_path / "ev",
+        data=truth_file,
+        factors=(2,),
+        methods=("skild", "ssd", "conditional"),
+        samples=8,
+        checkpoint=ckpt,
+        device="cpu",
+        progress=False,
+        plots=False,
+    )
     ds = res.dataset
     sk = ds.sel({"method": "skild", "factor": 2.0})
     assert (sk["status"] == "done").all()
@@ -66,9 +79,14 @@ def test_ssd_cost_line_has_a_plan_per_convention(tmp_path):
     from tests.skild.conftest import make_checkpoint
 
     ckpt = make_checkpoint(tmp_path / "model.safetensors", L=32)
-    line = ssd_cost(Options(checkpoint=ckpt, device="cpu"), 4, 32)  # x8: s* = 3 (+ the block offset)
+    line = ssd_cost(
+        Options(checkpoint=ckpt, device="cpu"), 4, 32
+    )  # x8: s* = 3 (+ the block offset)
     fourier, block = line.split("; block input: ")
-    assert fourier.startswith("fourier input: SSD super-resolution 4 -> 32") and "site-evaluations" in block
+    assert (
+        fourier.startswith("fourier input: SSD super-resolution 4 -> 32")
+        and "site-evaluations" in block
+    )
     # The coarse level starts at s* - decimate (the 16² lattice's own scale): 3 - 1, and 1 more for block spins.
     s_coarse = [float(part.split("16^2: s ")[1].split(" ->")[0]) for part in (fourier, block)]
     assert s_coarse == [2.0, 2.0 + BLOCK_S_OFFSET]
@@ -85,8 +103,13 @@ def test_skild_sweep_is_skild_then_one_heat_bath_sweep(tmp_path):
     options = Options(checkpoint=ckpt, device="cpu")
     plain, swept = (get_method(m).build(options, 2.0) for m in ("skild", "skild-sweep"))
     assert "1 heat-bath sweep" in swept.note and "heat-bath" not in plain.note
-    coarse = block_spins(np.where(np.random.default_rng(0).random((6, 16, 16)) < 0.5, -1, 1).astype(np.int8), 2)
-    a, b = (p.fn(coarse, "block", 16, generator=torch.Generator().manual_seed(3)) for p in (plain, swept))
+    coarse = block_spins(
+        np.where(np.random.default_rng(0).random((6, 16, 16)) < 0.5, -1, 1).astype(np.int8), 2
+    )
+    a, b = (
+        p.fn(coarse, "block", 16, generator=torch.Generator().manual_seed(3))
+        for p in (plain, swept)
+    )
     # The same diffusion sample underneath: the sweep moves spins but keeps its 2 x 2 block image.
     assert set(np.unique(b)) <= {-1, 1} and np.mean(a != b) > 0.02
     np.testing.assert_array_equal(block_spins(b, 2), block_spins(a, 2))

@@ -18,12 +18,31 @@ distributed = pytest.importorskip("distributed")
 
 @pytest.mark.parametrize("processes", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_scheduler_gives_the_in_process_numbers(tmp_path, truth_file, processes):
-    kw = dict(data=truth_file, factors=(2,), methods=("nearest",), coarsen=("block",), samples=HALF,
-              progress=False, plots=False)
+    kw = dict(
+        data=truth_file,
+        factors=(2,),
+        methods=("nearest",),
+        coarsen=("block",),
+        samples=HALF,
+        progress=False,
+        plots=False,
+    )
     local = evaluate(tmp_path / "local", **kw).dataset
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=processes,
-                                  dashboard_address=":0") as c:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=processes, dashboard_address=":0"
+    ) as c:
         remote = evaluate(tmp_path / "remote", scheduler=c.scheduler_address, **kw).dataset
-    for name in ("G2", "G2_err", "G4c_square_err", "S", "energy", "binder_err", "max_abs_z_G2", "passes",
-                 "mc_G2", "mc_G4c_square", "mc_binder"):
+    for name in (
+        "G2",
+        "G2_err",
+        "G4c_square_err",
+        "S",
+        "energy",
+        "binder_err",
+        "max_abs_z_G2",
+        "passes",
+        "mc_G2",
+        "mc_G4c_square",
+        "mc_binder",
+    ):
         np.testing.assert_array_equal(local[name].values, remote[name].values, err_msg=name)

@@ -51,7 +51,7 @@ def test_energy_is_derivative_of_log_partition(L, T):
     u_fd = -np.dot(c, lnz) / h / L**2
     assert torus_energy(L, T) == pytest.approx(u_fd, rel=1e-10)
     e = torus_energy(L, 1 / (beta + h * np.arange(-4, 5)))
-    c_fd = -beta**2 * np.dot(c, e) / h
+    c_fd = -(beta**2) * np.dot(c, e) / h
     assert torus_specific_heat(L, T) == pytest.approx(c_fd, rel=1e-9)
 
 

@@ -23,8 +23,16 @@ def test_simulate_summary(tmp_path):
     out = tmp_path / "x.h5"
     r = _invoke("--L", 8, "--samples", 20, "--chains", 2, "--out", out)
     assert r.exit_code == 0, r.output
-    for word in ("wrote 20 samples", "M flipped spins/s", "mean cluster size", "energy per site", "exact",
-                 "|m|", "Binder U4", "reference at Tc"):
+    for word in (
+        "wrote 20 samples",
+        "M flipped spins/s",
+        "mean cluster size",
+        "energy per site",
+        "exact",
+        "|m|",
+        "Binder U4",
+        "reference at Tc",
+    ):
         assert word in r.output
     assert read_attrs(out)["n_samples"] == 20
 
@@ -84,8 +92,20 @@ def test_existing_unwritable_corrupt_foreign_mismatch(tmp_path):
 
 
 def test_threshold_warns_on_stderr(tmp_path):
-    r = _invoke("--L", 8, "--samples", 4, "--chains", 1, "--thermalize", 20, "--schedule", "threshold",
-                "--out", tmp_path / "t.h5")
+    r = _invoke(
+        "--L",
+        8,
+        "--samples",
+        4,
+        "--chains",
+        1,
+        "--thermalize",
+        20,
+        "--schedule",
+        "threshold",
+        "--out",
+        tmp_path / "t.h5",
+    )
     assert r.exit_code == 0 and "biases" in r.output
 
 
@@ -93,11 +113,29 @@ def test_kill_9_then_resume_completes(tmp_path):
     """A CLI run killed with SIGKILL mid-run leaves a readable file; --resume completes it."""
     out = tmp_path / "k.h5"
     samples = 100000  # about 3 ms per sample: minutes to finish, killed after the first blocks
-    args = ["simulate", "--L", "32", "--samples", str(samples), "--decorrelate", "100", "--chains", "2",
-            "--thermalize", "50", "--out", str(out), "--no-progress"]
+    args = [
+        "simulate",
+        "--L",
+        "32",
+        "--samples",
+        str(samples),
+        "--decorrelate",
+        "100",
+        "--chains",
+        "2",
+        "--thermalize",
+        "50",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     code = "import sys; from isingscale.cli import main; sys.exit(main())"
-    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env={**os.environ, "NUMBA_NUM_THREADS": "2"})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "NUMBA_NUM_THREADS": "2"},
+    )
     deadline = time.time() + 60
     n = 0
     while time.time() < deadline and n < 20:

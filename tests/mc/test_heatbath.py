@@ -28,7 +28,9 @@ def _energy(s: np.ndarray) -> np.ndarray:
 def test_relaxes_to_the_exact_boltzmann_energy(T):
     """From all-up lattices, 60 sweeps reach the exact <E>/N of the torus (independent chains)."""
     out = heatbath(np.ones((CHAINS, L, L), np.int8), T, 60, seed=1)
-    assert_within_sigma(_energy(out), torus_energy(L, T), n_sigma=4.0, what=f"E/N after heat-bath, T={T}")
+    assert_within_sigma(
+        _energy(out), torus_energy(L, T), n_sigma=4.0, what=f"E/N after heat-bath, T={T}"
+    )
 
 
 def test_conditional_on_a_block_image_is_exact():

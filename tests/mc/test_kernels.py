@@ -84,14 +84,27 @@ def test_boltzmann_oracle_4x4(algorithm):
     from isingscale.stats import tau_int
 
     L, T, n = 4, 3.0, 40000
-    engine = _Engine(dict(L=L, T=T, algorithm=algorithm, seed=11, chains=2, thermalize=0, decorrelate=2.0,
-                          schedule="fixed", interval={"wolff": 6, "sw": 2, "metropolis": 3}[algorithm]))
+    engine = _Engine(
+        dict(
+            L=L,
+            T=T,
+            algorithm=algorithm,
+            seed=11,
+            chains=2,
+            thermalize=0,
+            decorrelate=2.0,
+            schedule="fixed",
+            interval={"wolff": 6, "sw": 2, "metropolis": 3}[algorithm],
+        )
+    )
     engine.thermalize()
     _, bonds, sums = engine.produce(np.full(2, n // 2))
     keys, p = _exact_classes(L, T)
     G, dof = _g_statistic(keys, p, bonds.ravel(), sums.ravel())
     tau = max(tau_int(bonds[0]), tau_int(bonds[1]))
-    assert G / (2 * tau) < _threshold(dof), f"{algorithm}: G = {G:.1f}, dof = {dof}, tau_int = {tau:.2f}"
+    assert G / (2 * tau) < _threshold(dof), (
+        f"{algorithm}: G = {G:.1f}, dof = {dof}, tau_int = {tau:.2f}"
+    )
 
 
 def test_oracle_catches_wrong_temperature():

@@ -22,9 +22,17 @@ def _data(result):
 @pytest.mark.parametrize("schedule", ["calibrated", "fixed"])
 def test_energy_matches_exact_torus(run, L, schedule):
     interval = {8: 4, 16: 4, 32: 6, 64: 8}[L]  # Wolff clusters between saves (fixed schedule)
-    r = run(L, samples=SIZES[L], schedule=schedule, interval=interval if schedule == "fixed" else None, seed=L)
+    r = run(
+        L,
+        samples=SIZES[L],
+        schedule=schedule,
+        interval=interval if schedule == "fixed" else None,
+        seed=L,
+    )
     d = _data(r)
-    assert_within_sigma(d["energy"], torus_energy(L, T_C), chain=d["chain"], what=f"E/N L={L} {schedule}")
+    assert_within_sigma(
+        d["energy"], torus_energy(L, T_C), chain=d["chain"], what=f"E/N L={L} {schedule}"
+    )
 
 
 def test_threshold_schedule_is_biased(run):
@@ -46,19 +54,41 @@ def test_threshold_warns(tmp_path):
     from isingscale.mc.simulate import ThresholdBiasWarning, simulate
 
     with pytest.warns(ThresholdBiasWarning):
-        simulate(4, samples=2, chains=1, thermalize=10, schedule="threshold", out=tmp_path / "t.h5", progress=False)
+        simulate(
+            4,
+            samples=2,
+            chains=1,
+            thermalize=10,
+            schedule="threshold",
+            out=tmp_path / "t.h5",
+            progress=False,
+        )
 
 
 def test_algorithms_agree(run):
     L = 16
-    data = {a: _data(run(L, samples=4000, algorithm=a, seed=9, name=f"{a}.h5")) for a in ("wolff", "sw", "metropolis")}
+    data = {
+        a: _data(run(L, samples=4000, algorithm=a, seed=9, name=f"{a}.h5"))
+        for a in ("wolff", "sw", "metropolis")
+    }
     for a in ("sw", "metropolis"):
         for q, f in (("energy", lambda x: x), ("magnetization", np.abs)):
-            assert_samples_agree(f(data["wolff"][q]), f(data[a][q]), chain_x=data["wolff"]["chain"],
-                                 chain_y=data[a]["chain"], what=f"{q} wolff vs {a}")
-    assert_within_sigma(data["sw"]["energy"], torus_energy(L, T_C), chain=data["sw"]["chain"], what="sw E/N")
-    assert_within_sigma(data["metropolis"]["energy"], torus_energy(L, T_C), chain=data["metropolis"]["chain"],
-                        what="metropolis E/N")
+            assert_samples_agree(
+                f(data["wolff"][q]),
+                f(data[a][q]),
+                chain_x=data["wolff"]["chain"],
+                chain_y=data[a]["chain"],
+                what=f"{q} wolff vs {a}",
+            )
+    assert_within_sigma(
+        data["sw"]["energy"], torus_energy(L, T_C), chain=data["sw"]["chain"], what="sw E/N"
+    )
+    assert_within_sigma(
+        data["metropolis"]["energy"],
+        torus_energy(L, T_C),
+        chain=data["metropolis"]["chain"],
+        what="metropolis E/N",
+    )
 
 
 def test_binder_near_universal_value(run):
@@ -90,6 +120,6 @@ def test_binder_jackknife_against_brute_force():
     mo = m[np.argsort(chain, kind="stable")]
     u = lambda x: 1 - np.mean(x**4) / (3 * np.mean(x**2) ** 2)  # noqa: E731
     blocks = np.array_split(mo, 32)
-    loo = np.array([u(np.concatenate(blocks[:b] + blocks[b + 1:])) for b in range(32)])
+    loo = np.array([u(np.concatenate(blocks[:b] + blocks[b + 1 :])) for b in range(32)])
     assert u4 == pytest.approx(u(mo), rel=1e-12)
     assert err == pytest.approx(np.sqrt(31 / 32 * np.sum((loo - loo.mean()) ** 2)), rel=1e-9)

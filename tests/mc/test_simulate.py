@@ -30,8 +30,16 @@ def test_file_invariants(run, algorithm):
     np.testing.assert_allclose(d["magnetization"], si.sum(axis=(1, 2)) / L**2, atol=1e-12)
     np.testing.assert_array_equal(d["chain"], np.arange(50) % 3)
     a = d["attrs"]
-    assert a["kind"] == "montecarlo" and a["L"] == L and a["algorithm"] == algorithm and a["chains"] == 3
-    assert a["schedule"] == "calibrated" and a["calibrated_updates_between_saves"] == a["interval"] >= 1
+    assert (
+        a["kind"] == "montecarlo"
+        and a["L"] == L
+        and a["algorithm"] == algorithm
+        and a["chains"] == 3
+    )
+    assert (
+        a["schedule"] == "calibrated"
+        and a["calibrated_updates_between_saves"] == a["interval"] >= 1
+    )
     assert "calibrated" in a["decorrelation_rule"] and a["thermalization_mean_flips_per_update"] > 0
     assert json.loads(a["config"])["seed"] == 0 and a["package_version"]
     assert r.n_samples == r.n_new == 50 and r.flips_per_second > 0
@@ -68,7 +76,9 @@ def test_resume_is_bit_identical(run, first, schedule):
     part = run(8, samples=23, chains=3, schedule=schedule, name="part.h5", resume=True)
     assert part.n_new == 23 - first and part.n_samples == 23
     for name in ("spins", "energy", "chain"):
-        np.testing.assert_array_equal(read_ensemble(full.path)[name], read_ensemble(part.path)[name])
+        np.testing.assert_array_equal(
+            read_ensemble(full.path)[name], read_ensemble(part.path)[name]
+        )
 
 
 def test_resume_with_small_blocks_matches(run, monkeypatch):
@@ -141,8 +151,15 @@ def test_existing_file_refused_and_untouched(run):
 
 
 @pytest.mark.parametrize(
-    "kw, attr", [(dict(L=10), "L"), (dict(T=2.5), "T"), (dict(seed=1), "seed"), (dict(chains=3), "chains"),
-                 (dict(algorithm="sw"), "algorithm"), (dict(schedule="threshold"), "schedule")]
+    "kw, attr",
+    [
+        (dict(L=10), "L"),
+        (dict(T=2.5), "T"),
+        (dict(seed=1), "seed"),
+        (dict(chains=3), "chains"),
+        (dict(algorithm="sw"), "algorithm"),
+        (dict(schedule="threshold"), "schedule"),
+    ],
 )
 def test_resume_mismatch(run, kw, attr):
     r = run(8, samples=4, name="x.h5")

@@ -20,7 +20,9 @@ def gaussian_field(spectrum, N: int, B: int, seed: int = 0) -> torch.Tensor:
 def write_spins(path, spins, **attrs):
     from isingscale.io import create_ensemble
 
-    with create_ensemble(path, L=spins.shape[-1], kind="montecarlo", attrs={"T": 2.269185314213022, **attrs}) as w:
+    with create_ensemble(
+        path, L=spins.shape[-1], kind="montecarlo", attrs={"T": 2.269185314213022, **attrs}
+    ) as w:
         w.append(spins)
     return path
 
@@ -33,8 +35,15 @@ def random_spins(n: int, L: int, seed: int = 0) -> np.ndarray:
     return np.where(x >= 0, 1, -1).astype(np.int8)
 
 
-def make_checkpoint(path, *, L: int = 16, lattice: str = "ising-periodic", base_channels: int = 8, depth: int = 3,
-                    seed: int = 0):
+def make_checkpoint(
+    path,
+    *,
+    L: int = 16,
+    lattice: str = "ising-periodic",
+    base_channels: int = 8,
+    depth: int = 3,
+    seed: int = 0,
+):
     """An untrained (zero-output) checkpoint with real metadata and block transfer functions."""
     from isingscale.skild.checkpoint import save_checkpoint
     from isingscale.skild.coarsen import measure_block_transfer

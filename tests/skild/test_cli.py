@@ -28,7 +28,9 @@ def assert_one_line_error(res, match):
 
 @pytest.fixture()
 def field_file(tmp_path):
-    with create_ensemble(tmp_path / "coarse.h5", L=8, kind="coarse", attrs={"method": "fourier"}) as w:
+    with create_ensemble(
+        tmp_path / "coarse.h5", L=8, kind="coarse", attrs={"method": "fourier"}
+    ) as w:
         w.append(field=np.random.default_rng(0).normal(size=(3, 8, 8)) * 0.3)
     return tmp_path / "coarse.h5"
 
@@ -42,8 +44,23 @@ def test_help_texts():
 
 def test_upsample_from_fourier_field(tmp_path, field_file, tiny_checkpoint):
     out = tmp_path / "sr.h5"
-    res = run("upsample", "--factor", 2, "--input", field_file, "--checkpoint", tiny_checkpoint, "--out", out,
-              "--no-progress", "--device", "cpu", "--save-field", "--steps", 4)
+    res = run(
+        "upsample",
+        "--factor",
+        2,
+        "--input",
+        field_file,
+        "--checkpoint",
+        tiny_checkpoint,
+        "--out",
+        out,
+        "--no-progress",
+        "--device",
+        "cpu",
+        "--save-field",
+        "--steps",
+        4,
+    )
     assert res.exit_code == 0, res.output
     d = read_ensemble(out)
     assert d["spins"].shape == (3, 16, 16) and d["field"].shape == (3, 16, 16)
@@ -55,23 +72,73 @@ def test_upsample_from_fourier_field(tmp_path, field_file, tiny_checkpoint):
 
 def test_upsample_block_non_integer_and_repeat(tmp_path, tiny_checkpoint):
     src = write_spins(tmp_path / "b.h5", random_spins(2, 16, seed=1))
-    res = run("upsample", "--factor", 1.5, "--input", src, "--checkpoint", tiny_checkpoint, "--out",
-              tmp_path / "o.h5", "--sampler", "ddim", "--no-progress", "--device", "cpu")
+    res = run(
+        "upsample",
+        "--factor",
+        1.5,
+        "--input",
+        src,
+        "--checkpoint",
+        tiny_checkpoint,
+        "--out",
+        tmp_path / "o.h5",
+        "--sampler",
+        "ddim",
+        "--no-progress",
+        "--device",
+        "cpu",
+    )
     assert res.exit_code == 0, res.output
     d = read_ensemble(tmp_path / "o.h5")
     assert d["spins"].shape == (2, 24, 24) and d["attrs"]["input_kind"] == "block"
-    assert json.loads(d["attrs"]["stage_s_offsets"]) == [BLOCK_S_OFFSET] and d["attrs"]["s_offset"] == "auto"
+    assert (
+        json.loads(d["attrs"]["stage_s_offsets"]) == [BLOCK_S_OFFSET]
+        and d["attrs"]["s_offset"] == "auto"
+    )
     src4 = write_spins(tmp_path / "b4.h5", random_spins(2, 4, seed=2))
-    res = run("upsample", "--factor", 2, "--repeat", 2, "--input", src4, "--checkpoint", tiny_checkpoint, "--out",
-              tmp_path / "o2.h5", "--no-progress", "--device", "cpu", "--steps", 3)
+    res = run(
+        "upsample",
+        "--factor",
+        2,
+        "--repeat",
+        2,
+        "--input",
+        src4,
+        "--checkpoint",
+        tiny_checkpoint,
+        "--out",
+        tmp_path / "o2.h5",
+        "--no-progress",
+        "--device",
+        "cpu",
+        "--steps",
+        3,
+    )
     assert res.exit_code == 0, res.output
     d = read_ensemble(tmp_path / "o2.h5")
-    assert d["spins"].shape == (2, 16, 16) and json.loads(d["attrs"]["stage_s_offsets"]) == [BLOCK_S_OFFSET] * 2
+    assert (
+        d["spins"].shape == (2, 16, 16)
+        and json.loads(d["attrs"]["stage_s_offsets"]) == [BLOCK_S_OFFSET] * 2
+    )
 
 
 def test_generate_and_coarsen(tmp_path, tiny_checkpoint):
-    res = run("generate", "--checkpoint", tiny_checkpoint, "--L", 24, "--samples", 3, "--out", tmp_path / "g.h5",
-              "--steps", 5, "--no-progress", "--device", "cpu")
+    res = run(
+        "generate",
+        "--checkpoint",
+        tiny_checkpoint,
+        "--L",
+        24,
+        "--samples",
+        3,
+        "--out",
+        tmp_path / "g.h5",
+        "--steps",
+        5,
+        "--no-progress",
+        "--device",
+        "cpu",
+    )
     assert res.exit_code == 0, res.output
     g = read_ensemble(tmp_path / "g.h5")
     assert g["spins"].shape == (3, 24, 24) and g["attrs"]["sampler"] == "sde"  # the default
@@ -81,57 +148,173 @@ def test_generate_and_coarsen(tmp_path, tiny_checkpoint):
     u_exact = float(torus_energy(24, g["attrs"]["T"]))
     assert f"energy per site {u:.4f} ± " in res.output and f"(exact {u_exact:.4f}, " in res.output
     assert f"{100 * (u - u_exact) / abs(u_exact):+.2f} %" in res.output and "5 steps" in res.output
-    res = run("coarsen", tmp_path / "g.h5", "--factor", 3, "--method", "block", "--out", tmp_path / "c.h5")
+    res = run(
+        "coarsen", tmp_path / "g.h5", "--factor", 3, "--method", "block", "--out", tmp_path / "c.h5"
+    )
     assert res.exit_code == 0 and read_ensemble(tmp_path / "c.h5")["spins"].shape == (3, 8, 8)
 
 
 def test_train_cli_smoke(tmp_path, spins_file):
-    res = run("train", "--data", spins_file, "--out", tmp_path / "run", "--steps", 3, "--base-channels", 8,
-              "--depth", 2, "--channel-mult", "1,2,2", "--batch", 2, "--no-progress", "--device", "cpu")
+    res = run(
+        "train",
+        "--data",
+        spins_file,
+        "--out",
+        tmp_path / "run",
+        "--steps",
+        3,
+        "--base-channels",
+        8,
+        "--depth",
+        2,
+        "--channel-mult",
+        "1,2,2",
+        "--batch",
+        2,
+        "--no-progress",
+        "--device",
+        "cpu",
+    )
     assert res.exit_code == 0, res.output
-    assert (tmp_path / "run" / "model.safetensors").exists() and (tmp_path / "run" / "loss.csv").exists()
-    res = run("train", "--data", spins_file, "--out", tmp_path / "run", "--steps", 3, "--device", "cpu")
+    assert (tmp_path / "run" / "model.safetensors").exists() and (
+        tmp_path / "run" / "loss.csv"
+    ).exists()
+    res = run(
+        "train", "--data", spins_file, "--out", tmp_path / "run", "--steps", 3, "--device", "cpu"
+    )
     assert_one_line_error(res, "--resume")
 
 
 def test_errors_are_one_line(tmp_path, field_file, tiny_checkpoint, spins_file):
     ck = ("--checkpoint", tiny_checkpoint, "--no-progress", "--device", "cpu")
     # factor <= 1
-    assert_one_line_error(run("upsample", "--factor", 1, "--input", field_file, "--out", tmp_path / "a.h5", *ck), "factor")
-    assert_one_line_error(run("coarsen", spins_file, "--factor", 0.5, "--out", tmp_path / "a.h5"), "factor")
+    assert_one_line_error(
+        run("upsample", "--factor", 1, "--input", field_file, "--out", tmp_path / "a.h5", *ck),
+        "factor",
+    )
+    assert_one_line_error(
+        run("coarsen", spins_file, "--factor", 0.5, "--out", tmp_path / "a.h5"), "factor"
+    )
     # coarse input neither ±1 spins nor float field
     with create_ensemble(tmp_path / "bad.h5", L=8, kind="coarse") as w:
         w.append(np.full((2, 8, 8), 3, dtype=np.int8))
-    assert_one_line_error(run("upsample", "--factor", 2, "--input", tmp_path / "bad.h5", "--out", tmp_path / "a.h5", *ck),
-                          "neither")
+    assert_one_line_error(
+        run(
+            "upsample",
+            "--factor",
+            2,
+            "--input",
+            tmp_path / "bad.h5",
+            "--out",
+            tmp_path / "a.h5",
+            *ck,
+        ),
+        "neither",
+    )
     # not square
     with h5py.File(tmp_path / "rect.h5", "w") as f:
-        f.attrs.update(format="isingscale-ensemble", schema_version=1, kind="coarse", L=8, n_samples=2)
+        f.attrs.update(
+            format="isingscale-ensemble", schema_version=1, kind="coarse", L=8, n_samples=2
+        )
         f["field"] = np.zeros((2, 8, 6), dtype=np.float32)
-    assert_one_line_error(run("upsample", "--factor", 2, "--input", tmp_path / "rect.h5", "--out", tmp_path / "a.h5", *ck),
-                          "shape")
+    assert_one_line_error(
+        run(
+            "upsample",
+            "--factor",
+            2,
+            "--input",
+            tmp_path / "rect.h5",
+            "--out",
+            tmp_path / "a.h5",
+            *ck,
+        ),
+        "shape",
+    )
     # output size the network cannot take (8 x 1.5 = 12, not divisible by 8)
-    assert_one_line_error(run("upsample", "--factor", 1.5, "--input", field_file, "--out", tmp_path / "a.h5", *ck),
-                          "divisible by 8")
-    assert_one_line_error(run("generate", "--L", 20, "--out", tmp_path / "a.h5", *ck), "divisible by 8")
+    assert_one_line_error(
+        run("upsample", "--factor", 1.5, "--input", field_file, "--out", tmp_path / "a.h5", *ck),
+        "divisible by 8",
+    )
+    assert_one_line_error(
+        run("generate", "--L", 20, "--out", tmp_path / "a.h5", *ck), "divisible by 8"
+    )
     # image checkpoint on lattices; unknown / corrupt checkpoint
     img = make_checkpoint(tmp_path / "img.safetensors", lattice="image-dct")
-    assert_one_line_error(run("upsample", "--factor", 2, "--input", field_file, "--out", tmp_path / "a.h5",
-                              "--checkpoint", img), "image-dct")
+    assert_one_line_error(
+        run(
+            "upsample",
+            "--factor",
+            2,
+            "--input",
+            field_file,
+            "--out",
+            tmp_path / "a.h5",
+            "--checkpoint",
+            img,
+        ),
+        "image-dct",
+    )
     (tmp_path / "junk.safetensors").write_bytes(b"garbage" * 20)
-    assert_one_line_error(run("generate", "--L", 16, "--out", tmp_path / "a.h5", "--checkpoint",
-                              tmp_path / "junk.safetensors"), "safetensors")
+    assert_one_line_error(
+        run(
+            "generate",
+            "--L",
+            16,
+            "--out",
+            tmp_path / "a.h5",
+            "--checkpoint",
+            tmp_path / "junk.safetensors",
+        ),
+        "safetensors",
+    )
     # missing input, non-writable output
-    assert_one_line_error(run("upsample", "--factor", 2, "--input", tmp_path / "nope.h5", "--out", tmp_path / "a.h5", *ck),
-                          "no such file")
+    assert_one_line_error(
+        run(
+            "upsample",
+            "--factor",
+            2,
+            "--input",
+            tmp_path / "nope.h5",
+            "--out",
+            tmp_path / "a.h5",
+            *ck,
+        ),
+        "no such file",
+    )
     (tmp_path / "afile").write_text("x")
-    assert_one_line_error(run("upsample", "--factor", 2, "--input", field_file, "--out", tmp_path / "afile" / "o.h5", *ck),
-                          "afile")
-    assert_one_line_error(run("train", "--data", tmp_path / "nope.h5", "--out", tmp_path / "r", "--steps", 1), "no such")
+    assert_one_line_error(
+        run(
+            "upsample",
+            "--factor",
+            2,
+            "--input",
+            field_file,
+            "--out",
+            tmp_path / "afile" / "o.h5",
+            *ck,
+        ),
+        "afile",
+    )
+    assert_one_line_error(
+        run("train", "--data", tmp_path / "nope.h5", "--out", tmp_path / "r", "--steps", 1),
+        "no such",
+    )
     # CUDA requested without a GPU
     if not torch.cuda.is_available():
-        assert_one_line_error(run("generate", "--L", 16, "--out", tmp_path / "a.h5", "--checkpoint", tiny_checkpoint,
-                                  "--device", "cuda"), "CUDA")
+        assert_one_line_error(
+            run(
+                "generate",
+                "--L",
+                16,
+                "--out",
+                tmp_path / "a.h5",
+                "--checkpoint",
+                tiny_checkpoint,
+                "--device",
+                "cuda",
+            ),
+            "CUDA",
+        )
 
 
 def test_heatbath_sweeps_keep_the_sampled_block_image(tmp_path, tiny_checkpoint):
@@ -142,21 +325,72 @@ def test_heatbath_sweeps_keep_the_sampled_block_image(tmp_path, tiny_checkpoint)
     outs = {}
     for k in (0, 2):
         outs[k] = tmp_path / f"sw{k}.h5"
-        res = run("upsample", "--factor", 2, "--input", src, "--checkpoint", tiny_checkpoint, "--out", outs[k],
-                  "--sweeps", k, "--steps", 3, "--no-progress", "--device", "cpu")
+        res = run(
+            "upsample",
+            "--factor",
+            2,
+            "--input",
+            src,
+            "--checkpoint",
+            tiny_checkpoint,
+            "--out",
+            outs[k],
+            "--sweeps",
+            k,
+            "--steps",
+            3,
+            "--no-progress",
+            "--device",
+            "cpu",
+        )
         assert res.exit_code == 0, res.output
         assert ("2 heat-bath sweeps per stage" in res.output) == (k == 2)
     a, b = read_ensemble(outs[0]), read_ensemble(outs[2])
     assert b["attrs"]["sweeps"] == 2 and a["attrs"]["sweeps"] == 0
     assert (a["spins"] != b["spins"]).mean() > 0.05
     np.testing.assert_array_equal(block_spins(b["spins"], 2), block_spins(a["spins"], 2))
-    np.testing.assert_array_equal(b["energy"], -(b["spins"].astype(float) * (np.roll(b["spins"], 1, -1)
-                                                                               + np.roll(b["spins"], 1, -2))).mean(axis=(1, 2)))
-    g0 = generate(tiny_checkpoint, L=16, samples=4, out=tmp_path / "g0.h5", steps=3, device="cpu", progress=False)
-    g1 = generate(tiny_checkpoint, L=16, samples=4, out=tmp_path / "g1.h5", steps=3, device="cpu", progress=False,
-                  sweeps=1)
+    np.testing.assert_array_equal(
+        b["energy"],
+        -(
+            b["spins"].astype(float) * (np.roll(b["spins"], 1, -1) + np.roll(b["spins"], 1, -2))
+        ).mean(axis=(1, 2)),
+    )
+    g0 = generate(
+        tiny_checkpoint,
+        L=16,
+        samples=4,
+        out=tmp_path / "g0.h5",
+        steps=3,
+        device="cpu",
+        progress=False,
+    )
+    g1 = generate(
+        tiny_checkpoint,
+        L=16,
+        samples=4,
+        out=tmp_path / "g1.h5",
+        steps=3,
+        device="cpu",
+        progress=False,
+        sweeps=1,
+    )
     s0, s1 = read_ensemble(g0)["spins"], read_ensemble(g1)["spins"]
     assert (s0 != s1).any() and read_ensemble(g1)["attrs"]["sweeps"] == 1
     img = make_checkpoint(tmp_path / "img.safetensors", lattice="image-dct")
-    assert_one_line_error(run("generate", "--L", 16, "--out", tmp_path / "i.npz", "--checkpoint", img, "--sweeps", 1,
-                              "--no-progress", "--device", "cpu"), "not images")
+    assert_one_line_error(
+        run(
+            "generate",
+            "--L",
+            16,
+            "--out",
+            tmp_path / "i.npz",
+            "--checkpoint",
+            img,
+            "--sweeps",
+            1,
+            "--no-progress",
+            "--device",
+            "cpu",
+        ),
+        "not images",
+    )

@@ -55,17 +55,31 @@ def test_generation_through_the_coarse_stage_reproduces_spectrum(sampler):
 
 def test_each_network_runs_on_its_own_lattice_and_scales():
     model = oracle_with_stage()
-    legs = coarse.plan(model, N, "ddim", rate=3)  # no churn: the sde's re-noising looks one step above s_lift
+    legs = coarse.plan(
+        model, N, "ddim", rate=3
+    )  # no churn: the sde's re-noising looks one step above s_lift
     (nc, s_top, s_end, c_steps), (n, s_lift, s0, f_steps) = legs
     assert (nc, n, s0) == (8, N, 0.0) and s_end == 1.2
-    assert s_top == pytest.approx(model.schedule.s_max(8)) and s_lift == pytest.approx(np.log2(N / 8) + 1.2)
+    assert s_top == pytest.approx(model.schedule.s_max(8)) and s_lift == pytest.approx(
+        np.log2(N / 8) + 1.2
+    )
     # The band of N at s is Nc at s - 2, up to the schedules' s = 0 normalisation (ssd.lift_coefficients).
     assert s_top == pytest.approx(model.schedule.s_max(N) - 2, abs=1e-3)
-    coarse.generate_batch(model, 4, N, sampler="ddim", rate=3, generator=torch.Generator().manual_seed(0), device="cpu")
+    coarse.generate_batch(
+        model,
+        4,
+        N,
+        sampler="ddim",
+        rate=3,
+        generator=torch.Generator().manual_seed(0),
+        device="cpu",
+    )
     c_seen, m_seen = model.coarse.net.seen, model.net.seen
     assert {size for size, _ in c_seen} == {8} and {size for size, _ in m_seen} == {N}
     assert min(s for _, s in c_seen) >= s_end - 1e-6 and max(s for _, s in m_seen) <= s_lift + 1e-6
-    assert len(c_seen) == 2 * c_steps and len(m_seen) == 2 * f_steps - 1  # Heun; the very last correction skipped
+    assert (
+        len(c_seen) == 2 * c_steps and len(m_seen) == 2 * f_steps - 1
+    )  # Heun; the very last correction skipped
 
 
 class ScaledNet(RecordingZeroNet):
@@ -85,8 +99,15 @@ def test_spectrum_check_sees_the_coarse_legs_modes(c):
     # A wrong coarse network must show in the final lattice's low band: the check is not blind to it.
     model = oracle_with_stage()
     model.coarse.net = ScaledNet(c)
-    x = coarse.generate_batch(model, 2000, N, sampler="ddim", rate=3, generator=torch.Generator().manual_seed(41),
-                              device="cpu")
+    x = coarse.generate_batch(
+        model,
+        2000,
+        N,
+        sampler="ddim",
+        rate=3,
+        generator=torch.Generator().manual_seed(41),
+        device="cpu",
+    )
     with pytest.raises(AssertionError):
         check_spectrum(x, "wrong coarse network")
 
@@ -104,8 +125,19 @@ def test_stage_applies_from_twice_its_size():
 def run(tmp_path):
     init = make_checkpoint(tmp_path / "main.safetensors", L=16)
     data = write_spins(tmp_path / "d.h5", random_spins(32, 16, seed=6))
-    kw = dict(init=init, size=4, base_channels=8, depth=2, channel_mult=(1, 2, 2), batch=8, seed=3, device="cpu",
-              progress=False, log_every=2, warmup=2)
+    kw = dict(
+        init=init,
+        size=4,
+        base_channels=8,
+        depth=2,
+        channel_mult=(1, 2, 2),
+        batch=8,
+        seed=3,
+        device="cpu",
+        progress=False,
+        log_every=2,
+        warmup=2,
+    )
     return init, data, kw
 
 
@@ -141,7 +173,11 @@ def test_generate_uses_the_stage_and_can_skip_it(tmp_path, run):
     without = generate(ckpt, out=tmp_path / "b.h5", coarse_stage=False, **common)
     plain = generate(init, out=tmp_path / "p.h5", **common)
     stage = read_attrs(with_stage)["coarse_stage"]
-    assert stage.startswith("4x4: s ") and "; 16x16: s " in stage and read_attrs(without)["coarse_stage"] == "none"
+    assert (
+        stage.startswith("4x4: s ")
+        and "; 16x16: s " in stage
+        and read_attrs(without)["coarse_stage"] == "none"
+    )
     assert np.array_equal(read_ensemble(without)["spins"], read_ensemble(plain)["spins"])
 
 
@@ -150,27 +186,70 @@ def test_training_errors(tmp_path, run):
     with pytest.raises(IsingScaleError, match="--init"):
         train_coarse([data], tmp_path / "x", steps=2, **{**kw, "init": None})
     with pytest.raises(IsingScaleError, match="at least 32 wide"):
-        train_coarse([data], tmp_path / "y", steps=2, **{**kw, "size": 16, "depth": 1, "channel_mult": (1, 2)})
+        train_coarse(
+            [data],
+            tmp_path / "y",
+            steps=2,
+            **{**kw, "size": 16, "depth": 1, "channel_mult": (1, 2)},
+        )
     with pytest.raises(IsingScaleError, match="hand-over"):
         train_coarse([data], tmp_path / "z", steps=2, **kw, s_min=1.5)
     with pytest.raises(IsingScaleError, match="holds no checkpoint"):
         train_coarse([], tmp_path / "none", steps=2, resume=True, device="cpu")
-    assert_one_line_error(cli("train", "--coarse", 8, "--cnn", "--data", data, "--out", tmp_path / "w", "--steps", 2),
-                          "--coarse trains the coarse stage")
+    assert_one_line_error(
+        cli("train", "--coarse", 8, "--cnn", "--data", data, "--out", tmp_path / "w", "--steps", 2),
+        "--coarse trains the coarse stage",
+    )
 
 
 def test_cli_trains_the_stage_and_generate_reports_it(tmp_path, run):
     init, data, _ = run
-    res = cli("train", "--coarse", 4, "--init", init, "--data", data, "--out", tmp_path / "c", "--steps", 2,
-              "--base-channels", 8, "--depth", 2, "--channel-mult", "1,2,2", "--batch", 4, "--device", "cpu",
-              "--no-progress")
+    res = cli(
+        "train",
+        "--coarse",
+        4,
+        "--init",
+        init,
+        "--data",
+        data,
+        "--out",
+        tmp_path / "c",
+        "--steps",
+        2,
+        "--base-channels",
+        8,
+        "--depth",
+        2,
+        "--channel-mult",
+        "1,2,2",
+        "--batch",
+        4,
+        "--device",
+        "cpu",
+        "--no-progress",
+    )
     assert res.exit_code == 0, res.output
     assert "4x4 coarse stage, 2 steps" in res.output
     ckpt = tmp_path / "c" / "model.safetensors"
     for flag, want in (("--coarse-stage", "4x4: s "), ("--no-coarse-stage", "none")):
         out = tmp_path / f"g{flag}.h5"
-        res = cli("generate", "--checkpoint", ckpt, "--L", 16, "--samples", 2, "--steps", 4, "--out", out, flag,
-                  "--device", "cpu", "--no-progress")
+        res = cli(
+            "generate",
+            "--checkpoint",
+            ckpt,
+            "--L",
+            16,
+            "--samples",
+            2,
+            "--steps",
+            4,
+            "--out",
+            out,
+            flag,
+            "--device",
+            "cpu",
+            "--no-progress",
+        )
         assert res.exit_code == 0, res.output
         assert read_attrs(out)["coarse_stage"].startswith(want)
 
@@ -179,8 +258,11 @@ def test_a_stage_without_its_weights_is_a_clean_error(tmp_path, run):
     init, data, kw = run
     ckpt = train_coarse([data], tmp_path / "c", steps=2, **kw)
     meta, tensors = read_checkpoint(ckpt)
-    write_safetensors(tmp_path / "broken.safetensors", {k: v for k, v in tensors.items() if not k.startswith("coarse.")},
-                      meta)
+    write_safetensors(
+        tmp_path / "broken.safetensors",
+        {k: v for k, v in tensors.items() if not k.startswith("coarse.")},
+        meta,
+    )
     with pytest.raises(IsingScaleError, match="incomplete"):
         load_checkpoint(tmp_path / "broken.safetensors")
 

@@ -6,7 +6,13 @@ import torch
 
 from isingscale.errors import IsingScaleError
 from isingscale.skild.coarsen import (
-    block_spins, coarsen, embed, fourier_truncate, low_band_mask, measure_block_transfer, transfer_multiplier,
+    block_spins,
+    coarsen,
+    embed,
+    fourier_truncate,
+    low_band_mask,
+    measure_block_transfer,
+    transfer_multiplier,
 )
 from isingscale.skild.process import Whitener
 from isingscale.skild.spectral import power_law_spectrum
@@ -46,10 +52,7 @@ def test_orthonormal_scaling_factor_f():
 
 
 def test_block_spins_hand_computed_with_ties():
-    s = np.array([[[1, 1, -1, 1],
-                   [1, -1, -1, -1],
-                   [-1, 1, 1, -1],
-                   [1, -1, -1, 1]]], dtype=np.int8)
+    s = np.array([[[1, 1, -1, 1], [1, -1, -1, -1], [-1, 1, 1, -1], [1, -1, -1, 1]]], dtype=np.int8)
     # Blocks: (1+1+1-1)=2 -> +1; (-1+1-1-1)=-2 -> -1; (-1+1+1-1)=0 tie -> top-left -1;
     # (1-1-1+1)=0 tie -> top-left +1.
     assert block_spins(s, 2).tolist() == [[[1, -1], [-1, 1]]]
@@ -75,12 +78,22 @@ def test_coarsen_file_api(tmp_path):
     from isingscale.io import read_ensemble
 
     out = read_ensemble(coarsen(src, factor=4, method="fourier", out=tmp_path / "f.h5"))
-    assert out["field"].shape == (6, 4, 4) and out["field"].dtype == np.float32 and "spins" not in out
-    assert out["attrs"]["method"] == "fourier" and out["attrs"]["factor"] == 4 and out["attrs"]["source_L"] == 16
+    assert (
+        out["field"].shape == (6, 4, 4) and out["field"].dtype == np.float32 and "spins" not in out
+    )
+    assert (
+        out["attrs"]["method"] == "fourier"
+        and out["attrs"]["factor"] == 4
+        and out["attrs"]["source_L"] == 16
+    )
     out = read_ensemble(coarsen(src, factor=2, method="block", out=tmp_path / "b.h5"))
     assert out["spins"].shape == (6, 8, 8) and set(np.unique(out["spins"])) <= {-1, 1}
     out = read_ensemble(coarsen(src, factor=2.5, method="fourier", out=tmp_path / "f25.h5"))
     assert out["field"].shape == (6, 6, 6)
-    for bad in (dict(factor=1.0, method="fourier"), dict(factor=3, method="block"), dict(factor=2.5, method="block")):
+    for bad in (
+        dict(factor=1.0, method="fourier"),
+        dict(factor=3, method="block"),
+        dict(factor=2.5, method="block"),
+    ):
         with pytest.raises(IsingScaleError):
             coarsen(src, out=tmp_path / "bad.h5", **bad)

@@ -33,7 +33,9 @@ def test_sampler_is_exact_for_white_gaussian_data(steps):
         return math.sqrt(1.0 - ab) * x
 
     g = torch.Generator().manual_seed(0)
-    x0 = cond.sr3_sampler(oracle, None, (B, N, N), steps, generator=g, device="cpu", clip=False).double()
+    x0 = cond.sr3_sampler(
+        oracle, None, (B, N, N), steps, generator=g, device="cpu", clip=False
+    ).double()
     var = x0.var(dim=0)
     n = B * N * N
     assert abs(var.mean().item() - 1.0) < 5 * math.sqrt(2.0 / n)
@@ -59,12 +61,16 @@ def test_conditioning_channels_invert_the_coarse_graining():
 
 def test_training_conditioning_mixes_conventions():
     x = torch.as_tensor(random_spins(64, 16, seed=1)).float()
-    c = cond.training_conditioning(x, 4.0, Whitener(power_law_spectrum(16)), torch.Generator().manual_seed(0))
+    c = cond.training_conditioning(
+        x, 4.0, Whitener(power_law_spectrum(16)), torch.Generator().manual_seed(0)
+    )
     block = (c[:, 0] == 0).all(dim=(-1, -2))
     fourier = (c[:, 1] == 0).all(dim=(-1, -2))
     assert torch.all(block ^ fourier) and 10 < int(block.sum()) < 54
     # A factor that block spins cannot take: Fourier only.
-    c = cond.training_conditioning(x, 2.5, Whitener(power_law_spectrum(16)), torch.Generator().manual_seed(0))
+    c = cond.training_conditioning(
+        x, 2.5, Whitener(power_law_spectrum(16)), torch.Generator().manual_seed(0)
+    )
     assert torch.all(c[:, 1] == 0)
 
 
@@ -74,8 +80,21 @@ def conditional_run(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("cond")
     data = write_spins(tmp / "train.h5", random_spins(128, 16, seed=2))
-    path = isc.skild.train([data], tmp / "run", conditional=True, factor=2.0, steps=40, lr=3e-3, warmup=5, base_channels=4, depth=2,
-                           channel_mult=(1, 2, 2), batch=16, device="cpu", progress=False)
+    path = isc.skild.train(
+        [data],
+        tmp / "run",
+        conditional=True,
+        factor=2.0,
+        steps=40,
+        lr=3e-3,
+        warmup=5,
+        base_channels=4,
+        depth=2,
+        channel_mult=(1, 2, 2),
+        batch=16,
+        device="cpu",
+        progress=False,
+    )
     return tmp, path
 
 
@@ -86,7 +105,9 @@ def test_training_lowers_the_loss_and_records_the_task(conditional_run):
 
     tmp, path = conditional_run
     meta = read_checkpoint(path)[0]
-    assert meta["task"] == cond.TASK and meta["factor"] == 2.0 and meta["model"]["cond_channels"] == 2
+    assert (
+        meta["task"] == cond.TASK and meta["factor"] == 2.0 and meta["model"]["cond_channels"] == 2
+    )
     rows = list(csv.DictReader((tmp / "run" / "loss.csv").open()))
     assert float(rows[-1]["loss"]) < 0.8 * float(rows[0]["loss"])
 
@@ -99,8 +120,16 @@ def test_upsample_dispatches_to_the_conditional_sampler(conditional_run):
     coarse = write_spins(tmp / "coarse.h5", block_spins(random_spins(6, 16, seed=5), 2))
     outs = []
     for name, seed in (("a", 0), ("b", 0), ("c", 1)):
-        res = isc.skild.upsample(coarse, factor=2, checkpoint=path, out=tmp / f"{name}.h5", steps=4, seed=seed,
-                                 overwrite=True, progress=False)
+        res = isc.skild.upsample(
+            coarse,
+            factor=2,
+            checkpoint=path,
+            out=tmp / f"{name}.h5",
+            steps=4,
+            seed=seed,
+            overwrite=True,
+            progress=False,
+        )
         outs.append(read_ensemble(res.path, datasets=("spins",))["spins"])
     assert outs[0].shape == (6, 16, 16) and set(np.unique(outs[0])) <= {-1, 1}
     assert np.array_equal(outs[0], outs[1]) and not np.array_equal(outs[0], outs[2])
@@ -113,9 +142,32 @@ def test_upsample_dispatches_to_the_conditional_sampler(conditional_run):
 
 def test_cli_factor_and_conditional_go_together(tmp_path):
     data = write_spins(tmp_path / "d.h5", random_spins(16, 16))
-    r = CliRunner().invoke(main, ["train", "--data", str(data), "--out", str(tmp_path / "r"), "--steps", "1",
-                                  "--factor", "4"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "r"),
+            "--steps",
+            "1",
+            "--factor",
+            "4",
+        ],
+    )
     assert r.exit_code != 0 and "--factor belongs to --conditional" in r.output
-    r = CliRunner().invoke(main, ["train", "--data", str(data), "--out", str(tmp_path / "r2"), "--steps", "1",
-                                  "--conditional"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "r2"),
+            "--steps",
+            "1",
+            "--conditional",
+        ],
+    )
     assert r.exit_code != 0 and "needs --factor" in r.output

@@ -23,10 +23,25 @@ from .conftest import random_spins, write_spins
 
 # Real torchrun subprocesses with a TCP rendezvous on 127.0.0.1 (~40 s on 2 cores): an
 # earlier in-process version (mp.spawn) deadlocked under load; this one runs in the fast suite.
-pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="no gloo backend")
+pytestmark = pytest.mark.skipif(
+    not dist.is_available() or not dist.is_gloo_available(), reason="no gloo backend"
+)
 
-ARGS = ["--base-channels", "4", "--depth", "1", "--channel-mult", "1,2", "--seed", "7", "--device", "cpu",
-        "--checkpoint-every", "20", "--no-progress"]
+ARGS = [
+    "--base-channels",
+    "4",
+    "--depth",
+    "1",
+    "--channel-mult",
+    "1,2",
+    "--seed",
+    "7",
+    "--device",
+    "cpu",
+    "--checkpoint-every",
+    "20",
+    "--no-progress",
+]
 
 
 def _free_port() -> int:
@@ -37,10 +52,37 @@ def _free_port() -> int:
 
 def _train(data, out, *, steps: int, batch: int, procs: int, resume: bool = False) -> None:
     """``isingscale train`` in a subprocess, under ``torchrun --nproc-per-node procs`` if procs > 1."""
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(procs),
-                "--master-addr", "127.0.0.1", "--master-port", str(_free_port())] if procs > 1 else [sys.executable]
-    cmd = [*launcher, "-m", "isingscale", "train", "--data", str(data), "--out", str(out), "--steps", str(steps),
-           "--batch", str(batch), *ARGS, *(["--resume"] if resume else [])]
+    launcher = (
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc-per-node",
+            str(procs),
+            "--master-addr",
+            "127.0.0.1",
+            "--master-port",
+            str(_free_port()),
+        ]
+        if procs > 1
+        else [sys.executable]
+    )
+    cmd = [
+        *launcher,
+        "-m",
+        "isingscale",
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--steps",
+        str(steps),
+        "--batch",
+        str(batch),
+        *ARGS,
+        *(["--resume"] if resume else []),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -63,7 +105,10 @@ def test_torchrun_two_gloo_processes_match_one_with_double_batch(tmp_path):
     for k in ta:
         torch.testing.assert_close(ta[k], tb[k], rtol=1e-3, atol=1e-4)
     meta = read_checkpoint(tmp_path / "two" / "model.safetensors")[0]
-    assert meta["training"]["config"]["world_size"] == 2 and meta["training"]["lattices_seen"] == 40 * 8
+    assert (
+        meta["training"]["config"]["world_size"] == 2
+        and meta["training"]["lattices_seen"] == 40 * 8
+    )
     # Resume under torchrun (20 steps, then --resume to 40) continues the same curve.
     _train(data, tmp_path / "resumed", steps=20, batch=4, procs=2)
     _train(data, tmp_path / "resumed", steps=40, batch=4, procs=2, resume=True)

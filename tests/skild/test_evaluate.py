@@ -26,8 +26,13 @@ def test_same_ensemble_agrees(measured):
     c = ev.compare(measured["a"], measured["b"])
     assert c["r_range"] == [1, 8] and c["G2"]["dof"] == 8
     assert c["G2"]["max_abs_z"] < 5 and abs(c["energy"]["rel_dev"]) < 0.05
-    res = {"case": {"label": "x", "key": "x"}, "plan": {"s_start": [1.0], "steps": [20]}, "comparison": c,
-           "sampler": "sde", "lattices_per_s": 1.0}
+    res = {
+        "case": {"label": "x", "key": "x"},
+        "plan": {"s_start": [1.0], "steps": [20]},
+        "comparison": c,
+        "sampler": "sde",
+        "lattices_per_s": 1.0,
+    }
     res["passes"], res["why"] = ev.passes_bar(res)
     table = ev.quality_table([res])
     assert table.count("\n") == 2 and "sde: 1.00→0, 20" in table
@@ -52,27 +57,44 @@ def test_case_sizes_and_sampler_plan(tiny_checkpoint):
     assert cases["sr4_fourier_2L"].sizes() == [16, 64]
     model = load_checkpoint(tiny_checkpoint)
     plan = ev.sampler_plan(cases["sr4_fourier"], model, "ddpm")
-    assert plan == {"s_start": [2.0], "steps": [40]}  # SR by F starts at log2 F, 20 ddpm steps per octave
+    assert plan == {
+        "s_start": [2.0],
+        "steps": [40],
+    }  # SR by F starts at log2 F, 20 ddpm steps per octave
     # Default: the stochastic Heun sampler (10 steps per octave), for super-resolution ...
     assert ev.case_sampler(cases["sr4_fourier"]) == "sde"
     assert ev.sampler_plan(cases["sr4_fourier"], model) == {"s_start": [2.0], "steps": [20]}
     # The second ×2 stage reads the first stage's spins as block spins: s* = 1 + BLOCK_S_OFFSET.
     s_block = 1.0 + BLOCK_S_OFFSET
-    assert ev.sampler_plan(cases["sr2x2_fourier"], model) == {"s_start": [1.0, s_block],
-                                                              "steps": [10, math.ceil(10 * s_block)]}
-    assert ev.sampler_plan(cases["sr2_block"], model, "ddpm") == {"s_start": [s_block], "steps": [math.ceil(20 * s_block)]}
+    assert ev.sampler_plan(cases["sr2x2_fourier"], model) == {
+        "s_start": [1.0, s_block],
+        "steps": [10, math.ceil(10 * s_block)],
+    }
+    assert ev.sampler_plan(cases["sr2_block"], model, "ddpm") == {
+        "s_start": [s_block],
+        "steps": [math.ceil(20 * s_block)],
+    }
     # ... and for generation, from s_max(L).
-    assert ev.case_sampler(cases["generate"]) == "sde" and ev.case_sampler(cases["generate"], "ddpm") == "ddpm"
+    assert (
+        ev.case_sampler(cases["generate"]) == "sde"
+        and ev.case_sampler(cases["generate"], "ddpm") == "ddpm"
+    )
     gen = ev.sampler_plan(cases["generate"], model)
     assert np.isclose(gen["s_start"][0], model.schedule.s_max(32))
     assert gen["steps"][0] == math.ceil(10 * model.schedule.s_max(32))
-    assert ev.sampler_plan(cases["generate"], model, "ddim")["steps"][0] == math.ceil(6 * model.schedule.s_max(32))
+    assert ev.sampler_plan(cases["generate"], model, "ddim")["steps"][0] == math.ceil(
+        6 * model.schedule.s_max(32)
+    )
 
 
 def test_training_summary(tmp_path):
-    (tmp_path / "loss.csv").write_text("step,lattices,loss,lr,seconds\n20,1280,0.5,1e-4,10.0\n40,2560,0.3,2e-4,20.0\n")
+    (tmp_path / "loss.csv").write_text(
+        "step,lattices,loss,lr,seconds\n20,1280,0.5,1e-4,10.0\n40,2560,0.3,2e-4,20.0\n"
+    )
     s = ev.training_summary(tmp_path)
-    assert s["steps"] == 40 and s["lattices_per_s"] == 128.0 and s["final_loss"] == pytest.approx(0.4)
+    assert (
+        s["steps"] == 40 and s["lattices_per_s"] == 128.0 and s["final_loss"] == pytest.approx(0.4)
+    )
     assert ev.training_summary(tmp_path / "missing") is None
 
 
@@ -83,7 +105,9 @@ def test_mc_reference_is_extended_not_replaced(tmp_path):
     first = isc.read_ensemble(path, datasets=("spins",))["spins"]
     assert ev.mc_ensemble(8, 4, seed=5, workdir=tmp_path, progress=False) == path  # enough cached
     assert isc.read_attrs(path)["n_samples"] == 6
-    ev.mc_ensemble(8, 10, seed=5, workdir=tmp_path, T=2.269185314, progress=False)  # T as a checkpoint rounds it
+    ev.mc_ensemble(
+        8, 10, seed=5, workdir=tmp_path, T=2.269185314, progress=False
+    )  # T as a checkpoint rounds it
     grown = isc.read_ensemble(path, datasets=("spins",))["spins"]
     assert grown.shape == (10, 8, 8)
     np.testing.assert_array_equal(grown[:6], first)
@@ -94,7 +118,9 @@ def test_validation_split_has_its_own_seeds(monkeypatch, tiny_checkpoint):
     from pathlib import Path
 
     seeds = [s for pair in ev.SPLITS.values() for s in pair]
-    assert len(set(seeds)) == len(seeds) and 1 not in seeds  # disjoint, and not the training data's seed 1
+    assert (
+        len(set(seeds)) == len(seeds) and 1 not in seeds
+    )  # disjoint, and not the training data's seed 1
     script = Path(__file__).resolve().parents[2] / "analysis" / "skild_quality.py"
     spec = importlib.util.spec_from_file_location("skild_quality", script)
     mod = importlib.util.module_from_spec(spec)
@@ -102,9 +128,26 @@ def test_validation_split_has_its_own_seeds(monkeypatch, tiny_checkpoint):
     calls = []
     monkeypatch.setattr(ev, "evaluate", lambda *a, **kw: calls.append(kw) or [])
     for split in ("val", "test"):
-        assert mod.main(["--checkpoint", str(tiny_checkpoint), "--split", split, "--cost-samples", "0",
-                         "--run-dir", "", "--quiet"]) == 0
-    assert [(c["seed_truth"], c["seed_inputs"]) for c in calls] == [ev.SPLITS["val"], ev.SPLITS["test"]]
+        assert (
+            mod.main(
+                [
+                    "--checkpoint",
+                    str(tiny_checkpoint),
+                    "--split",
+                    split,
+                    "--cost-samples",
+                    "0",
+                    "--run-dir",
+                    "",
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
+    assert [(c["seed_truth"], c["seed_inputs"]) for c in calls] == [
+        ev.SPLITS["val"],
+        ev.SPLITS["test"],
+    ]
     md = ev.report_markdown([], checkpoint_info=ev.checkpoint_info(tiny_checkpoint), split="val")
     assert "val split" in md and f"seed {ev.SPLITS['val'][0]}" in md
 
@@ -115,18 +158,26 @@ def test_roundtrip_returns_the_input_from_small_s(tiny_checkpoint):
     model = load_checkpoint(tiny_checkpoint)
     spins = random_spins(8, 16, seed=3)
     # s0 -> 0: the forward process is the identity, and so is the way back.
-    np.testing.assert_array_equal(ev.roundtrip(model, spins, 1e-3, sampler="ddim", steps=1, batch=3), spins)
+    np.testing.assert_array_equal(
+        ev.roundtrip(model, spins, 1e-3, sampler="ddim", steps=1, batch=3), spins
+    )
     far = ev.roundtrip(model, spins, 4.0, sampler="sde", steps=8)
-    assert far.shape == spins.shape and set(np.unique(far)) <= {-1, 1} and np.mean(far != spins) > 0.2
+    assert (
+        far.shape == spins.shape and set(np.unique(far)) <= {-1, 1} and np.mean(far != spins) > 0.2
+    )
 
 
 def test_paired_deviation():
     x = random_spins(64, 16, seed=4)
     same = ev.paired_deviation(x, -x)  # the spin flip changes no correlator
-    assert np.allclose(same["G2_axes"], 0.0) and np.allclose(same["S_axis"] + same["S_diagonal"], 1.0)
+    assert np.allclose(same["G2_axes"], 0.0) and np.allclose(
+        same["S_axis"] + same["S_diagonal"], 1.0
+    )
     assert same["modes"] == [6, 7, 8]
     rng = np.random.default_rng(0)
-    noise = np.where(rng.random(x.shape) < 0.5, 1, -1)  # uncorrelated spins: G2 gone, zone edge raised
+    noise = np.where(
+        rng.random(x.shape) < 0.5, 1, -1
+    )  # uncorrelated spins: G2 gone, zone edge raised
     d = ev.paired_deviation(x, noise)
     assert all(v < -0.8 for v in d["G2_axes"][:2]) and min(d["S_axis"]) > 1.2
 
@@ -145,11 +196,16 @@ def test_calibration_against_the_gaussian_posterior(factor, expected):
 
     N, s = 16, 0.6
     wh = Whitener(power_law_spectrum(N))
-    lam = torch.as_tensor(0.3 + 3.0 * radial_k(N) / 0.5, dtype=torch.float32)  # symmetric under the lattice group
+    lam = torch.as_tensor(
+        0.3 + 3.0 * radial_k(N) / 0.5, dtype=torch.float32
+    )  # symmetric under the lattice group
     sched = Schedule()
     a, b = coefficients(sched, s, N)
     corr = factor * a * (lam / (a**2 * lam + b**2) - 1.0)
-    net = lambda y, s_: wh.basis.multiply(y, torch.where(b > 0, -corr / b.clamp_min(1e-30), 0.0))  # d = −b v̂
+
+    def net(y, s_):  # d = −b v̂
+        return wh.basis.multiply(y, torch.where(b > 0, -corr / b.clamp_min(1e-30), 0.0))
+
     model = SimpleNamespace(net=net, whitener=wh, basis=wh.basis, schedule=sched)
     g = torch.Generator().manual_seed(0)
     y0 = wh.basis.multiply(torch.randn(1024, N, N, generator=g), lam.sqrt())

@@ -29,14 +29,18 @@ def shell_ratios(x: torch.Tensor, spectrum=SPEC) -> tuple[np.ndarray, np.ndarray
     P = (torch.fft.fft2(x.double(), norm="ortho").abs() ** 2).numpy() / spectrum(x.shape[-1])
     idx = shells(x.shape[-1]).ravel()
     counts = np.bincount(idx)
-    per_sample = np.stack([np.bincount(idx, weights=p.ravel()) / np.maximum(counts, 1) for p in P])[:, counts > 0]
+    per_sample = np.stack([np.bincount(idx, weights=p.ravel()) / np.maximum(counts, 1) for p in P])[
+        :, counts > 0
+    ]
     return per_sample.mean(0), per_sample.std(0, ddof=1) / math.sqrt(len(P))
 
 
 def assert_spectrum(x, what, n_sigma=5.0):
     r, se = shell_ratios(x)
     z = (r - 1.0) / se
-    assert np.all(np.abs(z) < n_sigma), f"{what}: S_out/S off by {np.max(np.abs(z)):.1f} sigma; ratios {np.round(r, 3)}"
+    assert np.all(np.abs(z) < n_sigma), (
+        f"{what}: S_out/S off by {np.max(np.abs(z)):.1f} sigma; ratios {np.round(r, 3)}"
+    )
 
 
 def test_zero_network_is_the_gaussian_posterior_mean():
@@ -68,7 +72,13 @@ def test_forward_is_identity_at_zero_and_noise_at_s_max():
     # Spectrum-matched noise: x_s = color(y_s) has spectrum S when y_0 is independent noise.
     # Data: signs of a Gaussian field (non-Gaussian, wrong spectrum); at s_max only ε is left.
     y0 = wh.whiten(torch.sign(gaussian_field(SPEC, N, 2000, seed=5)))
-    y_s = forward_marginal(wh.basis, SCHED, y0, s_max, torch.randn(y0.shape, generator=torch.Generator().manual_seed(6)))
+    y_s = forward_marginal(
+        wh.basis,
+        SCHED,
+        y0,
+        s_max,
+        torch.randn(y0.shape, generator=torch.Generator().manual_seed(6)),
+    )
     assert_spectrum(wh.color(y_s), "x at s_max", n_sigma=5)
 
 
@@ -100,8 +110,15 @@ def test_spectrum_check_can_fail():
     # A network that is not the Gaussian optimum (v̂ = 0.3 y) must be caught by the same check.
     wh = Whitener(SPEC)
     g = torch.Generator().manual_seed(8)
-    y0 = ddpm_sampler(lambda y, s: 0.3 * y, torch.randn(1500, N, N, generator=g), SCHED.s_max(N), 60,
-                      basis=wh.basis, schedule=SCHED, generator=g)
+    y0 = ddpm_sampler(
+        lambda y, s: 0.3 * y,
+        torch.randn(1500, N, N, generator=g),
+        SCHED.s_max(N),
+        60,
+        basis=wh.basis,
+        schedule=SCHED,
+        generator=g,
+    )
     with pytest.raises(AssertionError):
         assert_spectrum(wh.color(y0), "wrong network")
 
@@ -117,7 +134,9 @@ def _superresolve(sampler, f=4, B=2000, seed=9):
     if sampler == "ddpm":
         y0 = ddpm_sampler(ZERO, y_start, s_star, 40, basis=wh.basis, schedule=SCHED, generator=g)
     elif sampler == "sde":
-        y0 = sde_sampler(ZERO, y_start, s_star, SDE_STEPS, basis=wh.basis, schedule=SCHED, generator=g)
+        y0 = sde_sampler(
+            ZERO, y_start, s_star, SDE_STEPS, basis=wh.basis, schedule=SCHED, generator=g
+        )
     else:
         y0 = ode_sampler(ZERO, y_start, s_star, 8, basis=wh.basis, schedule=SCHED)
     return wh, n, s_star, x_true, y_in, y0

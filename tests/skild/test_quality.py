@@ -66,9 +66,18 @@ def cases(checkpoint):
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("key", ev.BAR_CASES)
 def test_matches_monte_carlo(key, seed, checkpoint, workdir, cases):
-    (res,) = ev.evaluate(checkpoint, cases=[cases[key]], samples=SAMPLES, mc_samples=MC_SAMPLES, workdir=workdir,
-                         seed=seed, progress=False)
+    (res,) = ev.evaluate(
+        checkpoint,
+        cases=[cases[key]],
+        samples=SAMPLES,
+        mc_samples=MC_SAMPLES,
+        workdir=workdir,
+        seed=seed,
+        progress=False,
+    )
     c = res["comparison"]
-    assert c["mc_G2_rel_err_rL4"] < ev.MC_REL_ERR, f"MC reference too small: {c['mc_G2_rel_err_rL4']:.3%}"
+    assert c["mc_G2_rel_err_rL4"] < ev.MC_REL_ERR, (
+        f"MC reference too small: {c['mc_G2_rel_err_rL4']:.3%}"
+    )
     ok, why = res["passes"], res["why"]
     assert ok, f"{res['case']['label']}: {why}\n" + ev.quality_table([res])

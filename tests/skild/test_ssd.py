@@ -59,8 +59,12 @@ def check_spectrum(x: torch.Tensor, what: str, n_sigma: float = 5.0) -> None:
     r, se = shell_ratios(x, SPEC)
     z = (r - 1.0) / se
     chi2, dof = float(np.sum(z**2)), len(z)
-    assert np.all(np.abs(z) < n_sigma), f"{what}: S_out/S off by {np.max(np.abs(z)):.1f} sigma; ratios {np.round(r, 3)}"
-    assert chi2 < dof + 5 * math.sqrt(2 * dof), f"{what}: chi2 {chi2:.1f} for {dof} shells; ratios {np.round(r, 3)}"
+    assert np.all(np.abs(z) < n_sigma), (
+        f"{what}: S_out/S off by {np.max(np.abs(z)):.1f} sigma; ratios {np.round(r, 3)}"
+    )
+    assert chi2 < dof + 5 * math.sqrt(2 * dof), (
+        f"{what}: chi2 {chi2:.1f} for {dof} shells; ratios {np.round(r, 3)}"
+    )
 
 
 def fft(x):
@@ -100,7 +104,9 @@ def test_restriction_index_map_and_embed_convention():
         yc = ssd.restrict(wh.whiten(x), Nc, wh.basis, generator=torch.Generator().manual_seed(0))
         fi, ci = ssd._band(Nc, N, "ising-periodic")
         Yc, Y = fft(yc), fft(wh.whiten(x))
-        assert torch.allclose(Yc[:, ci[:, None], ci[None, :]], Y[:, fi[:, None], fi[None, :]], atol=1e-5)
+        assert torch.allclose(
+            Yc[:, ci[:, None], ci[None, :]], Y[:, fi[:, None], fi[None, :]], atol=1e-5
+        )
         nyq = np.ones((Nc, Nc), bool)
         nyq[np.ix_(ci, ci)] = False  # the coarse Nyquist lines: noise, not signal
         assert nyq.sum() == 2 * Nc - 1 and torch.all(Yc[:, nyq].abs().sum(-1) > 0)
@@ -128,7 +134,11 @@ def _perturb_lift(monkeypatch, gain):
 
 def _lift_regression(j, margin=1.0, B=3000, seed=21, lattice="ising-periodic"):
     """Fine y0 (Gaussian, whitened) -> coarse marginal at s_lift - j -> lift; regress on y0."""
-    spec = SPEC if lattice == "ising-periodic" else power_law_spectrum(N, p=1.75, A=0.3, c0=2.0, lattice=lattice)
+    spec = (
+        SPEC
+        if lattice == "ising-periodic"
+        else power_law_spectrum(N, p=1.75, A=0.3, c0=2.0, lattice=lattice)
+    )
     sched = Schedule(width=0.4, lattice=lattice)
     wh = Whitener(spec)
     Nc, s_lift = N >> j, j + margin
@@ -155,7 +165,9 @@ def slope_ok(z: torch.Tensor) -> bool:
     return bool(z.abs().max() < 5.0 and (z**2).mean() < 1.5)
 
 
-@pytest.mark.parametrize("j,lattice", [(1, "ising-periodic"), (2, "ising-periodic"), (1, "image-dct")])
+@pytest.mark.parametrize(
+    "j,lattice", [(1, "ising-periodic"), (2, "ising-periodic"), (1, "image-dct")]
+)
 def test_lift_is_exact_in_distribution(j, lattice):
     """Shared band: y = a_N(s_lift) y0 + b ε exactly (slope a, residual variance b² per mode);
     every mode has unit variance; the high band is fresh noise whose missing signal
@@ -166,7 +178,9 @@ def test_lift_is_exact_in_distribution(j, lattice):
     var = (Y.abs() ** 2).mean(0)
     assert torch.allclose(var, torch.ones_like(var), atol=0.15)  # per mode, 3000 samples
     assert abs(var.mean().item() - 1) < 0.01
-    assert slope[~band].abs().max() < 0.1 and a[~band].max() < 0.085  # high band: noise, a ≤ σ(-1/w)/σ(j/w)
+    assert (
+        slope[~band].abs().max() < 0.1 and a[~band].max() < 0.085
+    )  # high band: noise, a ≤ σ(-1/w)/σ(j/w)
 
 
 @pytest.mark.parametrize("gain", ["5 % amplitude", "no noise, copy"])
@@ -175,7 +189,9 @@ def test_lift_check_catches_a_wrong_constant(monkeypatch, gain):
         _perturb_lift(monkeypatch, lambda N, Nc: 1.05)
     else:  # y = y' on the band: the naive lift (variance right, covariance with y0 wrong)
         r_true = ssd.lift_coefficients(SCHED, N, N // 2, 2.0)[0]
-        monkeypatch.setattr(ssd, "lift_coefficients", lambda *a: (np.ones_like(r_true), np.zeros_like(r_true)))
+        monkeypatch.setattr(
+            ssd, "lift_coefficients", lambda *a: (np.ones_like(r_true), np.zeros_like(r_true))
+        )
     *_, z = _lift_regression(1, B=1500)
     assert not slope_ok(z)
 
@@ -184,12 +200,16 @@ def test_lift_check_catches_a_wrong_constant(monkeypatch, gain):
 # Generation and super-resolution with the oracle.
 
 
-@pytest.mark.parametrize("sampler,decimate", [("ddpm", 1), ("ddpm", 2), ("ddim", 1), ("ddim", 2), ("sde", 1)])
+@pytest.mark.parametrize(
+    "sampler,decimate", [("ddpm", 1), ("ddpm", 2), ("ddim", 1), ("ddim", 2), ("sde", 1)]
+)
 def test_ssd_generation_reproduces_spectrum(sampler, decimate):
     # The oracle samplers are exact at any step count, so few steps suffice here.
     model = zero_model()
     g = torch.Generator().manual_seed(30 + decimate)
-    x = ssd.ssd_generate_batch(model, 2000, N, decimate=decimate, steps_per_octave=3, sampler=sampler, generator=g)
+    x = ssd.ssd_generate_batch(
+        model, 2000, N, decimate=decimate, steps_per_octave=3, sampler=sampler, generator=g
+    )
     assert x.shape == (2000, N, N) and x.dtype == torch.float32
     check_spectrum(x, f"SSD generation ({sampler}, decimate {decimate})")
 
@@ -208,7 +228,9 @@ def test_spectrum_check_catches_a_wrong_lift_amplitude(monkeypatch, error):
         check_spectrum(x, "wrong lift")
 
 
-@pytest.mark.parametrize("sampler,decimate,margin", [("ddpm", 1, 1.0), ("ddim", 1, 1.0), ("ddpm", 2, 0.5)])
+@pytest.mark.parametrize(
+    "sampler,decimate,margin", [("ddpm", 1, 1.0), ("ddim", 1, 1.0), ("ddpm", 2, 0.5)]
+)
 def test_ssd_superresolution_spectrum_and_low_band(sampler, decimate, margin):
     """x8 (4 -> 32) from Fourier-truncated Gaussian fields. As for plain SR (test_gaussian_optimal),
     per input-band mode the output regresses on the whitened input with slope a_N(s*)² (ddpm) or
@@ -217,8 +239,17 @@ def test_ssd_superresolution_spectrum_and_low_band(sampler, decimate, margin):
     wh = Whitener(SPEC)
     x_true = gaussian_field(SPEC, N, B, seed=40 + decimate)
     g = torch.Generator().manual_seed(41)
-    out = ssd.ssd_upsample_stage(zero_model(), fourier_truncate(x_true, n).numpy(), "fourier", N, decimate=decimate,
-                                 margin=margin, steps=9, sampler=sampler, generator=g)
+    out = ssd.ssd_upsample_stage(
+        zero_model(),
+        fourier_truncate(x_true, n).numpy(),
+        "fourier",
+        N,
+        decimate=decimate,
+        margin=margin,
+        steps=9,
+        sampler=sampler,
+        generator=g,
+    )
     out = torch.as_tensor(out)
     check_spectrum(out, f"SSD super-resolution ({sampler}, decimate {decimate})")
     Yi, Yo = fft(wh.whiten(x_true)), fft(wh.whiten(out))
@@ -237,32 +268,62 @@ def test_ssd_superresolution_spectrum_and_low_band(sampler, decimate, margin):
 # Plan, cost, bit-for-bit fallback, errors.
 
 
-@pytest.mark.parametrize("sampler,n,decimate,margin", [
-    ("ddpm", None, 1, 1.0), ("ddpm", None, 2, 1.0), ("ddim", None, 1, 0.5), ("ddpm", 4, 1, 1.0), ("ddim", 4, 2, 0.5),
-    ("sde", 4, 1, 1.0)])
+@pytest.mark.parametrize(
+    "sampler,n,decimate,margin",
+    [
+        ("ddpm", None, 1, 1.0),
+        ("ddpm", None, 2, 1.0),
+        ("ddim", None, 1, 0.5),
+        ("ddpm", 4, 1, 1.0),
+        ("ddim", 4, 2, 0.5),
+        ("sde", 4, 1, 1.0),
+    ],
+)
 def test_plan_cost_matches_counted_network_calls(sampler, n, decimate, margin):
     model = zero_model()
     plan = ssd.ssd_plan(model, n, N, decimate, margin, sampler)
     g = torch.Generator().manual_seed(50)
     if n is None:
-        ssd.ssd_generate_batch(model, 1, N, decimate=decimate, margin=margin, sampler=sampler, generator=g)
+        ssd.ssd_generate_batch(
+            model, 1, N, decimate=decimate, margin=margin, sampler=sampler, generator=g
+        )
         s_top = SCHED.s_max(N)
     else:
-        ssd.ssd_upsample_stage(model, np.zeros((1, n, n), np.float32), "fourier", N, decimate=decimate, margin=margin,
-                               sampler=sampler, generator=g)
+        ssd.ssd_upsample_stage(
+            model,
+            np.zeros((1, n, n), np.float32),
+            "fourier",
+            N,
+            decimate=decimate,
+            margin=margin,
+            sampler=sampler,
+            generator=g,
+        )
         s_top = math.log2(N / n)
     assert model.net.calls == plan.net_calls and model.net.sites == plan.site_evals
     assert plan.ratio < 1 and plan.site_evals < plan.plain_site_evals
-    assert plan.plain.steps == default_steps(sampler, s_top)  # 20 (ddpm) / 6 (ddim) / 10 (sde) steps per octave
+    assert plan.plain.steps == default_steps(
+        sampler, s_top
+    )  # 20 (ddpm) / 6 (ddim) / 10 (sde) steps per octave
     assert [lv.N for lv in plan.levels] == [N >> decimate, N]
     assert plan.levels[1].steps == default_steps(sampler, decimate + margin)
     model.net.calls = model.net.sites = 0  # plain SKILD (decimate 0) costs what the plan says
     if n is None:
         ssd.ssd_generate_batch(model, 1, N, decimate=0, sampler=sampler, generator=g)
     else:
-        ssd.ssd_upsample_stage(model, np.zeros((1, n, n), np.float32), "fourier", N, decimate=0, sampler=sampler,
-                               generator=g)
-    assert model.net.sites == plan.plain_site_evals and ssd.ssd_plan(model, n, N, 0, margin, sampler).ratio == 1.0
+        ssd.ssd_upsample_stage(
+            model,
+            np.zeros((1, n, n), np.float32),
+            "fourier",
+            N,
+            decimate=0,
+            sampler=sampler,
+            generator=g,
+        )
+    assert (
+        model.net.sites == plan.plain_site_evals
+        and ssd.ssd_plan(model, n, N, 0, margin, sampler).ratio == 1.0
+    )
 
 
 @pytest.mark.parametrize("sampler", ["ddpm", "ddim", "sde"])
@@ -270,18 +331,45 @@ def test_decimate_zero_is_plain_skild_bit_for_bit(sampler):
     from isingscale.skild.upsample import upsample_stage
 
     model = zero_model()
-    x = ssd.ssd_generate_batch(model, 4, N, decimate=0, sampler=sampler, generator=torch.Generator().manual_seed(60))
+    x = ssd.ssd_generate_batch(
+        model, 4, N, decimate=0, sampler=sampler, generator=torch.Generator().manual_seed(60)
+    )
     g = torch.Generator().manual_seed(60)  # what generate.generate does with seed 60
     s_max = SCHED.s_max(N)
-    want = reverse(model, torch.randn((4, N, N), generator=g), s_max, steps=default_steps(sampler, s_max),
-                   sampler=sampler, generator=g, device=torch.device("cpu"))
+    want = reverse(
+        model,
+        torch.randn((4, N, N), generator=g),
+        s_max,
+        steps=default_steps(sampler, s_max),
+        sampler=sampler,
+        generator=g,
+        device=torch.device("cpu"),
+    )
     assert torch.equal(x, want)
     xc = fourier_truncate(gaussian_field(SPEC, N, 4, seed=61), 8).numpy()
     for steps in (None, 7):
-        a = ssd.ssd_upsample_stage(model, xc, "fourier", N, decimate=0, steps=steps, sampler=sampler, s_offset=0.25,
-                                   generator=torch.Generator().manual_seed(62))
-        b = upsample_stage(model, xc, "fourier", N, steps=steps, sampler=sampler, s_offset=0.25,
-                           generator=torch.Generator().manual_seed(62), device=torch.device("cpu"))
+        a = ssd.ssd_upsample_stage(
+            model,
+            xc,
+            "fourier",
+            N,
+            decimate=0,
+            steps=steps,
+            sampler=sampler,
+            s_offset=0.25,
+            generator=torch.Generator().manual_seed(62),
+        )
+        b = upsample_stage(
+            model,
+            xc,
+            "fourier",
+            N,
+            steps=steps,
+            sampler=sampler,
+            s_offset=0.25,
+            generator=torch.Generator().manual_seed(62),
+            device=torch.device("cpu"),
+        )
         assert np.array_equal(a, b)
 
 
@@ -289,8 +377,12 @@ def test_sampler_s_end():
     wh = Whitener(SPEC)
     y = torch.randn(2, N, N, generator=torch.Generator().manual_seed(70))
     kw = dict(basis=wh.basis, schedule=SCHED)
-    a = ddpm_sampler(lambda y, s: 0.1 * y, y, 3.0, 5, generator=torch.Generator().manual_seed(1), **kw)
-    b = ddpm_sampler(lambda y, s: 0.1 * y, y, 3.0, 5, generator=torch.Generator().manual_seed(1), s_end=0.0, **kw)
+    a = ddpm_sampler(
+        lambda y, s: 0.1 * y, y, 3.0, 5, generator=torch.Generator().manual_seed(1), **kw
+    )
+    b = ddpm_sampler(
+        lambda y, s: 0.1 * y, y, 3.0, 5, generator=torch.Generator().manual_seed(1), s_end=0.0, **kw
+    )
     assert torch.equal(a, b)
     seen = []
     ddpm_sampler(lambda y, s: seen.append(float(s[0])) or 0 * y, y, 3.0, 4, s_end=1.0, **kw)
@@ -300,27 +392,44 @@ def test_sampler_s_end():
             ddpm_sampler(lambda y, s: 0 * y, y, 3.0, 4, s_end=bad, **kw)
 
 
-@pytest.mark.parametrize("n,decimate,margin,match", [
-    (None, 3, 1.0, "divisible by 8"),  # N' = 4: too small for a depth-3 network (like the shipped one)
-    (None, 6, 1.0, "not divisible by 64"),
-    (None, -1, 1.0, "non-negative integer"),
-    (None, 1.5, 1.0, "non-negative integer"),
-    (None, 1, -0.5, "margin"),
-    (None, 1, 6.0, "no room"),
-    (8, 2, 0.5, "must exceed the input size"),
-    (8, 1, 1.0, "no room"),
-    (4, 1, 2.0, "no room"),
-])
+@pytest.mark.parametrize(
+    "n,decimate,margin,match",
+    [
+        (
+            None,
+            3,
+            1.0,
+            "divisible by 8",
+        ),  # N' = 4: too small for a depth-3 network (like the shipped one)
+        (None, 6, 1.0, "not divisible by 64"),
+        (None, -1, 1.0, "non-negative integer"),
+        (None, 1.5, 1.0, "non-negative integer"),
+        (None, 1, -0.5, "margin"),
+        (None, 1, 6.0, "no room"),
+        (8, 2, 0.5, "must exceed the input size"),
+        (8, 1, 1.0, "no room"),
+        (4, 1, 2.0, "no room"),
+    ],
+)
 def test_impossible_decimations_raise(n, decimate, margin, match):
     model = zero_model(depth=3)
     with pytest.raises(IsingScaleError, match=match):
         ssd.ssd_plan(model, n, N, decimate, margin)
     with pytest.raises(IsingScaleError, match=match):
         if n is None:
-            ssd.ssd_generate_batch(model, 1, N, decimate=decimate, margin=margin, generator=torch.Generator())
+            ssd.ssd_generate_batch(
+                model, 1, N, decimate=decimate, margin=margin, generator=torch.Generator()
+            )
         else:
-            ssd.ssd_upsample_stage(model, np.zeros((1, n, n), np.float32), "fourier", N, decimate=decimate,
-                                   margin=margin, generator=torch.Generator())
+            ssd.ssd_upsample_stage(
+                model,
+                np.zeros((1, n, n), np.float32),
+                "fourier",
+                N,
+                decimate=decimate,
+                margin=margin,
+                generator=torch.Generator(),
+            )
 
 
 def test_real_unet_runs(tiny_checkpoint):
@@ -330,7 +439,9 @@ def test_real_unet_runs(tiny_checkpoint):
     x = ssd.ssd_generate_batch(model, 2, 32, decimate=2, steps_per_octave=2, generator=g)
     assert x.shape == (2, 32, 32) and torch.isfinite(x).all()
     spins = np.sign(np.random.default_rng(0).standard_normal((2, 4, 4))).astype(np.int8)
-    y = ssd.ssd_upsample_stage(model, spins, "block", 32, decimate=1, steps=6, sampler="ddim", generator=g)
+    y = ssd.ssd_upsample_stage(
+        model, spins, "block", 32, decimate=1, steps=6, sampler="ddim", generator=g
+    )
     assert y.shape == (2, 32, 32) and np.isfinite(y).all()
 
 
@@ -343,17 +454,32 @@ def test_default_start_offset_depends_on_the_input_kind():
     assert start_offset("block", 0.0) == 0.0
     model, n, N = zero_model(), 8, 16
     spins = np.where(np.random.default_rng(0).normal(size=(2, n, n)) > 0, 1, -1).astype(np.int8)
-    model.meta["block_transfer"] = [{"factor": 2, "k": [0.05, 0.5], "g": [1.0, 1.0], "g0": 1.0}]  # identity
+    model.meta["block_transfer"] = [
+        {"factor": 2, "k": [0.05, 0.5], "g": [1.0, 1.0], "g0": 1.0}
+    ]  # identity
 
     def run(kind, x, s_offset, ssd_=False):
         g = torch.Generator().manual_seed(1)
         if ssd_:
-            return ssd.ssd_upsample_stage(model, x, kind, N, decimate=0, s_offset=s_offset, generator=g)
-        return upsample_stage(model, x, kind, N, steps=None, sampler="ddpm", s_offset=s_offset, generator=g,
-                              device="cpu")
+            return ssd.ssd_upsample_stage(
+                model, x, kind, N, decimate=0, s_offset=s_offset, generator=g
+            )
+        return upsample_stage(
+            model,
+            x,
+            kind,
+            N,
+            steps=None,
+            sampler="ddpm",
+            s_offset=s_offset,
+            generator=g,
+            device="cpu",
+        )
 
     for ssd_ in (False, True):
-        assert np.array_equal(run("block", spins, None, ssd_), run("block", spins, BLOCK_S_OFFSET, ssd_))
+        assert np.array_equal(
+            run("block", spins, None, ssd_), run("block", spins, BLOCK_S_OFFSET, ssd_)
+        )
         assert not np.array_equal(run("block", spins, None, ssd_), run("block", spins, 0.0, ssd_))
         xf = spins.astype(np.float32)
         assert np.array_equal(run("fourier", xf, None, ssd_), run("fourier", xf, 0.0, ssd_))

@@ -8,7 +8,12 @@ import torch
 from safetensors.torch import load_file
 
 from isingscale.errors import IsingScaleError
-from isingscale.skild.checkpoint import SkildModel, load_checkpoint, read_checkpoint, save_checkpoint
+from isingscale.skild.checkpoint import (
+    SkildModel,
+    load_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+)
 from isingscale.skild.process import Schedule, Whitener, loss_weights, skild_loss
 from isingscale.skild.spectral import estimate_spectrum
 from isingscale.skild.train import augmented_batch, train
@@ -51,13 +56,17 @@ def test_augmentation_is_a_symmetry_of_the_batch():
 def test_checkpoint_round_trip(tmp_path, tiny_checkpoint):
     model = load_checkpoint(tiny_checkpoint)
     meta, tensors = read_checkpoint(tiny_checkpoint)
-    again = save_checkpoint(tmp_path / "again.safetensors", model.net, {k: v for k, v in meta.items()})
+    again = save_checkpoint(
+        tmp_path / "again.safetensors", model.net, {k: v for k, v in meta.items()}
+    )
     m2 = load_checkpoint(again)
     for (k, a), (_, b) in zip(model.net.state_dict().items(), m2.net.state_dict().items()):
         assert torch.equal(a, b), k
     assert m2.meta["spectrum"] == meta["spectrum"] and m2.meta["lattice"] == "ising-periodic"
     assert m2.temperature == pytest.approx(2.269185314213022)
-    assert SkildModel(m2.net, m2.spectrum, m2.schedule, {**m2.meta, "T": "none"}).temperature is None
+    assert (
+        SkildModel(m2.net, m2.spectrum, m2.schedule, {**m2.meta, "T": "none"}).temperature is None
+    )
     assert all(k.startswith("model.") for k in load_file(str(again)))
 
 
@@ -101,7 +110,9 @@ def test_pyproject_ships_the_default_checkpoint():
     assert (root / "data" / "checkpoints" / ck.DEFAULT_CHECKPOINT).is_file()
 
 
-@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all" * 10, b"\x08\x00\x00\x00\x00\x00\x00\x00{}      "])
+@pytest.mark.parametrize(
+    "content", [b"", b"not a checkpoint at all" * 10, b"\x08\x00\x00\x00\x00\x00\x00\x00{}      "]
+)
 def test_corrupt_checkpoint_is_a_clean_error(tmp_path, content):
     p = tmp_path / "bad.safetensors"
     p.write_bytes(content)
@@ -119,7 +130,11 @@ def test_no_pickle_anywhere():
         text = f.read_text()
         assert "torch.load" not in text, f
         if f.name == "images.py":
-            assert "def find_class" in text and "pickle.load(" not in text and "pickle.loads(" not in text, f
+            assert (
+                "def find_class" in text
+                and "pickle.load(" not in text
+                and "pickle.loads(" not in text
+            ), f
         else:
             assert "import pickle" not in text, f
 
@@ -134,8 +149,17 @@ def meta_seconds(path) -> float:
 
 def test_resume_is_bitwise(tmp_path):
     data = write_spins(tmp_path / "d.h5", random_spins(32, 16, seed=5))
-    kw = dict(base_channels=8, depth=2, channel_mult=(1, 2, 2), batch=4, seed=3, device="cpu", progress=False,
-              log_every=2, warmup=3)
+    kw = dict(
+        base_channels=8,
+        depth=2,
+        channel_mult=(1, 2, 2),
+        batch=4,
+        seed=3,
+        device="cpu",
+        progress=False,
+        log_every=2,
+        warmup=3,
+    )
     full = train([data], tmp_path / "full", steps=8, **kw)
     train([data], tmp_path / "half", steps=4, **kw)
     half = train([data], tmp_path / "half", steps=8, resume=True, device="cpu", progress=False)
@@ -143,14 +167,19 @@ def test_resume_is_bitwise(tmp_path):
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
-    ta, tb = _tensors(tmp_path / "full" / "checkpoint.safetensors"), _tensors(tmp_path / "half" / "checkpoint.safetensors")
+    ta, tb = (
+        _tensors(tmp_path / "full" / "checkpoint.safetensors"),
+        _tensors(tmp_path / "half" / "checkpoint.safetensors"),
+    )
     for k in ta:
         assert torch.equal(ta[k], tb[k]), k
     meta = read_checkpoint(full)[0]
     assert meta["training"]["step"] == 8 and meta["training"]["data"][0]["sha256"]
     rows = (tmp_path / "half" / "loss.csv").read_text().splitlines()[1:]
     assert len(rows) == 4
-    seconds = [float(r.split(",")[-1]) for r in rows]  # wall time over both invocations: the resumed rows go on
+    seconds = [
+        float(r.split(",")[-1]) for r in rows
+    ]  # wall time over both invocations: the resumed rows go on
     assert seconds == sorted(seconds) and seconds[-1] == pytest.approx(meta_seconds(half), abs=0.1)
     assert json.loads((tmp_path / "full" / "config.json").read_text())["L"] == 16
     with pytest.raises(IsingScaleError, match="already holds"):

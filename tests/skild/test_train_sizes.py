@@ -9,18 +9,36 @@ import torch
 from isingscale.errors import IsingScaleError
 from isingscale.io import file_sha256
 from isingscale.skild.checkpoint import load_checkpoint, read_checkpoint
-from isingscale.skild.train import TrainConfig, draw_scales, learning_rate, load_ising, train, training_seconds
+from isingscale.skild.train import (
+    TrainConfig,
+    draw_scales,
+    learning_rate,
+    load_ising,
+    train,
+    training_seconds,
+)
 
 from .conftest import make_checkpoint, random_spins, write_spins
 from .test_cli import assert_one_line_error, run
 
-KW = dict(base_channels=8, depth=2, channel_mult=(1, 2, 2), seed=3, device="cpu", progress=False, log_every=1, warmup=2)
+KW = dict(
+    base_channels=8,
+    depth=2,
+    channel_mult=(1, 2, 2),
+    seed=3,
+    device="cpu",
+    progress=False,
+    log_every=1,
+    warmup=2,
+)
 
 
 @pytest.fixture()
 def two_sizes(tmp_path):
-    return (write_spins(tmp_path / "L16.h5", random_spins(24, 16, seed=1)),
-            write_spins(tmp_path / "L8.h5", random_spins(40, 8, seed=2)))
+    return (
+        write_spins(tmp_path / "L16.h5", random_spins(24, 16, seed=1)),
+        write_spins(tmp_path / "L8.h5", random_spins(40, 8, seed=2)),
+    )
 
 
 def test_sizes_take_turns_with_equal_sites_per_step(tmp_path, two_sizes):
@@ -45,18 +63,34 @@ def test_sizes_take_turns_with_equal_sites_per_step(tmp_path, two_sizes):
 def test_sizes_must_fit_the_network(tmp_path, two_sizes):
     odd = write_spins(tmp_path / "L12.h5", random_spins(4, 12, seed=3))
     with pytest.raises(IsingScaleError, match="divisible by 8"):
-        train([two_sizes[0], odd], tmp_path / "r", batch=2, steps=1, **{**KW, "depth": 3, "channel_mult": (1, 2, 2, 2)})
+        train(
+            [two_sizes[0], odd],
+            tmp_path / "r",
+            batch=2,
+            steps=1,
+            **{**KW, "depth": 3, "channel_mult": (1, 2, 2, 2)},
+        )
 
 
 def test_init_starts_from_the_checkpoint(tmp_path, two_sizes):
     ckpt = make_checkpoint(tmp_path / "base.safetensors", L=16, base_channels=8, depth=2)
     base = load_checkpoint(ckpt)
     # A vanishing learning rate leaves the weights where --init put them (Adam moves each by ~lr).
-    path = train([two_sizes[0]], tmp_path / "ft", batch=2, steps=2, lr=1e-12, init=str(ckpt),
-                 **{**KW, "base_channels": 16})
+    path = train(
+        [two_sizes[0]],
+        tmp_path / "ft",
+        batch=2,
+        steps=2,
+        lr=1e-12,
+        init=str(ckpt),
+        **{**KW, "base_channels": 16},
+    )
     tuned = load_checkpoint(path)
     assert tuned.meta["model"] == base.meta["model"]  # the network shape comes from the checkpoint
-    assert tuned.meta["spectrum"] == base.meta["spectrum"] and tuned.meta["block_transfer"] == base.meta["block_transfer"]
+    assert (
+        tuned.meta["spectrum"] == base.meta["spectrum"]
+        and tuned.meta["block_transfer"] == base.meta["block_transfer"]
+    )
     for (k, a), b in zip(base.net.state_dict().items(), tuned.net.state_dict().values()):
         torch.testing.assert_close(a, b, atol=1e-8, rtol=0, msg=k)
     init = tuned.meta["training"]["config"]["init"]
@@ -64,38 +98,83 @@ def test_init_starts_from_the_checkpoint(tmp_path, two_sizes):
     # A normal rate does move it: the weights are trained, not frozen.
     path = train([two_sizes[0]], tmp_path / "ft2", batch=2, steps=3, lr=1e-2, init=str(ckpt), **KW)
     moved = load_checkpoint(path).net.state_dict()
-    assert any(not torch.equal(a, moved[k]) for k, a in base.net.state_dict().items() if a.dtype.is_floating_point)
+    assert any(
+        not torch.equal(a, moved[k])
+        for k, a in base.net.state_dict().items()
+        if a.dtype.is_floating_point
+    )
     # ... and the fine-tuning run itself resumes.
     again = train([], tmp_path / "ft2", steps=4, resume=True, device="cpu", progress=False)
     assert read_checkpoint(again)[0]["training"]["step"] == 4
     # Training time adds up along a chain of fine-tunings (the base records none).
     m2 = read_checkpoint(again)[0]
     assert training_seconds(m2) == m2["training"]["seconds"] > 0
-    m3 = read_checkpoint(train([two_sizes[0]], tmp_path / "ft3", batch=2, steps=1, init=str(again), **KW))[0]
-    assert training_seconds(m3) == pytest.approx(m3["training"]["seconds"] + training_seconds(m2), abs=0.002)
+    m3 = read_checkpoint(
+        train([two_sizes[0]], tmp_path / "ft3", batch=2, steps=1, init=str(again), **KW)
+    )[0]
+    assert training_seconds(m3) == pytest.approx(
+        m3["training"]["seconds"] + training_seconds(m2), abs=0.002
+    )
 
 
 def test_init_can_add_head_blocks(tmp_path, two_sizes):
     ckpt = make_checkpoint(tmp_path / "base.safetensors", L=16, base_channels=8, depth=2)
     base = load_checkpoint(ckpt)
-    path = train([two_sizes[0]], tmp_path / "grow", batch=2, steps=2, lr=1e-12, init=str(ckpt), head_blocks=2, **KW)
+    path = train(
+        [two_sizes[0]],
+        tmp_path / "grow",
+        batch=2,
+        steps=2,
+        lr=1e-12,
+        init=str(ckpt),
+        head_blocks=2,
+        **KW,
+    )
     grown = load_checkpoint(path)
     assert grown.meta["model"] == {**base.meta["model"], "head_blocks": 2}
     y, s = torch.randn(2, 16, 16), torch.tensor([0.3, 2.0])
-    torch.testing.assert_close(grown.net(y, s), base.net(y, s), atol=1e-7, rtol=0)  # new blocks start as the identity
+    torch.testing.assert_close(
+        grown.net(y, s), base.net(y, s), atol=1e-7, rtol=0
+    )  # new blocks start as the identity
     # Growing again keeps the grown blocks; removing them is refused.
-    again = load_checkpoint(train([two_sizes[0]], tmp_path / "keep", batch=2, steps=1, init=str(path), **KW))
+    again = load_checkpoint(
+        train([two_sizes[0]], tmp_path / "keep", batch=2, steps=1, init=str(path), **KW)
+    )
     assert again.meta["model"]["head_blocks"] == 2
     with pytest.raises(IsingScaleError, match="head block"):
-        train([two_sizes[0]], tmp_path / "shrink", batch=2, steps=1, init=str(path), head_blocks=1, **KW)
-    assert_one_line_error(run("train", "--init", path, "--data", two_sizes[0], "--head-blocks", 0, "--out",
-                              tmp_path / "cli", "--steps", 1), "head block")
+        train(
+            [two_sizes[0]],
+            tmp_path / "shrink",
+            batch=2,
+            steps=1,
+            init=str(path),
+            head_blocks=1,
+            **KW,
+        )
+    assert_one_line_error(
+        run(
+            "train",
+            "--init",
+            path,
+            "--data",
+            two_sizes[0],
+            "--head-blocks",
+            0,
+            "--out",
+            tmp_path / "cli",
+            "--steps",
+            1,
+        ),
+        "head block",
+    )
 
 
 def test_colored_io_trains_resumes_and_grows_a_checkpoint(tmp_path, two_sizes):
     path = train([two_sizes[0]], tmp_path / "cio", batch=2, steps=2, colored_io=True, **KW)
     model = load_checkpoint(path)
-    assert model.meta["model"]["colored_io"] and model.net.whitener is model.whitener  # attached on load
+    assert (
+        model.meta["model"]["colored_io"] and model.net.whitener is model.whitener
+    )  # attached on load
     y, s = torch.randn(2, 16, 16), torch.tensor([0.3, 2.0])
     assert model.net(y, s).abs().sum() > 0
     again = train([], tmp_path / "cio", steps=3, resume=True, device="cpu", progress=False)
@@ -103,15 +182,43 @@ def test_colored_io_trains_resumes_and_grows_a_checkpoint(tmp_path, two_sizes):
     # --init --colored-io grows a plain checkpoint: the new channels start at zero, so it computes what it did.
     ckpt = make_checkpoint(tmp_path / "base.safetensors", L=16, base_channels=8, depth=2)
     base = load_checkpoint(ckpt)
-    grown = load_checkpoint(train([two_sizes[0]], tmp_path / "grow", batch=2, steps=2, lr=1e-12, init=str(ckpt),
-                                  colored_io=True, **KW))
+    grown = load_checkpoint(
+        train(
+            [two_sizes[0]],
+            tmp_path / "grow",
+            batch=2,
+            steps=2,
+            lr=1e-12,
+            init=str(ckpt),
+            colored_io=True,
+            **KW,
+        )
+    )
     assert grown.meta["model"] == {**base.meta["model"], "colored_io": True}
     torch.testing.assert_close(grown.net(y, s), base.net(y, s), atol=1e-5, rtol=0)
     # A colored checkpoint stays colored when fine-tuned without the flag; the CLI flag reaches the config.
     kept = train([two_sizes[0]], tmp_path / "keep", batch=2, steps=1, init=str(path), **KW)
     assert read_checkpoint(kept)[0]["model"]["colored_io"] is True
-    assert run("train", "--data", two_sizes[0], "--out", tmp_path / "cli", "--steps", 1, "--colored-io",
-               "--base-channels", 8, "--depth", 2, "--channel-mult", "1,2,2", "--no-progress").exit_code == 0
+    assert (
+        run(
+            "train",
+            "--data",
+            two_sizes[0],
+            "--out",
+            tmp_path / "cli",
+            "--steps",
+            1,
+            "--colored-io",
+            "--base-channels",
+            8,
+            "--depth",
+            2,
+            "--channel-mult",
+            "1,2,2",
+            "--no-progress",
+        ).exit_code
+        == 0
+    )
     assert read_checkpoint(tmp_path / "cli" / "model.safetensors")[0]["model"]["colored_io"] is True
 
 
@@ -123,7 +230,9 @@ def test_init_refuses_other_checkpoints_and_temperatures(tmp_path, two_sizes):
     hot = write_spins(tmp_path / "hot.h5", random_spins(4, 16, seed=4), T=3.0)
     with pytest.raises(IsingScaleError, match="T="):
         train([hot], tmp_path / "b", batch=2, steps=1, init=str(ckpt), **KW)
-    assert_one_line_error(run("train", "--init", ckpt, "--resume", "--out", tmp_path / "c", "--steps", 1), "--init")
+    assert_one_line_error(
+        run("train", "--init", ckpt, "--resume", "--out", tmp_path / "c", "--steps", 1), "--init"
+    )
 
 
 def test_cosine_learning_rate():
@@ -159,9 +268,30 @@ def test_training_scales_follow_the_power_law():
 
 
 def test_s_power_and_loss_power_are_recorded_and_kept_by_resume(tmp_path, two_sizes):
-    res = run("train", "--data", two_sizes[0], "--out", tmp_path / "r", "--steps", 2, "--batch", 2, "--s-power", 2,
-              "--loss-power", 0, "--base-channels", 8, "--depth", 2, "--channel-mult", "1,2,2", "--no-progress",
-              "--device", "cpu")
+    res = run(
+        "train",
+        "--data",
+        two_sizes[0],
+        "--out",
+        tmp_path / "r",
+        "--steps",
+        2,
+        "--batch",
+        2,
+        "--s-power",
+        2,
+        "--loss-power",
+        0,
+        "--base-channels",
+        8,
+        "--depth",
+        2,
+        "--channel-mult",
+        "1,2,2",
+        "--no-progress",
+        "--device",
+        "cpu",
+    )
     assert res.exit_code == 0, res.output
     config = read_checkpoint(tmp_path / "r" / "model.safetensors")[0]["training"]["config"]
     assert config["s_power"] == 2.0 and config["loss_power"] == 0.0
@@ -169,5 +299,11 @@ def test_s_power_and_loss_power_are_recorded_and_kept_by_resume(tmp_path, two_si
     config = read_checkpoint(again)[0]["training"]["config"]
     assert config["s_power"] == 2.0 and config["loss_power"] == 0.0
     for option, value in (("--s-power", 0), ("--loss-power", -1)):
-        bad = run("train", "--data", two_sizes[0], "--out", tmp_path / "x", "--steps", 1, option, value)
-        assert bad.exit_code == 2 and f"Invalid value for '{option}'" in bad.output and "Traceback" not in bad.output
+        bad = run(
+            "train", "--data", two_sizes[0], "--out", tmp_path / "x", "--steps", 1, option, value
+        )
+        assert (
+            bad.exit_code == 2
+            and f"Invalid value for '{option}'" in bad.output
+            and "Traceback" not in bad.output
+        )

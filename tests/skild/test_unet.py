@@ -36,10 +36,16 @@ def test_translation_equivariance():
     y, s = torch.randn(2, 32, 32), torch.tensor([0.5, 3.0])
     out = net(y, s)
     for shift in [(8, 0), (0, 16), (24, 8)]:  # multiples of the pooling grid 2**depth
-        assert torch.allclose(net(torch.roll(y, shift, (-2, -1)), s), torch.roll(out, shift, (-2, -1)), atol=1e-4)  # float32 noise of NHWC kernels ~3e-5
+        assert torch.allclose(
+            net(torch.roll(y, shift, (-2, -1)), s), torch.roll(out, shift, (-2, -1)), atol=1e-4
+        )  # float32 noise of NHWC kernels ~3e-5
     # Sanity: the check is sensitive (a non-circular network breaks it at the boundary).
     flat = random_net(1, padding="zeros")
-    assert not torch.allclose(flat(torch.roll(y, (8, 0), (-2, -1)), s), torch.roll(flat(y, s), (8, 0), (-2, -1)), atol=1e-4)
+    assert not torch.allclose(
+        flat(torch.roll(y, (8, 0), (-2, -1)), s),
+        torch.roll(flat(y, s), (8, 0), (-2, -1)),
+        atol=1e-4,
+    )
 
 
 @pytest.mark.parametrize("head_blocks", [0, 2])
@@ -74,7 +80,9 @@ def test_head_blocks_start_as_the_identity():
 
 def colored_net(seed=4, head_blocks=0):
     """A random colored_io network with the whitener of a power-law spectrum attached."""
-    return random_net(seed, colored_io=True, head_blocks=head_blocks).set_whitener(Whitener(power_law_spectrum(16)))
+    return random_net(seed, colored_io=True, head_blocks=head_blocks).set_whitener(
+        Whitener(power_law_spectrum(16))
+    )
 
 
 def test_colored_io_keeps_oddness_equivariance_and_the_gaussian_start():
@@ -82,7 +90,9 @@ def test_colored_io_keeps_oddness_equivariance_and_the_gaussian_start():
     y, s = torch.randn(3, 16, 16), torch.rand(3) * 6
     out = net(y, s)
     assert torch.allclose(net(-y, s), -out, atol=1e-6)
-    assert torch.allclose(net(torch.roll(y, (8, 8), (-2, -1)), s), torch.roll(out, (8, 8), (-2, -1)), atol=1e-4)
+    assert torch.allclose(
+        net(torch.roll(y, (8, 8), (-2, -1)), s), torch.roll(out, (8, 8), (-2, -1)), atol=1e-4
+    )
     fresh = UNet(UNetConfig(base_channels=8, depth=2, colored_io=True)).set_whitener(net.whitener)
     assert torch.all(fresh(y, s) == 0)
 
@@ -97,7 +107,9 @@ def test_colored_io_sees_and_writes_data_units():
     out = net(y, s)
     assert out.abs().sum() > 0
     other = Whitener(power_law_spectrum(16, p=1.0))
-    assert not torch.allclose(net.set_whitener(other)(y, s), out, atol=1e-4)  # it goes through the spectrum
+    assert not torch.allclose(
+        net.set_whitener(other)(y, s), out, atol=1e-4
+    )  # it goes through the spectrum
 
 
 def test_colored_io_needs_its_spectrum():
@@ -109,7 +121,9 @@ def test_colored_io_needs_its_spectrum():
 @pytest.mark.parametrize("head_blocks", [0, 1])
 def test_grown_colored_io_computes_what_the_plain_network_did(head_blocks):
     plain = random_net(7)
-    grown = UNet(UNetConfig(base_channels=8, depth=3, colored_io=True, head_blocks=head_blocks)).eval()
+    grown = UNet(
+        UNetConfig(base_channels=8, depth=3, colored_io=True, head_blocks=head_blocks)
+    ).eval()
     grown.set_whitener(colored_net().whitener).load_grown(plain.state_dict())
     y, s = torch.randn(3, 16, 16), torch.rand(3) * 5
     assert torch.allclose(grown(y, s), plain(y, s), atol=1e-5)  # zero weights on the new channels
