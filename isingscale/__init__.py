@@ -28,9 +28,15 @@ _LAZY = {
     "SimulationResult": "isingscale.mc.simulate",
     # exact references
     "exact": "isingscale.exact",
+    # lattices from anywhere
+    "open_lattices": "isingscale.lattices",
+    "import_lattices": "isingscale.lattices",
+    "export_lattices": "isingscale.lattices",
+    "merge_ensembles": "isingscale.lattices",
     # analysis
     "open_ensemble": "isingscale.analysis.ensemble",
     "correlate": "isingscale.analysis.report",
+    "show": "isingscale.analysis.show",
     # SKILD
     "skild": "isingscale.skild",
 }

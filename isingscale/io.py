@@ -13,7 +13,8 @@ On-disk layout (schema 1)::
     /magnetization optional float64 (n_samples,)      magnetization per site, sum(s)/L^2
     /chain      optional   int32   (n_samples,)       index of the Markov chain / source
 
-``kind`` is one of ``montecarlo``, ``coarse``, ``superresolved``, ``generated``.
+``kind`` is one of ``montecarlo``, ``coarse``, ``superresolved``, ``generated``, ``imported``
+(lattices read from elsewhere, whose origin the file's provenance records).
 A file holding only ``field`` (no ``spins``) is valid: that is a Fourier-coarsened ensemble.
 
 Samples are appended and flushed in blocks, so a process killed at any moment leaves
@@ -38,7 +39,7 @@ from .errors import IsingScaleError
 
 FORMAT = "isingscale-ensemble"
 SCHEMA_VERSION = 1
-KINDS = ("montecarlo", "coarse", "superresolved", "generated")
+KINDS = ("montecarlo", "coarse", "superresolved", "generated", "imported")
 LATTICE_DATASETS = ("spins", "field")
 SCALAR_DATASETS = {"energy": np.float64, "magnetization": np.float64, "chain": np.int32}
 
@@ -117,10 +118,9 @@ class EnsembleWriter:
         for name, block in blocks.items():
             shape = (self.L, self.L) if name in LATTICE_DATASETS else ()
             if block.shape[1:] != shape:
+                want = f"(n, {self.L}, {self.L})" if shape else "(n,)"
                 raise IsingScaleError(
-                    f"append: {name} block has shape {block.shape}, expected (n, {self.L}, {self.L})"
-                    if shape
-                    else f"append: {name} block has shape {block.shape}, expected (n,)"
+                    f"append: {name} block has shape {block.shape}, expected {want}"
                 )
         missing = [
             k for k in (*LATTICE_DATASETS, *SCALAR_DATASETS) if k in self._f and k not in blocks
@@ -298,8 +298,8 @@ def read_attrs(path: str | os.PathLike) -> dict[str, Any]:
                 )
             if int(attrs.get("schema_version", 0)) > SCHEMA_VERSION:
                 raise IsingScaleError(
-                    f"{path} uses ensemble schema {attrs['schema_version']}, newer than this isingscale "
-                    f"({SCHEMA_VERSION}); upgrade isingscale"
+                    f"{path} uses ensemble schema {attrs['schema_version']}, newer than this "
+                    f"isingscale ({SCHEMA_VERSION}); upgrade isingscale"
                 )
             L = int(attrs.get("L", 0))
             if not any(k in f for k in LATTICE_DATASETS):
@@ -367,22 +367,6 @@ def check_spins(spins: np.ndarray, *, what: str = "spins") -> np.ndarray:
     return spins.astype(np.int8, copy=False)
 
 
-# ----------------------------------------------------------------------------
-# Joining shard files (``isingscale merge``).
-
-_MERGE_SAME = ("L", "T", "J", "algorithm", "kind", "schedule", "decorrelate", "thermalize")
-_MERGE_DROP = (
-    "format",
-    "schema_version",
-    "package_version",
-    "created",
-    "n_samples",
-    "datasets",
-    "seed",
-    "chains",
-)
-
-
 def file_sha256(path: str | os.PathLike) -> str:
     """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
     import hashlib
@@ -392,72 +376,3 @@ def file_sha256(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def merge_ensembles(
-    paths, out: str | os.PathLike, *, overwrite: bool = False, progress: bool = False
-) -> Path:
-    """Join ensemble files of one L (e.g. ``simulate --shards`` output) into ``out``, in the given order.
-
-    Samples are concatenated block by block (bounded memory). ``chain`` ids are offset so
-    that chains of different shards stay distinct. Provenance: attribute ``merged_from``
-    (JSON: path, sha256, seed, chains, n_samples, created of every input), ``seed`` (JSON
-    list of the inputs' seeds) and ``chains`` (their total). The per-shard resume state is
-    not carried over: a merged file is complete, not resumable.
-    """
-    from tqdm.auto import tqdm
-
-    paths = [Path(p) for p in paths]
-    if len(paths) < 1:
-        raise IsingScaleError("merge: no input files given")
-    attrs = [read_attrs(p) for p in paths]
-    for key in _MERGE_SAME:
-        values = {str(a.get(key)) for a in attrs}
-        if len(values) > 1:
-            raise IsingScaleError(
-                f"merge: the files differ in {key} ({', '.join(sorted(values))}); "
-                "only shards of one ensemble can be joined"
-            )
-    names = [k for k in (*LATTICE_DATASETS, *SCALAR_DATASETS) if k in attrs[0]["datasets"]]
-    for p, a in zip(paths, attrs):
-        if [k for k in (*LATTICE_DATASETS, *SCALAR_DATASETS) if k in a["datasets"]] != names:
-            raise IsingScaleError(
-                f"merge: {p} holds datasets {a['datasets']}, {paths[0]} holds {attrs[0]['datasets']}"
-            )
-    prov = [
-        {
-            "path": str(p.resolve()),
-            "sha256": file_sha256(p),
-            "seed": a.get("seed"),
-            "chains": a.get("chains"),
-            "n_samples": a["n_samples"],
-            "created": a.get("created"),
-        }
-        for p, a in zip(paths, attrs)
-    ]
-    header = {k: v for k, v in attrs[0].items() if k not in _MERGE_DROP}
-    header.update(
-        merged_from=prov,
-        seed=[a.get("seed") for a in attrs],
-        chains=int(sum(int(a.get("chains") or 0) for a in attrs)) or "none",
-    )
-    L = int(attrs[0]["L"])
-    total = sum(a["n_samples"] for a in attrs)
-    bar = tqdm(total=total, disable=not progress, desc="merge", unit="lattice")
-    with create_ensemble(out, L=L, kind=attrs[0]["kind"], attrs=header, overwrite=overwrite) as w:
-        chain_offset = 0
-        for p, a in zip(paths, attrs):
-            step = max(1, (1 << 24) // (L * L))
-            for start in range(0, a["n_samples"], step):
-                block = read_ensemble(p, start=start, stop=start + step, datasets=tuple(names))
-                if "chain" in block:
-                    block["chain"] = block["chain"] + chain_offset
-                w.append(
-                    block.pop("spins", None),
-                    field=block.pop("field", None),
-                    **{k: v for k, v in block.items() if k in SCALAR_DATASETS},
-                )
-                bar.update(min(step, a["n_samples"] - start))
-            chain_offset += int(a.get("chains") or 0)
-    bar.close()
-    return Path(out)

@@ -150,7 +150,8 @@ def chunk_sums(
     n_samples: int,
     n_blocks: int,
 ) -> BlockAccumulator:
-    """Per-block sums of samples start:stop of one ensemble file (a task for a dask worker)."""
+    """Per-block sums of samples start:stop of one ensemble file, or of the ``Lattices`` that
+    reads it (a task for a dask worker)."""
     import dask
 
     from .ensemble import open_ensemble
@@ -175,7 +176,8 @@ def _accumulate_distributed(
     n = ds.sizes["sample"]
     acc = BlockAccumulator(n, n_blocks)
     bounds = np.cumsum((0,) + tuple(ds["spins"].data.chunks[0]))
-    calls = [(ds.attrs["source"], int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+    source = ds.encoding.get("lattices", ds.attrs["source"])  # the reader, its convention settled
+    calls = [(source, int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
     parts = bounded_map(
         client,
         chunk_sums,

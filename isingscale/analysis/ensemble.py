@@ -1,116 +1,127 @@
-"""Ensemble files as lazy xarray Datasets (dims ``sample``, ``y``, ``x``)."""
+"""Ensembles as lazy xarray Datasets (dims ``sample``, ``y``, ``x``), from any lattice source."""
 
 from __future__ import annotations
 
-import os
+import json
 from collections.abc import Iterator, Sequence
-from functools import partial
-from pathlib import Path
+from typing import Any
 
 import dask.array as da
 import numpy as np
 import xarray as xr
 
 from ..errors import IsingScaleError
-from ..io import LATTICE_DATASETS, read_attrs
-
-PathLike = str | os.PathLike
-
-# Samples per dask chunk: about 16 MiB of int8 spins whatever L is.
-_CHUNK_BYTES = 1 << 24
-
-
-def default_chunk(L: int) -> int:
-    """Samples per chunk so that one chunk of int8 spins is about 16 MiB."""
-    return max(1, _CHUNK_BYTES // (L * L))
-
-
-def _check_pm1(block: np.ndarray, path: str) -> np.ndarray:
-    if block.size and not np.all(np.abs(block) == 1):
-        raise IsingScaleError(
-            f"{path}: spins must hold only +1 and -1 (found other values); use --binarize "
-            "(binarize=True) to take signs"
-        )
-    return block
-
-
-def _signs(block: np.ndarray) -> np.ndarray:
-    return np.where(block < 0, -1, 1).astype(np.int8)
+from ..lattices import Lattices, check_same_L, default_chunk, open_lattices, unique_names
 
 
 def open_ensemble(
-    path: PathLike, *, chunks: int | dict | None = None, binarize: bool = False
+    source: Any,
+    *,
+    chunks: int | dict | None = None,
+    binarize: bool = False,
+    values: str | Sequence[float] | None = None,
+    T: float | None = None,
+    name: str | None = None,
 ) -> xr.Dataset:
-    """Open an ensemble file lazily as an xarray Dataset with dims (sample, y, x).
+    """Open a lattice source lazily as an xarray Dataset with dims (sample, y, x).
 
     Parameters
     ----------
-    path : ensemble HDF5 file (see :mod:`isingscale.io`); validated first.
+    source : anything :func:`isingscale.lattices.open_lattices` reads: an ensemble file,
+        ``FILE.h5:/group/dataset``, ``.npy``, ``.npz[:key]``, a PNG folder, a numpy / dask /
+        xarray / torch array of shape (n, L, L) or (L, L), or a ``Lattices``.
     chunks : samples per dask chunk (int) or a dict ``{"sample": n}``; default about
-        16 MiB of spins per chunk. Nothing is read until computed.
-    binarize : take the signs of ``field`` (or of non-+-1 ``spins``) as the spins,
-        sign(0) = +1. Without it, spins other than +-1 raise :class:`IsingScaleError`
-        when computed, and a file holding only a continuous ``field`` is refused.
+        16 MiB of spins per chunk. Nothing is read until computed (the reader looks at the
+        first chunk of a foreign source to settle its value convention).
+    binarize : take the signs of a continuous field (or of non-+-1 spins) as the spins,
+        sign(0) = +1. Without it, a field is refused, and spins that break the value
+        convention raise :class:`IsingScaleError` when computed.
+    values, T, name : value convention ``"LO,HI"``, temperature for sources that record
+        none, label; see :func:`isingscale.lattices.open_lattices`.
 
     Returns
     -------
-    xarray.Dataset with ``spins`` (int8, sample/y/x), ``field`` when present, the
-    per-sample datasets (``energy``, ``magnetization``, ``chain``) and the file's attributes
-    (``n_samples`` is the number of complete samples).
+    xarray.Dataset with ``spins`` (int8 +-1, sample/y/x), ``field`` when the source holds
+    one, an isingscale file's per-sample datasets (``energy``, ``magnetization``, ``chain``)
+    and attributes: the source's metadata (``L``, ``T``, ``J``, ``kind``, ``n_samples``, ...),
+    ``source``, ``binarized``, ``values`` (the convention), ``provenance`` (JSON, no sha256).
     """
-    attrs = read_attrs(path)
-    name = Path(path).name
-    n, L = int(attrs["n_samples"]), int(attrs["L"])
-    if n == 0:
-        raise IsingScaleError(f"{name} holds no samples (empty ensemble)")
-    if "spins" not in attrs["datasets"] and not binarize:
-        raise IsingScaleError(
-            f"{name} holds a continuous 'field' and no spins; use --binarize (binarize=True) "
-            "to take its signs"
-        )
+    lat = open_lattices(source, values=values, T=T, binarize=binarize, name=name)
+    if binarize and not lat.binarize:
+        lat = lat.binarized()
+    lat.check_spins()
     if isinstance(chunks, dict):
-        chunks = chunks.get("sample", default_chunk(L))
-    chunk = int(chunks) if chunks else default_chunk(L)
-    raw = xr.open_dataset(path, engine="h5netcdf", phony_dims="access", chunks={}, decode_cf=False)
-    variables = {}
-    for key, var in raw.data_vars.items():
-        dims = ("sample", "y", "x") if key in LATTICE_DATASETS else ("sample",)
-        data = var.data[:n].rechunk((chunk,) + var.data.shape[1:])
-        variables[key] = xr.Variable(dims, data)
-    if "spins" in variables and not binarize:
-        spins = variables["spins"].data.map_blocks(partial(_check_pm1, path=name), dtype=np.int8)
-    else:
-        source = variables["spins" if "spins" in variables else "field"].data
-        spins = source.map_blocks(_signs, dtype=np.int8)
-    variables["spins"] = xr.Variable(("sample", "y", "x"), spins)
-    ds = xr.Dataset(variables, attrs={k: v for k, v in attrs.items() if k != "datasets"})
-    ds.attrs["source"] = str(path)
-    ds.attrs["binarized"] = int(binarize)
-    ds.set_close(raw.close)
+        chunks = chunks.get("sample")
+    chunk = int(chunks) if chunks else default_chunk(lat.L)
+    raw = lat.raw
+    stored = da.from_array(
+        raw.data,
+        chunks=(chunk, lat.L, lat.L),
+        asarray=False,
+        meta=np.empty((0, 0, 0), raw.data.dtype),
+    )
+    spins = stored.map_blocks(_spins_of, lat=lat, dtype=np.int8)
+    variables = {"spins": xr.Variable(("sample", "y", "x"), spins)}
+    if lat.field:
+        variables["field"] = xr.Variable(
+            ("sample", "y", "x"), stored.map_blocks(_field_of, lat=lat, dtype=np.float32)
+        )
+    for key, arr in raw.extras.items():
+        dims = ("sample", "y", "x") if len(arr.shape) == 3 else ("sample",)
+        meta = np.empty((0,) * len(dims), arr.dtype)
+        data = (
+            arr
+            if isinstance(arr, da.Array)
+            else da.from_array(arr, chunks=chunk, asarray=False, meta=meta)
+        )
+        variables[key] = xr.Variable(dims, data.rechunk((chunk,) + tuple(arr.shape[1:])))
+    attrs = {k: v for k, v in lat.attrs.items() if isinstance(v, (int, float, str))}
+    attrs.update(
+        source=lat.source,
+        name=lat.name,
+        binarized=int(lat.binarize),
+        values=lat.values.as_attr(),
+        provenance=json.dumps(lat.provenance(sha256=False)),
+    )
+    ds = xr.Dataset(variables, attrs=attrs)
+    ds.encoding["lattices"] = lat
     return ds
 
 
+def _spins_of(block: np.ndarray, *, lat: Lattices, block_info=None) -> np.ndarray:
+    start = block_info[0]["array-location"][0][0] if block_info else 0
+    return lat.spins_block(block, start)
+
+
+def _field_of(block: np.ndarray, *, lat: Lattices) -> np.ndarray:
+    from ..lattices.values import to_field
+
+    return to_field(block, lat.values)
+
+
 def open_ensembles(
-    paths: Sequence[PathLike],
+    sources: Sequence[Any],
     *,
     labels: Sequence[str] | None = None,
     chunks: int | dict | None = None,
     binarize: bool = False,
+    values: str | Sequence[float] | None = None,
+    T: float | None = None,
 ) -> xr.Dataset:
-    """Open several ensemble files of one L as one Dataset along an ``ensemble`` dim.
+    """Open several lattice sources of one L as one Dataset along an ``ensemble`` dim.
 
-    Files with fewer samples than the longest are padded with spins 0 (and nan for the
-    per-sample scalars); ``n_samples`` (dim ensemble) records each file's own length.
-    Mismatched L is an :class:`IsingScaleError` naming both files.
+    Sources with fewer samples than the longest are padded with spins 0 (and nan for the
+    per-sample scalars); ``n_samples`` (dim ensemble) records each source's own length.
+    Mismatched L is an :class:`IsingScaleError` naming both sources.
     """
-    paths = list(paths)
-    if not paths:
+    lats = [open_lattices(s, values=values, T=T, binarize=binarize) for s in list(sources)]
+    if not lats:
         raise IsingScaleError("no ensemble files given")
-    labels = list(labels) if labels is not None else ensemble_labels(paths)
-    if len(labels) != len(paths):
-        raise IsingScaleError(f"{len(labels)} labels for {len(paths)} files")
-    check_same_L(paths)
-    parts = [open_ensemble(p, chunks=chunks, binarize=binarize) for p in paths]
+    labels = list(labels) if labels is not None else unique_names(lats)
+    if len(labels) != len(lats):
+        raise IsingScaleError(f"{len(labels)} labels for {len(lats)} files")
+    check_same_L(lats)
+    parts = [open_ensemble(lat, chunks=chunks, binarize=binarize) for lat in lats]
     n = [ds.sizes["sample"] for ds in parts]
     keep = set.intersection(*(set(ds.data_vars) for ds in parts))
     parts = [ds[sorted(keep)].assign_coords(sample=np.arange(k)) for ds, k in zip(parts, n)]
@@ -119,31 +130,8 @@ def open_ensembles(
     )
     out = out.assign_coords(ensemble=labels)
     out["n_samples"] = ("ensemble", np.asarray(n))
-    out.attrs["L"] = int(parts[0].attrs["L"])
+    out.attrs["L"] = int(lats[0].L)
     return out
-
-
-def ensemble_labels(paths: Sequence[PathLike]) -> list[str]:
-    """Default labels: file stems, made unique with the parent folder where they clash."""
-    stems = [Path(p).stem for p in paths]
-    if len(set(stems)) == len(stems):
-        return stems
-    labels = [f"{Path(p).parent.name}/{Path(p).stem}" for p in paths]
-    if len(set(labels)) == len(labels):
-        return labels
-    return [f"{i}:{s}" for i, s in enumerate(stems)]
-
-
-def check_same_L(paths: Sequence[PathLike]) -> int:
-    """Validate every file and return their common L, or raise naming the mismatch."""
-    Ls = [int(read_attrs(p)["L"]) for p in paths]
-    for p, L in zip(paths[1:], Ls[1:]):
-        if L != Ls[0]:
-            raise IsingScaleError(
-                f"mismatched L across files: {Path(paths[0]).name} has L={Ls[0]}, "
-                f"{Path(p).name} has L={L}"
-            )
-    return Ls[0]
 
 
 def iter_spin_chunks(ds: xr.Dataset) -> Iterator[tuple[int, np.ndarray]]:

@@ -9,17 +9,20 @@ since the CFT describes long distances.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from ..errors import IsingScaleError
 from ..io import writable_dir
+from ..lattices import check_same_L, open_lattices, source_list, unique_names
 from .correlators import SHAPES, check_shapes, measure
-from .ensemble import check_same_L, ensemble_labels, open_ensemble
+from .ensemble import open_ensemble
 from .errors import DEFAULT_BLOCKS
 from .references import R_MIN_CFT, reference_curves
 
@@ -37,53 +40,66 @@ def _prepare_out(out: str | os.PathLike) -> Path:
 
 
 def correlate(
-    paths: Sequence[str | os.PathLike] | str | os.PathLike,
+    sources: Any,
     *,
-    out: str | os.PathLike,
+    out: str | os.PathLike | None = None,
     shapes: Sequence[str] = ("square",),
     binarize: bool = False,
+    values: str | Sequence[float] | None = None,
+    T: float | None = None,
     n_blocks: int = DEFAULT_BLOCKS,
     labels: Sequence[str] | None = None,
     progress: bool = True,
     scheduler: str | None = None,
 ) -> xr.Dataset:
-    """Correlate ensembles and write ``out/correlations.nc``, PNG plots and ``out/report.md``.
+    """Correlate ensembles; with ``out``, write ``out/correlations.nc``, PNG plots and
+    ``out/report.md``.
 
     Parameters
     ----------
-    paths : ensemble files of one L; the first is the reference ensemble.
-    out : output directory (created).
+    sources : one lattice source or a list of them, of one L; the first is the reference
+        ensemble. A source is an ensemble file, any other file
+        :func:`isingscale.lattices.open_lattices` reads (``FILE.h5:/dataset``, ``.npy``,
+        ``.npz``, a PNG folder) or an array (numpy, xarray, torch) of shape (n, L, L).
+    out : output directory (created); None: compute and return the Dataset, write nothing.
     shapes : four-point shapes among ``square``, ``collinear``, ``rectangle``; the first
         is also stored as ``G4c``.
-    binarize : take signs of a continuous ``field`` / non-+-1 spins (else an error).
+    binarize : take signs of a continuous field / non-+-1 spins (else an error).
+    values : ``"LO,HI"``: stored LO is spin -1, HI is +1, for sources that are not +-1.
+    T : temperature of sources that record none (else Tc, with a notice).
     n_blocks : jackknife blocks of consecutive samples per ensemble.
-    labels : one name per file (default: file stems).
+    labels : one name per source (default: file stems).
     progress : show a tqdm bar over samples.
     scheduler : None: compute in this process, chunk by chunk; "local": a dask LocalCluster;
         an address (tcp://host:8786): that dask.distributed scheduler. Chunks are tasks that
-        read from the files, so the files must be visible to every worker; results equal
-        the in-process ones bitwise.
+        read from the files, so the files must be visible to every worker (in-memory arrays
+        are refused); results equal the in-process ones bitwise.
 
     Returns
     -------
-    The Dataset written to ``correlations.nc``: dims ``ensemble``, ``r``, ``k``; ``G2``,
-    ``G2_radial``, ``G4c`` and ``G4c_<shape>``, ``S`` and the scalars, each with ``_err``,
-    plus the reference curves (``*_torus``, ``*_plane``, ``energy_exact``, ...).
+    The Dataset (written to ``correlations.nc`` when ``out`` is given): dims ``ensemble``,
+    ``r``, ``k``; ``G2``, ``G2_radial``, ``G4c`` and ``G4c_<shape>``, ``S`` and the scalars,
+    each with ``_err``, plus the reference curves (``*_torus``, ``*_plane``,
+    ``energy_exact``, ...); attribute ``provenance`` records every input (with sha256 when
+    written).
     """
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    paths = [Path(p) for p in paths]
-    if not paths:
+    lats = [open_lattices(s, values=values, T=T, binarize=binarize) for s in source_list(sources)]
+    if not lats:
         raise IsingScaleError("no ensemble files given")
     shapes = check_shapes(shapes)
     if n_blocks < 2:
         raise IsingScaleError(f"n_blocks must be at least 2, got {n_blocks}")
-    labels = list(labels) if labels else ensemble_labels(paths)
-    if len(labels) != len(paths) or len(set(labels)) != len(labels):
-        raise IsingScaleError(f"need {len(paths)} distinct labels, got {labels}")
-    out = _prepare_out(out)
-    L = check_same_L(paths)
-    ensembles = [open_ensemble(p, binarize=binarize) for p in paths]
+    labels = list(labels) if labels else unique_names(lats)
+    if len(labels) != len(lats) or len(set(labels)) != len(labels):
+        raise IsingScaleError(f"need {len(lats)} distinct labels, got {labels}")
+    out = _prepare_out(out) if out is not None else None
+    L = check_same_L(lats)
+    in_memory = [lat.name for lat in lats if lat.file is None]
+    if scheduler is not None and in_memory:
+        raise IsingScaleError(
+            f"--scheduler reads lattices from files on its workers; {in_memory[0]} is an array"
+        )
+    ensembles = [open_ensemble(lat, binarize=binarize) for lat in lats]
     if scheduler is None:
         ds = _measure_all(ensembles, labels, shapes, n_blocks, progress)
     else:
@@ -99,7 +115,8 @@ def correlate(
         L=L,
         T=T,
         shapes=",".join(shapes),
-        files=",".join(str(p) for p in paths),
+        files=",".join(lat.source for lat in lats),
+        provenance=json.dumps([lat.provenance(sha256=out is not None) for lat in lats]),
         reference_ensemble=labels[0],
         r_min_cft=R_MIN_CFT,
         binarize=int(binarize),
@@ -108,6 +125,8 @@ def correlate(
     )
     for e in ensembles:
         e.close()
+    if out is None:
+        return ds
     ds.to_netcdf(out / "correlations.nc", engine="h5netcdf")
     from .plots import plot_all
 

@@ -22,3 +22,47 @@ device_option = click.option(
     metavar="DEVICE",
     help="auto: CUDA when a GPU is present, else CPU.",
 )
+
+
+def _values(ctx, param, value):
+    if value is None:
+        return None
+    from ..errors import IsingScaleError
+    from ..lattices import parse_values
+
+    try:
+        return parse_values(value)
+    except IsingScaleError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+def lattice_options(*, binarize: bool = True):
+    """``--values LO,HI``, ``--T`` (and ``--binarize``): how lattices from elsewhere are read."""
+
+    def decorate(f):
+        if binarize:
+            f = click.option(
+                "--binarize",
+                is_flag=True,
+                default=False,
+                help="Take the signs of a continuous field (after --values) instead of "
+                "refusing it.",
+            )(f)
+        f = click.option(
+            "--T",
+            "T",
+            type=click.FloatRange(min=0, min_open=True),
+            default=None,
+            metavar="T",
+            help="Temperature of inputs that record none (default: Tc, with a notice).",
+        )(f)
+        return click.option(
+            "--values",
+            callback=_values,
+            default=None,
+            metavar="LO,HI",
+            help="Stored LO is spin -1, HI is +1 (e.g. 0,254 for SKILD PNGs). Default: +-1 "
+            "as stored; other two-valued data smaller -> -1, with a notice.",
+        )(f)
+
+    return decorate

@@ -5,12 +5,11 @@ from __future__ import annotations
 import click
 
 from . import bench, main
+from ._options import lattice_options
 
 
 @main.command()
-@click.argument(
-    "files", nargs=-1, required=True, type=click.Path(dir_okay=True), metavar="FILE [FILE ...]"
-)
+@click.argument("files", nargs=-1, required=True, metavar="SOURCE [SOURCE ...]")
 # Main options.
 @click.option(
     "--out",
@@ -47,12 +46,7 @@ from . import bench, main
     metavar="N",
     help="Jackknife blocks of consecutive samples per ensemble.",
 )
-@click.option(
-    "--binarize",
-    is_flag=True,
-    default=False,
-    help="Take signs of a continuous field / non-+-1 spins (otherwise an error).",
-)
+@lattice_options()
 # Scale-out.
 @click.option(
     "--scheduler",
@@ -66,11 +60,13 @@ from . import bench, main
 @click.option(
     "--progress/--no-progress", default=True, show_default=True, help="Show a progress bar."
 )
-def correlate(files, out, shapes, labels, n_blocks, binarize, scheduler, progress):
-    """Connected 2- and 4-point correlators of ensemble FILEs vs each other and exact references.
+def correlate(files, out, shapes, labels, n_blocks, values, T, binarize, scheduler, progress):
+    """Connected 2- and 4-point correlators of lattice SOURCEs vs each other and exact references.
 
-    The first FILE is the reference ensemble. Writes DIR/correlations.nc (G2, G4c, ... with
-    jackknife errors and reference curves), PNG plots and DIR/report.md.
+    The first SOURCE is the reference ensemble. Writes DIR/correlations.nc (G2, G4c, ... with
+    jackknife errors and reference curves), PNG plots and DIR/report.md. A SOURCE is an
+    ensemble file or anything `isingscale import` reads (FILE.h5:/dataset, .npy, .npz, a
+    folder of PNG lattices).
 
     Examples:
 
@@ -78,6 +74,7 @@ def correlate(files, out, shapes, labels, n_blocks, binarize, scheduler, progres
       isingscale correlate mc.h5 --out report/
       isingscale correlate mc.h5 sr.h5 --shape square --shape collinear --out cmp/
       isingscale correlate mc.h5 field.h5 --binarize --label MC --label SKILD --out cmp/
+      isingscale correlate mc.h5 lattices.npy skild_pngs/ --T 2.269185 --out cmp/
       isingscale correlate big.h5 --scheduler tcp://scheduler:8786 --out report/
     """
     from ..analysis.report import correlate as run
@@ -88,6 +85,8 @@ def correlate(files, out, shapes, labels, n_blocks, binarize, scheduler, progres
         out=out,
         shapes=shapes,
         binarize=binarize,
+        values=values,
+        T=T,
         n_blocks=n_blocks,
         labels=list(labels) or None,
         progress=progress,

@@ -273,37 +273,6 @@ def _simulate_shards(
     )
 
 
-@main.command()
-@click.argument(
-    "files", nargs=-1, required=True, type=click.Path(dir_okay=False), metavar="SHARD.h5 ..."
-)
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False),
-    required=True,
-    metavar="PATH",
-    help="Merged ensemble file.",
-)
-@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
-@click.option(
-    "--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr."
-)
-def merge(files, out, overwrite, progress):
-    """Join ensemble files of one L, T and algorithm (e.g. simulate --shards output) into one.
-
-    Samples are concatenated in the order given; chain ids are offset per shard; the
-    attribute merged_from records every input's path, sha256, seed, chains and samples.
-
-    \b
-    Examples:
-      isingscale merge data/l128.shard*-of-016.h5 --out data/l128.h5
-    """
-    from ..io import merge_ensembles, read_attrs
-
-    path = merge_ensembles(list(files), out, overwrite=overwrite, progress=progress)
-    click.echo(f"wrote {read_attrs(path)['n_samples']} samples from {len(files)} files to {path}")
-
-
 @bench.command("mc")
 @click.option(
     "--L",

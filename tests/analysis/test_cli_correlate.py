@@ -93,7 +93,9 @@ def test_not_an_ensemble(tmp_path, two_files):
     foreign = tmp_path / "foreign.h5"
     with h5py.File(foreign, "w") as f:
         f["x"] = np.zeros(3)
-    one_line_error(run("correlate", foreign, "--out", tmp_path / "o"), "not an isingscale ensemble")
+    one_line_error(
+        run("correlate", foreign, "--out", tmp_path / "o"), "foreign.h5", "no lattice dataset"
+    )
     one_line_error(
         run("correlate", tmp_path / "missing.h5", "--out", tmp_path / "o"), "no such file"
     )

@@ -1,0 +1,171 @@
+"""Lattices as pictures: one row per source, one column per sample (``isingscale show``).
+
+Spins are grey images, -1 black and +1 white (SKILD's PNG convention: up is bright); a
+continuous field is shown on the same scale, clipped to [-1, 1]. A super-resolved file
+(``kind = "superresolved"``) brings its coarse input and, when it can be found, the Monte
+Carlo truth it was coarse-grained from: three rows, so that each column shows one sample's
+input, output and truth. The input is the file named by the output's ``source`` attribute
+when that is a coarse ensemble; when ``upsample`` coarse-grained fresh Monte Carlo itself
+(``source`` is then the truth), the input is recomputed from the truth the way upsample made
+it (``input_kind``: majority-rule blocks, or the Fourier low band, at ``sizes[0]``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..blocks import block_spins
+from ..errors import IsingScaleError
+from ..lattices import Lattices, open_lattices, source_list, unique_names
+
+PANEL_INCHES = 1.75
+DPI = 100
+
+
+@dataclass
+class Row:
+    """One row of the figure: a label and (k, n, n) images on the +-1 scale."""
+
+    label: str
+    images: np.ndarray
+    scale: tuple[float, float] = (-1.0, 1.0)
+
+
+def show(
+    sources: Any,
+    *,
+    samples: int = 4,
+    out: str | os.PathLike | None = None,
+    labels: list[str] | None = None,
+    values: str | None = None,
+    T: float | None = None,
+):
+    """Draw the first ``samples`` lattices of each source; returns the matplotlib Figure.
+
+    sources : one lattice source or a list (files, ``FILE:dataset``, PNG folders, arrays;
+        see :func:`isingscale.lattices.open_lattices`).
+    out : write the figure there as PNG (tens of kB) when given.
+    labels : one row label per source (default: file names).
+    values, T : as :func:`isingscale.lattices.open_lattices`.
+    """
+    if samples < 1:
+        raise IsingScaleError(f"samples must be at least 1, got {samples}")
+    lats = [open_lattices(s, values=values, T=T) for s in source_list(sources)]
+    if not lats:
+        raise IsingScaleError("show: no lattice sources given")
+    names = list(labels) if labels else unique_names(lats)
+    if len(names) != len(lats):
+        raise IsingScaleError(f"{len(names)} labels for {len(lats)} sources")
+    rows = [row for lat, name in zip(lats, names) for row in rows_of(lat, name, samples)]
+    fig = draw(rows, samples)
+    if out is not None:
+        out = Path(out)
+        if out.parent != Path(""):
+            from ..io import writable_dir
+
+            writable_dir(out.parent)
+        fig.savefig(out, dpi=DPI)
+    return fig
+
+
+def images(lat: Lattices, k: int) -> Row:
+    """The first k samples of ``lat`` as a Row (continuous data without a scale: min..max)."""
+    x = lat.read_field(0, k)
+    scale = (-1.0, 1.0)
+    if lat.field and not lat.values.mapped and lat.raw.data.dtype.kind in "iu":
+        scale = (float(x.min()), float(x.max()) or 1.0)
+    return Row("", x, scale)
+
+
+def rows_of(lat: Lattices, name: str, k: int) -> list[Row]:
+    """One row, or input / output / truth rows for a super-resolved file."""
+    row = images(lat, k)
+    row.label = f"{name}, L={lat.L}"
+    if lat.attrs.get("kind") != "superresolved":
+        return [row]
+    coarse, truth = upsample_inputs(lat, k)
+    row.label = f"{name} (super-resolved), L={lat.L}"
+    return [r for r in (coarse, row, truth) if r is not None]
+
+
+def upsample_inputs(lat: Lattices, k: int) -> tuple[Row | None, Row | None]:
+    """(coarse input, Monte Carlo truth) rows of a super-resolved file, where found."""
+    src = _existing(lat.attrs.get("source"))
+    if src is None:
+        return None, None
+    parent = open_lattices(src)
+    if parent.attrs.get("kind") == "coarse":
+        coarse = images(parent, k)
+        coarse.label = f"input {src.name}, L={parent.L}"
+        fine = _existing(parent.attrs.get("source"))
+        truth = open_lattices(fine) if fine is not None else None
+        if truth is None or truth.L != lat.L:
+            return coarse, None
+        row = images(truth, k)
+        row.label = f"truth {fine.name}, L={truth.L}"
+        return coarse, row
+    if parent.L != lat.L:
+        return None, None
+    truth = images(parent, k)
+    truth.label = f"truth {src.name}, L={parent.L}"
+    sizes = json.loads(str(lat.attrs.get("sizes", "[]")) or "[]")
+    kind = lat.attrs.get("input_kind")
+    if not sizes or kind not in ("block", "fourier"):
+        return None, truth
+    n = int(sizes[0])
+    x = truth.images
+    data = block_spins(x.astype(np.int8), lat.L // n) if kind == "block" else fourier_lowpass(x, n)
+    return Row(f"input ({kind}, from truth), L={n}", data.astype(np.float32)), truth
+
+
+def _existing(path) -> Path | None:
+    if not path or str(path) == "none":
+        return None
+    p = Path(str(path))
+    return p if p.exists() else None
+
+
+def fourier_lowpass(x: np.ndarray, n: int) -> np.ndarray:
+    """(k, N, N) -> (k, n, n): the ideal low-pass (|q| < n/2) sampled on the coarse grid, on
+    the fine +-1 scale; upsample's Fourier coarse-graining (isingscale.skild.coarsen), in
+    numpy so that this layer needs no torch."""
+    N = x.shape[-1]
+    h = (n + 1) // 2
+    q = np.arange(-(h - 1), h)
+    X = np.fft.fft2(x.astype(np.float64), norm="ortho")
+    xc = np.zeros(x.shape[:-2] + (n, n), dtype=complex)
+    xc[..., (q % n)[:, None], (q % n)[None, :]] = X[..., (q % N)[:, None], (q % N)[None, :]] / (
+        N / n
+    )
+    return np.fft.ifft2(xc, norm="ortho").real
+
+
+def draw(rows: list[Row], columns: int):
+    """A bare matplotlib Figure (no pyplot, renders anywhere) with one panel per image."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(PANEL_INCHES * columns, (PANEL_INCHES + 0.2) * len(rows)))
+    axes = fig.subplots(len(rows), columns, squeeze=False)
+    pixels = PANEL_INCHES * DPI
+    for row, line in zip(rows, axes):
+        for i, ax in enumerate(line):
+            ax.set_axis_off()
+            if i >= len(row.images):
+                continue
+            img = row.images[i]
+            ax.imshow(
+                img,
+                cmap="gray",
+                vmin=row.scale[0],
+                vmax=row.scale[1],
+                interpolation="nearest" if img.shape[-1] <= pixels else "antialiased",
+            )
+            ax.set_title(f"{row.label}, #{i}", fontsize=6)
+    fig.tight_layout(pad=0.3)
+    return fig
