@@ -18,18 +18,26 @@ def _figure():
     return fig, ax, axr
 
 
-def plot_curve(
+def plot_curve(ds: xr.Dataset, name: str, path: str | Path, **kwargs) -> Path:
+    """:func:`curve_figure` written to ``path`` (PNG)."""
+    path = Path(path)
+    curve_figure(ds, name, **kwargs).savefig(path, dpi=110)
+    return path
+
+
+def curve_figure(
     ds: xr.Dataset,
     name: str,
-    path: str | Path,
     *,
     sign: float = 1.0,
     ylabel: str | None = None,
     references: tuple[tuple[str, str], ...] = (),
     dim: str = "r",
-) -> Path:
+):
     """Log-log plot of ``sign * ds[name]`` for every ensemble with error bars, the named
-    reference curves, and below it the ratio of each ensemble to the first."""
+    reference curves, and below it the ratio of each ensemble to the first; returns the
+    matplotlib Figure (e.g. ``curve_figure(isc.correlate(...), "G2",
+    references=(("G2_torus", "-"),))`` in a notebook)."""
     fig, ax, axr = _figure()
     x = ds[dim].values
     keep = x > 0
@@ -55,9 +63,7 @@ def plot_curve(
     axr.set_ylabel(f"ratio to {ds['ensemble'].values[0]}")
     axr.set_xlabel("r (lattice spacings)" if dim == "r" else "|k| (cycles per site)")
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    return path
+    return fig
 
 
 def plot_all(ds: xr.Dataset, out: str | Path) -> list[Path]:

@@ -1,13 +1,18 @@
 """Lattices as pictures: one row per source, one column per sample (``isingscale show``).
 
 Spins are grey images, -1 black and +1 white (SKILD's PNG convention: up is bright); a
-continuous field is shown on the same scale, clipped to [-1, 1]. A super-resolved file
-(``kind = "superresolved"``) brings its coarse input and, when it can be found, the Monte
-Carlo truth it was coarse-grained from: three rows, so that each column shows one sample's
-input, output and truth. The input is the file named by the output's ``source`` attribute
-when that is a coarse ensemble; when ``upsample`` coarse-grained fresh Monte Carlo itself
-(``source`` is then the truth), the input is recomputed from the truth the way upsample made
-it (``input_kind``: majority-rule blocks, or the Fourier low band, at ``sizes[0]``).
+continuous field is shown on the same scale, clipped to [-1, 1]. Each site is a whole number
+of pixels (no interpolation); lattices larger than 256 are drawn as majority-rule blocks
+(the title says the block size), so that the PNG stays small (8-bit grey, tens of kB).
+
+A super-resolved file (``kind = "superresolved"``) brings its coarse input and, when it can
+be found, the Monte Carlo truth it was coarse-grained from: three rows, so that each column
+shows one sample's input, output and truth. The input is the file named by the output's
+``source`` attribute when that is a coarse ensemble; when ``upsample`` coarse-grained fresh
+Monte Carlo itself (``source`` is then the truth), the input is recomputed from the truth
+the way upsample made it (``input_kind``: majority-rule blocks, or the Fourier low band, at
+``sizes[0]``). Relative paths are looked up from the working directory, then next to the
+file that names them.
 """
 
 from __future__ import annotations
@@ -24,8 +29,8 @@ from ..blocks import block_spins
 from ..errors import IsingScaleError
 from ..lattices import Lattices, open_lattices, source_list, unique_names
 
-PANEL_INCHES = 1.75
 DPI = 100
+MIN_PIXELS, MAX_PIXELS = 128, 256  # panel size in pixels
 
 
 @dataclass
@@ -50,7 +55,7 @@ def show(
 
     sources : one lattice source or a list (files, ``FILE:dataset``, PNG folders, arrays;
         see :func:`isingscale.lattices.open_lattices`).
-    out : write the figure there as PNG (tens of kB) when given.
+    out : write the figure there when given (an 8-bit grey PNG, tens of kB).
     labels : one row label per source (default: file names).
     values, T : as :func:`isingscale.lattices.open_lattices`.
     """
@@ -65,12 +70,11 @@ def show(
     rows = [row for lat, name in zip(lats, names) for row in rows_of(lat, name, samples)]
     fig = draw(rows, samples)
     if out is not None:
-        out = Path(out)
-        if out.parent != Path(""):
-            from ..io import writable_dir
+        from ..io import writable_dir
 
-            writable_dir(out.parent)
-        fig.savefig(out, dpi=DPI)
+        out = Path(out)
+        writable_dir(out.parent)
+        save_grey(fig, out)
     return fig
 
 
@@ -96,14 +100,14 @@ def rows_of(lat: Lattices, name: str, k: int) -> list[Row]:
 
 def upsample_inputs(lat: Lattices, k: int) -> tuple[Row | None, Row | None]:
     """(coarse input, Monte Carlo truth) rows of a super-resolved file, where found."""
-    src = _existing(lat.attrs.get("source"))
+    src = _existing(lat.attrs.get("source"), lat.file)
     if src is None:
         return None, None
     parent = open_lattices(src)
     if parent.attrs.get("kind") == "coarse":
         coarse = images(parent, k)
         coarse.label = f"input {src.name}, L={parent.L}"
-        fine = _existing(parent.attrs.get("source"))
+        fine = _existing(parent.attrs.get("source"), src)
         truth = open_lattices(fine) if fine is not None else None
         if truth is None or truth.L != lat.L:
             return coarse, None
@@ -124,11 +128,16 @@ def upsample_inputs(lat: Lattices, k: int) -> tuple[Row | None, Row | None]:
     return Row(f"input ({kind}, from truth), L={n}", data.astype(np.float32)), truth
 
 
-def _existing(path) -> Path | None:
+def _existing(path, near: Path | None = None) -> Path | None:
+    """``path`` if it exists, else relative to the folder of ``near`` (the file naming it)."""
     if not path or str(path) == "none":
         return None
     p = Path(str(path))
-    return p if p.exists() else None
+    if p.exists():
+        return p
+    if near is not None and not p.is_absolute() and (near.parent / p).exists():
+        return near.parent / p
+    return None
 
 
 def fourier_lowpass(x: np.ndarray, n: int) -> np.ndarray:
@@ -146,26 +155,74 @@ def fourier_lowpass(x: np.ndarray, n: int) -> np.ndarray:
     return np.fft.ifft2(xc, norm="ortho").real
 
 
+def reduce_for_display(row: Row, pixels: int = MAX_PIXELS) -> Row:
+    """Lattices larger than ``pixels`` shrunk by the smallest integer block factor b that
+    fits: majority-rule blocks for spins (a two-valued picture, as the lattice itself),
+    block means for a field; the title says so. Lattices that fit are left alone."""
+    n = row.images.shape[-1]
+    b = -(-n // pixels)
+    if b < 2:
+        return row
+    m = (n // b) * b  # whole blocks only: the last n - m rows/columns are not drawn
+    x = row.images[:, :m, :m]
+    two_valued = np.isin(x, (-1.0, 1.0)).all()
+    if two_valued:
+        small = block_spins(x.astype(np.int8), b).astype(np.float32)
+    else:
+        small = x.reshape(len(x), m // b, b, m // b, b).mean(axis=(2, 4))
+    what = "majority" if two_valued else "mean"
+    return Row(f"{row.label} ({b}x{b} {what} blocks)", small, row.scale)
+
+
 def draw(rows: list[Row], columns: int):
-    """A bare matplotlib Figure (no pyplot, renders anywhere) with one panel per image."""
+    """A bare matplotlib Figure (no pyplot, renders anywhere): one row per Row, its label
+    above it (source, L), one panel per image titled with its sample index; each panel as
+    many pixels as the largest lattice has sites (128 to 256), drawn without interpolation
+    so that sites stay sharp."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(PANEL_INCHES * columns, (PANEL_INCHES + 0.2) * len(rows)))
+    rows = [reduce_for_display(r) for r in rows]
+    size = max(r.images.shape[-1] for r in rows)
+    panel = min(max(size, MIN_PIXELS), MAX_PIXELS) / DPI  # inches
+    title, gap = 0.15, 0.04  # inches above each row for its titles, between columns
+    width, height = columns * (panel + gap), len(rows) * (panel + title)
+    fig = Figure(figsize=(width, height), dpi=DPI)
+    fig.subplots_adjust(
+        left=gap / 2 / width,
+        right=1 - gap / 2 / width,
+        bottom=0,
+        top=1 - title / height,
+        wspace=gap / panel,
+        hspace=title / panel,
+    )
     axes = fig.subplots(len(rows), columns, squeeze=False)
-    pixels = PANEL_INCHES * DPI
     for row, line in zip(rows, axes):
         for i, ax in enumerate(line):
             ax.set_axis_off()
             if i >= len(row.images):
                 continue
-            img = row.images[i]
             ax.imshow(
-                img,
+                row.images[i],
                 cmap="gray",
                 vmin=row.scale[0],
                 vmax=row.scale[1],
-                interpolation="nearest" if img.shape[-1] <= pixels else "antialiased",
+                interpolation="nearest",
             )
-            ax.set_title(f"{row.label}, #{i}", fontsize=6)
-    fig.tight_layout(pad=0.3)
+            if i == 0:  # the row's label may run on over the next panel's left half
+                ax.set_title(f"{row.label}, #0", fontsize=6, pad=1.5, loc="left")
+            else:
+                ax.set_title(f"#{i}", fontsize=6, pad=1.5, loc="right")
     return fig
+
+
+def save_grey(fig, path: Path) -> None:
+    """Write the figure as an 8-bit grey PNG (every pixel of it is grey: a third of RGB)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    buf.seek(0)
+    with Image.open(buf) as img:
+        img.convert("L").save(path, optimize=True)

@@ -50,8 +50,8 @@ def merge_ensembles(
     chain); ``chain`` ids are offset so that chains of different shards stay distinct, and
     ``seed`` (JSON list) and ``chains`` (their total) are recorded. The per-shard resume
     state is not carried over: a merged file is complete, not resumable. Other inputs give
-    ``spins`` (or ``field`` for continuous data without ``binarize``). ``values``, ``T``,
-    ``binarize``: as :func:`open_lattices`.
+    ``spins``, or a float32 ``field`` (on the ``values`` scale) for continuous float data
+    without ``binarize``. ``values``, ``T``, ``binarize``: as :func:`open_lattices`.
     """
     lats = [open_lattices(s, values=values, T=T, binarize=binarize) for s in source_list(sources)]
     if not lats:
@@ -109,7 +109,10 @@ def _datasets(lats: list[Lattices]) -> tuple[str, ...]:
 
 
 def _names(lat: Lattices) -> tuple[str, ...]:
-    main = "field" if lat.field and not lat.binarize else "spins"
+    continuous = lat.field and lat.raw.data.dtype.kind == "f" and not lat.binarize
+    if not continuous:
+        lat.check_spins()
+    main = "field" if continuous else "spins"
     extra = [k for k in ("spins", "field", *SCALAR_DATASETS) if k in lat.raw.extras]
     return tuple(k for k in ("spins", "field", *SCALAR_DATASETS) if k == main or k in extra)
 

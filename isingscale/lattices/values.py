@@ -103,7 +103,9 @@ def distinct(block: np.ndarray, limit: int = 3) -> list:
     if flat.size == 0:
         return []
     if flat.dtype.itemsize == 1 and flat.dtype.kind in "iub":
-        counts = np.bincount(flat.view(np.uint8), minlength=256)
+        counts = np.zeros(256, dtype=np.int64)
+        for i in range(0, flat.size, 1 << 18):  # bincount widens to int64: 2 MiB at a time
+            counts += np.bincount(flat[i : i + (1 << 18)].view(np.uint8), minlength=256)
         found = np.flatnonzero(counts).astype(np.uint8).view(flat.dtype)
         return sorted(found.tolist())[:limit]
     found = []
@@ -212,23 +214,23 @@ def to_spins(
     """Spins (int8 +-1, same shape) from a block of stored data; one-line errors for data
     that break the convention, naming the first offending sample (``start`` = its offset)."""
     check_finite(block, where, start)
+    up, down = np.int8(1), np.int8(-1)
     if binarize or values.field:
-        x = (
-            block
-            if not values.mapped
-            else (block - values.threshold) * np.sign(values.hi - values.lo)
-        )
-        return np.where(x < 0, -1, 1).astype(np.int8)
+        below = block < values.threshold
+        if values.mapped and values.hi < values.lo:
+            below = block > values.threshold
+        return np.where(below, down, up)
     if not values.mapped:
         ok = np.abs(block) == 1
         if not ok.all():
             _raise_other(block, ok, where, start, "+-1")
         return block.astype(np.int8, copy=False)
     hi = block == values.hi
-    ok = hi | (block == values.lo)
+    ok = block == values.lo
+    ok |= hi
     if not ok.all():
         _raise_other(block, ok, where, start, f"{fmt(values.lo)} or {fmt(values.hi)}")
-    return np.where(hi, 1, -1).astype(np.int8)
+    return np.where(hi, up, down)
 
 
 def to_field(block: np.ndarray, values: Values) -> np.ndarray:
