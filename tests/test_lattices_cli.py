@@ -196,3 +196,11 @@ def test_every_bad_input_is_one_line_from_every_command(tmp_path):
             one_line_error(res, name.split(":")[0], *words)
     res = run("correlate", f"{tmp_path}/rank4.npy", "--values", "1,x", "--out", tmp_path / "o")
     assert res.exit_code == 2 and "--values must be two numbers" in res.output
+
+
+def test_bench_read_quick(tmp_path):
+    res = run("bench", "read", "--L", 8, "--samples", 30, "--repeats", 1, "--workdir", tmp_path)
+    assert res.exit_code == 0, res.output
+    rows = {line.split()[0]: line.split() for line in res.output.splitlines()[2:]}
+    assert list(rows) == ["isingscale", "hdf5", "npy", "npz", "png"]
+    assert rows["isingscale"][3] == "1.00" and list(tmp_path.iterdir()) == []

@@ -116,7 +116,9 @@ def correlate(
         T=T,
         shapes=",".join(shapes),
         files=",".join(lat.source for lat in lats),
-        provenance=json.dumps([lat.provenance(sha256=out is not None) for lat in lats]),
+        provenance=json.dumps(
+            [lat.provenance(sha256=out is not None, progress=progress) for lat in lats]
+        ),
         reference_ensemble=labels[0],
         r_min_cft=R_MIN_CFT,
         binarize=int(binarize),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import main
+from . import bench, main
 from ._options import lattice_options
 
 _progress = click.option(
@@ -135,3 +135,40 @@ def export(source, to, directory, values, T, binarize, overwrite, progress):
         progress=progress,
     )
     click.echo(f"wrote {path}")
+
+
+@bench.command("read")
+@click.option(
+    "--L", "L", type=click.IntRange(min=2), default=128, show_default=True, help="Lattice size."
+)
+@click.option(
+    "--samples", type=click.IntRange(min=1), default=2000, show_default=True, help="Lattices."
+)
+@click.option(
+    "--repeats", type=click.IntRange(min=1), default=3, show_default=True, help="Turns per format."
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False),
+    default=None,
+    metavar="DIR",
+    show_default="system temporary directory",
+    help="Where the files are written (deleted afterwards).",
+)
+def bench_read(L, samples, repeats, workdir):
+    """Reading each lattice format (plain HDF5, .npy, .npz, PNG folder) against the ensemble file.
+
+    The same random lattices in every format, read side by side in turns: streamed into int8
+    spins chunk by chunk (the reader) and imported into a new ensemble file (the whole
+    `isingscale import`), as ratios to the ensemble file.
+
+    \b
+    Examples:
+      isingscale bench read
+      isingscale bench read --L 1024 --samples 64
+    """
+    from ..lattices.bench import bench_read as run
+    from ..lattices.bench import format_table
+
+    rows = run(L=L, samples=samples, repeats=repeats, workdir=workdir)
+    click.echo(format_table(rows, L=L, samples=samples))

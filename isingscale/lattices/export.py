@@ -61,7 +61,7 @@ def export_lattices(
         "J": lat.attrs["J"],
         "L": lat.L,
         "kind": lat.attrs["kind"],
-        "provenance": lat.provenance(),
+        "provenance": lat.provenance(progress=progress),
     }
     if to == "npz":
         return _write_npz(

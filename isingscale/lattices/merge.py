@@ -58,7 +58,7 @@ def merge_ensembles(
         raise IsingScaleError("merge: no input files given")
     _check_inputs(lats, Path(out))
     names = _datasets(lats)
-    header = _header(lats)
+    header = _header(lats, progress)
     L, total = lats[0].L, sum(lat.n_samples for lat in lats)
     from tqdm.auto import tqdm
 
@@ -135,7 +135,7 @@ def _blocks(lat: Lattices, names: tuple[str, ...]):
         yield stop - start, block
 
 
-def _header(lats: list[Lattices]) -> dict:
+def _header(lats: list[Lattices], progress: bool) -> dict:
     first = lats[0]
     if first.format == "isingscale":
         header = {k: v for k, v in first.raw.attrs.items() if k not in MERGE_DROP}
@@ -144,7 +144,7 @@ def _header(lats: list[Lattices]) -> dict:
         if len(lats) == 1:
             header["source"] = first.source
     header["T"] = first.attrs["T"]
-    header["merged_from"] = [lat.provenance() for lat in lats]
+    header["merged_from"] = [lat.provenance(progress=progress) for lat in lats]
     seeds = [lat.attrs.get("seed") for lat in lats]
     if any(s is not None for s in seeds):
         header["seed"] = seeds

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -24,12 +25,13 @@ import numpy as np
 
 from ..constants import T_C
 from ..errors import IsingScaleError
-from ..io import file_sha256
 from . import sources, values
 from .values import Values
 
 # Samples per chunk: about 16 MiB of int8 spins whatever L is.
 CHUNK_BYTES = 1 << 24
+# Hashing sources larger than this shows a progress bar (when asked to).
+HASH_BAR_BYTES = 1 << 28
 
 
 def default_chunk(L: int) -> int:
@@ -145,24 +147,41 @@ class Lattices:
 
     # -- provenance
 
-    def sha256(self) -> str:
+    def sha256(self, *, progress: bool = False) -> str:
         """sha256 of the source: the file's bytes; a PNG folder's images (name and bytes,
-        in reading order); an in-memory array's C-order bytes with its dtype and shape."""
-        if self.raw.format == "png":
-            h = hashlib.sha256()
-            for path in self.raw.data.files:
-                h.update(path.name.encode() + b"\0" + path.read_bytes())
-            return h.hexdigest()
-        if self.raw.file is not None:
-            return file_sha256(self.raw.file)
-        h = hashlib.sha256(f"{self.raw.data.dtype.str}{self.raw.data.shape}".encode())
-        for start in range(0, self.n_samples, default_chunk(self.L)):
-            block = self.raw.data.read(start, start + default_chunk(self.L))
-            h.update(np.ascontiguousarray(block).tobytes())
+        in reading order); an in-memory array's dtype, shape and C-order bytes. A progress
+        bar (stderr) for sources over 256 MiB when ``progress``."""
+        from tqdm.auto import tqdm
+
+        h = hashlib.sha256()
+        total, pieces = self._hash_pieces()
+        desc = f"sha256 {self.name}"
+        quiet = not progress or total < HASH_BAR_BYTES
+        with tqdm(total=total, unit="B", unit_scale=True, desc=desc, disable=quiet) as bar:
+            for piece in pieces:
+                h.update(piece)
+                bar.update(len(piece))
         return h.hexdigest()
 
-    def provenance(self, *, sha256: bool = True) -> dict[str, Any]:
-        """What a derived file records about this input (JSON-ready)."""
+    def _hash_pieces(self) -> tuple[int, Iterator[bytes]]:
+        """(total bytes, the byte strings hashed in order)."""
+        if self.raw.format == "png":
+            files = self.raw.data.files
+            total = sum(p.stat().st_size for p in files)
+            return total, (p.name.encode() + b"\0" + p.read_bytes() for p in files)
+        if self.raw.file is not None:
+            return self.raw.file.stat().st_size, _file_pieces(self.raw.file)
+        data, step = self.raw.data, default_chunk(self.L)
+        head = f"{data.dtype.str}{data.shape}".encode()
+        blocks = (
+            np.ascontiguousarray(data.read(i, i + step)).tobytes()
+            for i in range(0, self.n_samples, step)
+        )
+        return int(np.prod(data.shape)) * data.dtype.itemsize, itertools.chain([head], blocks)
+
+    def provenance(self, *, sha256: bool = True, progress: bool = False) -> dict[str, Any]:
+        """What a derived file records about this input (JSON-ready); ``progress``: a bar
+        while hashing a large source."""
         out = {
             "source": self.source,
             "file": str(Path(self.raw.file).resolve()) if self.raw.file is not None else None,
@@ -176,11 +195,16 @@ class Lattices:
             "T_from": self.T_from,
         }
         if sha256:
-            out["sha256"] = self.sha256()
+            out["sha256"] = self.sha256(progress=progress)
         for key in ("kind", "seed", "chains", "created", "producer", "algorithm"):
             if key in self.raw.attrs:
                 out[key] = self.raw.attrs[key]
         return out
+
+
+def _file_pieces(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        yield from iter(lambda: f.read(1 << 20), b"")
 
 
 def open_lattices(
