@@ -32,7 +32,7 @@ def open_ensemble(
         xarray / torch array of shape (n, L, L) or (L, L), or a ``Lattices``.
     chunks : samples per dask chunk (int) or a dict ``{"sample": n}``; default about
         16 MiB of spins per chunk. Nothing is read until computed (the reader looks at the
-        first chunk of a foreign source to settle its value convention).
+        first lattices of a foreign source to settle its value convention).
     binarize : take the signs of a continuous field (or of non-+-1 spins) as the spins,
         sign(0) = +1. Without it, a field is refused, and spins that break the value
         convention raise :class:`IsingScaleError` when computed.

@@ -30,6 +30,9 @@ from .values import Values
 
 # Samples per chunk: about 16 MiB of int8 spins whatever L is.
 CHUNK_BYTES = 1 << 24
+# Lattices per block read to settle a source's value convention (more only while the data
+# show a single value): a few suffice, and a PNG folder is read file by file.
+DETECT_SAMPLES = 256
 # Hashing sources larger than this shows a progress bar (when asked to).
 HASH_BAR_BYTES = 1 << 28
 
@@ -250,7 +253,7 @@ def open_lattices(
         )  # the format says +-1 spins; every chunk read is checked
         message = None
     else:
-        blocks = chunks_of(raw.data, default_chunk(raw.data.shape[-1]))
+        blocks = chunks_of(raw.data, min(default_chunk(raw.data.shape[-1]), DETECT_SAMPLES))
         convention, message = values_detect(blocks, raw, given)
     notes += [message] if message else []
     T_value, T_from, T_note = temperature(raw, T)

@@ -10,9 +10,10 @@ convention), sign(0) = +1. Integer data with more than two values is not a latti
 ``binarize`` and a convention it is thresholded the same way (e.g. 8-bit PNG intensities,
 ``--values 0,254`` thresholds at 127).
 
-Detection looks at the first chunk of the data (bounded memory whatever the file's size; it
-reads on only while the chunk holds a single value); every chunk read later is checked
-against the convention, so a value that breaks it raises a one-line error naming the sample.
+Detection looks at the first lattices of the data (at most 256 at a time: bounded memory and
+time whatever the file's size; it reads on only while they hold a single value); every chunk
+read later is checked against the convention, so a value that breaks it raises a one-line
+error naming the sample.
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ def detect(
     given: tuple[float, float] | None = None,
     recorded: tuple[float, float] | None = None,
 ) -> tuple[Values, str | None]:
-    """The convention for data whose first chunks are ``blocks``; returns (Values, notice).
+    """The convention for data whose first blocks are ``blocks``; returns (Values, notice).
 
     Reads blocks only until two values are seen. A ``given`` convention (--values) applies
     when the data hold exactly its two values; data that are +-1 already are used as they
