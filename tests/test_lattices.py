@@ -31,6 +31,7 @@ def _sources(tmp, s):
     np.save(tmp / "f.npy", s.astype(np.float64))
     np.savez(tmp / "a.npz", spins=s, T=isc.T_C)
     np.savez(tmp / "k.npz", configs=s, other=np.zeros(3))
+    np.savez_compressed(tmp / "fortran.npz", spins=np.asfortranarray(s))
     with h5py.File(tmp / "nested.h5", "w") as f:
         f.create_group("run/3").create_dataset("configs", data=s)
         f["run"].attrs["temperature"] = isc.T_C
@@ -47,6 +48,7 @@ def _sources(tmp, s):
         "npy float": tmp / "f.npy",
         "npz": tmp / "a.npz",
         "npz key": f"{tmp / 'k.npz'}:configs",
+        "npz compressed, Fortran order": tmp / "fortran.npz",
         "png folder": write_skild_pngs(tmp / "png", s),
         "numpy": s,
         "numpy float32": s.astype(np.float32),

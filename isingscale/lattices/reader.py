@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import itertools
-import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -240,11 +239,7 @@ def open_lattices(
     if isinstance(source, Lattices):
         return source
     given = values if values is None else _parse(values)
-    raw = (
-        sources.resolve_path(source)
-        if isinstance(source, (str, os.PathLike))
-        else sources.resolve_array(source)
-    )
+    raw = sources.resolve(source)
     check_shape(raw)
     notes = [raw.note] if raw.note else []
     if raw.format == "isingscale" and given is None:

@@ -30,8 +30,15 @@ HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = b"PK\x03\x04"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-SUFFIXES = {".h5": "HDF5", ".hdf5": "HDF5", ".hdf": "HDF5", ".npy": ".npy", ".npz": ".npz"}
-SUFFIXES[".png"] = "PNG"
+# What a file's name promises, for the error when its content is none of the formats.
+SUFFIXES = {
+    ".h5": "HDF5",
+    ".hdf5": "HDF5",
+    ".hdf": "HDF5",
+    ".npy": ".npy",
+    ".npz": ".npz",
+    ".png": "PNG",
+}
 # Attribute names that record a temperature (beta is inverted).
 T_KEYS = ("T", "temperature", "Temperature", "temp")
 
@@ -149,22 +156,25 @@ class NpyArray(Array):
 
 
 class NpzArray(Array):
-    """One member of a ``.npz`` archive, streamed: only the bytes of the slice are inflated
-    (a member stored in Fortran order is read whole)."""
+    """One member of a ``.npz`` archive, streamed: only the bytes up to the end of the slice
+    are inflated. A member stored in Fortran order has no contiguous samples: it is read
+    whole, once, and kept."""
 
     def __init__(self, path: Path, key: str, header: tuple):
         shape, fortran, dtype = header
         super().__init__(shape, dtype)
         self.path, self.key, self.fortran = path, key, fortran
+        self.whole: np.ndarray | None = None
 
     def _read(self, start, stop):
+        if self.fortran or self.single:
+            if self.whole is None:
+                with zipfile.ZipFile(self.path) as z, z.open(self.key + ".npy") as f:
+                    self.whole = np.lib.format.read_array(f, allow_pickle=False)
+            return self.whole if self.single else self.whole[start:stop]
         with zipfile.ZipFile(self.path) as z, z.open(self.key + ".npy") as f:
-            shape, fortran, dtype = npy_header(f)
+            shape, _, dtype = npy_header(f)
             offset = f.tell()
-            if fortran or len(shape) == 2:
-                f.seek(0)
-                x = np.lib.format.read_array(f, allow_pickle=False)
-                return x if len(shape) == 2 else x[start:stop]
             row = int(np.prod(shape[1:])) * dtype.itemsize
             f.seek(offset + start * row)
             buf = f.read((stop - start) * row)
@@ -270,6 +280,13 @@ def split_spec(spec: str) -> tuple[Path, str | None]:
     return Path(spec), None
 
 
+def resolve(source: Any) -> Raw:
+    """A :class:`Raw` for a path (``FILE``, ``FILE:DATASET``, a folder) or an array."""
+    if isinstance(source, (str, os.PathLike)):
+        return resolve_path(source)
+    return resolve_array(source)
+
+
 def resolve_path(spec: str | os.PathLike) -> Raw:
     """A :class:`Raw` for a file or folder path, with an optional ``:DATASET`` suffix."""
     path, dataset = split_spec(os.fspath(spec))
@@ -287,20 +304,21 @@ def resolve_path(spec: str | os.PathLike) -> Raw:
 
 def resolve_file(path: Path, dataset: str | None) -> Raw:
     kind = sniff(path)
+    if kind == "unknown":
+        expected = SUFFIXES.get(path.suffix.lower(), "lattice")
+        raise IsingScaleError(
+            f"{path}: not a readable {expected} file (its content is neither HDF5, .npy, .npz "
+            "nor PNG)"
+        )
     if kind == "hdf5":
         return hdf5(path, dataset)
-    if dataset and kind not in ("npz",):
+    if kind == "npz":
+        return npz(path, dataset)
+    if dataset:
         raise IsingScaleError(f"{path}: a {kind} file takes no ':{dataset}' suffix")
     if kind == "npy":
         return Raw(NpyArray(path), "npy", path)
-    if kind == "npz":
-        return npz(path, dataset)
-    if kind == "png":
-        return png_files([path], path)
-    expected = SUFFIXES.get(path.suffix.lower(), "lattice")
-    raise IsingScaleError(
-        f"{path}: not a readable {expected} file (its content is neither HDF5, .npy, .npz nor PNG)"
-    )
+    return png_files([path], path)
 
 
 # ---------------------------------------------------------------- HDF5
