@@ -53,6 +53,23 @@ def open_ensemble(
     if isinstance(chunks, dict):
         chunks = chunks.get("sample")
     chunk = int(chunks) if chunks else default_chunk(lat.L)
+    variables = _variables(lat, chunk)
+    attrs = {k: v for k, v in lat.attrs.items() if isinstance(v, (int, float, str))}
+    attrs.update(
+        source=lat.source,
+        name=lat.name,
+        binarized=int(lat.binarize),
+        values=lat.values.as_attr(),
+        provenance=json.dumps(lat.provenance(sha256=False)),
+    )
+    ds = xr.Dataset(variables, attrs=attrs)
+    ds.encoding["lattices"] = lat
+    return ds
+
+
+def _variables(lat: Lattices, chunk: int) -> dict[str, xr.Variable]:
+    """Dask-backed ``spins`` (convention applied per chunk), ``field`` for continuous data,
+    and an ensemble file's other datasets, ``chunk`` samples per chunk."""
     raw = lat.raw
     stored = da.from_array(
         raw.data,
@@ -68,24 +85,14 @@ def open_ensemble(
         )
     for key, arr in raw.extras.items():
         dims = ("sample", "y", "x") if len(arr.shape) == 3 else ("sample",)
-        meta = np.empty((0,) * len(dims), arr.dtype)
-        data = (
-            arr
-            if isinstance(arr, da.Array)
-            else da.from_array(arr, chunks=chunk, asarray=False, meta=meta)
-        )
-        variables[key] = xr.Variable(dims, data.rechunk((chunk,) + tuple(arr.shape[1:])))
-    attrs = {k: v for k, v in lat.attrs.items() if isinstance(v, (int, float, str))}
-    attrs.update(
-        source=lat.source,
-        name=lat.name,
-        binarized=int(lat.binarize),
-        values=lat.values.as_attr(),
-        provenance=json.dumps(lat.provenance(sha256=False)),
-    )
-    ds = xr.Dataset(variables, attrs=attrs)
-    ds.encoding["lattices"] = lat
-    return ds
+        chunks = (chunk, *arr.shape[1:])
+        if isinstance(arr, da.Array):
+            data = arr.rechunk(chunks)
+        else:
+            meta = np.empty((0,) * len(dims), arr.dtype)
+            data = da.from_array(arr, chunks=chunks, asarray=False, meta=meta)
+        variables[key] = xr.Variable(dims, data)
+    return variables
 
 
 def _spins_of(block: np.ndarray, *, lat: Lattices, block_info=None) -> np.ndarray:

@@ -84,21 +84,10 @@ def correlate(
     written).
     """
     lats = [open_lattices(s, values=values, T=T, binarize=binarize) for s in source_list(sources)]
-    if not lats:
-        raise IsingScaleError("no ensemble files given")
     shapes = check_shapes(shapes)
-    if n_blocks < 2:
-        raise IsingScaleError(f"n_blocks must be at least 2, got {n_blocks}")
-    labels = list(labels) if labels else unique_names(lats)
-    if len(labels) != len(lats) or len(set(labels)) != len(labels):
-        raise IsingScaleError(f"need {len(lats)} distinct labels, got {labels}")
+    labels = _check_inputs(lats, labels, n_blocks, scheduler)
     out = _prepare_out(out) if out is not None else None
     L = check_same_L(lats)
-    in_memory = [lat.name for lat in lats if lat.file is None]
-    if scheduler is not None and in_memory:
-        raise IsingScaleError(
-            f"--scheduler reads lattices from files on its workers; {in_memory[0]} is an array"
-        )
     ensembles = [open_ensemble(lat, binarize=binarize) for lat in lats]
     if scheduler is None:
         ds = _measure_all(ensembles, labels, shapes, n_blocks, progress)
@@ -136,6 +125,23 @@ def correlate(
     (out / "report.md").write_text(report_markdown(ds, notes))
     ds.attrs["out"] = str(out)
     return ds
+
+
+def _check_inputs(lats, labels, n_blocks, scheduler) -> list[str]:
+    """The labels (given, or the sources' names); one-line errors for bad arguments."""
+    if not lats:
+        raise IsingScaleError("no ensemble files given")
+    if n_blocks < 2:
+        raise IsingScaleError(f"n_blocks must be at least 2, got {n_blocks}")
+    labels = list(labels) if labels else unique_names(lats)
+    if len(labels) != len(lats) or len(set(labels)) != len(labels):
+        raise IsingScaleError(f"need {len(lats)} distinct labels, got {labels}")
+    in_memory = [lat.name for lat in lats if lat.file is None]
+    if scheduler is not None and in_memory:
+        raise IsingScaleError(
+            f"--scheduler reads lattices from files on its workers; {in_memory[0]} is an array"
+        )
+    return labels
 
 
 _CONVENTIONS = (
