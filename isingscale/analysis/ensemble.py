@@ -100,10 +100,9 @@ def _spins_of(block: np.ndarray, *, lat: Lattices, block_info=None) -> np.ndarra
     return lat.spins_block(block, start)
 
 
-def _field_of(block: np.ndarray, *, lat: Lattices) -> np.ndarray:
-    from ..lattices.values import to_field
-
-    return to_field(block, lat.values)
+def _field_of(block: np.ndarray, *, lat: Lattices, block_info=None) -> np.ndarray:
+    start = block_info[0]["array-location"][0][0] if block_info else 0
+    return lat.field_block(block, start)
 
 
 def open_ensembles(

@@ -25,6 +25,7 @@ import numpy as np
 from ..constants import T_C
 from ..errors import IsingScaleError
 from . import sources, values
+from .arrays import Array, Raw
 from .values import Values
 
 # Samples per chunk: about 16 MiB of int8 spins whatever L is.
@@ -55,7 +56,7 @@ class Lattices:
     ``n_samples``), ``provenance()`` what a derived file records about its input.
     """
 
-    def __init__(self, raw: sources.Raw, *, convention: Values, T: float, T_from: str, **kw):
+    def __init__(self, raw: Raw, *, convention: Values, T: float, T_from: str, **kw):
         self.raw = raw
         self.values = convention
         self.binarize: bool = kw["binarize"]
@@ -136,7 +137,10 @@ class Lattices:
     def read_field(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """The data of samples start:stop as float32 on the +-1 scale (any data, not only
         continuous ones: a lattice's field is its spins)."""
-        block = self.raw.data.read(start, stop)
+        return self.field_block(self.raw.data.read(start, stop), start)
+
+    def field_block(self, block: np.ndarray, start: int = 0) -> np.ndarray:
+        """Stored data -> float32 on the +-1 scale (NaN and +-inf refused, naming the sample)."""
         values.check_finite(block, self.source, start)
         return values.to_field(block, self.values)
 
@@ -271,16 +275,16 @@ def _parse(v):
     return values.parse_values(v if isinstance(v, str) else tuple(v))
 
 
-def values_detect(blocks, raw: sources.Raw, given) -> tuple[Values, str | None]:
+def values_detect(blocks, raw: Raw, given) -> tuple[Values, str | None]:
     return values.detect(blocks, where=raw.where, given=given, recorded=raw.values)
 
 
-def chunks_of(data: sources.Array, size: int) -> Iterator[np.ndarray]:
+def chunks_of(data: Array, size: int) -> Iterator[np.ndarray]:
     for start in range(0, data.shape[0], size):
         yield data.read(start, start + size)
 
 
-def check_shape(raw: sources.Raw) -> None:
+def check_shape(raw: Raw) -> None:
     """(n, L, L) or (L, L) with L >= 2 and n >= 1, numbers; one-line errors otherwise."""
     shape = raw.data.stored_shape
     where = raw.where
@@ -300,7 +304,7 @@ def check_shape(raw: sources.Raw) -> None:
         raise IsingScaleError(f"{where}: holds {raw.data.dtype} data, not numbers")
 
 
-def temperature(raw: sources.Raw, T: float | None) -> tuple[float, str, str | None]:
+def temperature(raw: Raw, T: float | None) -> tuple[float, str, str | None]:
     """(T, where it came from, notice or None)."""
     recorded = raw.attrs.get("T")
     try:
@@ -325,7 +329,7 @@ def temperature(raw: sources.Raw, T: float | None) -> tuple[float, str, str | No
     )
 
 
-def default_name(raw: sources.Raw) -> str:
+def default_name(raw: Raw) -> str:
     if raw.name:
         return raw.name
     if raw.file is None:
