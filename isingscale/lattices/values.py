@@ -222,9 +222,8 @@ def to_spins(
             below = block > values.threshold
         return np.where(below, down, up)
     if not values.mapped:
-        ok = np.abs(block) == 1
-        if not ok.all():
-            _raise_other(block, ok, where, start, "+-1")
+        if not _all_pm1(block):
+            _raise_other(block, np.abs(block) == 1, where, start, "+-1")
         return block.astype(np.int8, copy=False)
     hi = block == values.hi
     ok = block == values.lo
@@ -232,6 +231,15 @@ def to_spins(
     if not ok.all():
         _raise_other(block, ok, where, start, f"{fmt(values.lo)} or {fmt(values.hi)}")
     return np.where(hi, up, down)
+
+
+def _all_pm1(block: np.ndarray) -> bool:
+    """Every value is +1 or -1. Integers: three passes without temporaries (at most 1, at
+    least -1, no zero); floats need the exact comparison."""
+    if block.dtype.kind in "iu":
+        in_range = block.max(initial=1) <= 1 and block.min(initial=-1) >= -1
+        return bool(in_range and np.count_nonzero(block) == block.size)
+    return bool((np.abs(block) == 1).all())
 
 
 def to_field(block: np.ndarray, values: Values) -> np.ndarray:
@@ -246,10 +254,10 @@ def _raise_other(block, ok, where, start, expected) -> None:
     rows = ~ok.reshape(len(block), -1).all(axis=1)
     i = int(np.argmax(rows))
     value = block[i][~ok[i]].reshape(-1)[0]
+    how = "signs" if expected == "+-1" else "signs after --values"
     raise IsingScaleError(
-        f"{where}: sample {start + i} holds {fmt(value)}, not {expected}: more than two distinct "
-        "values; use --binarize (binarize=True) to take signs"
-        + (" after --values" if expected != "+-1" else "")
+        f"{where}: sample {start + i} holds {fmt(value)}, not {expected}; use --binarize "
+        f"(binarize=True) to take {how}"
     )
 
 
