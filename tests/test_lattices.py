@@ -352,3 +352,18 @@ def test_png_export_is_what_the_skild_reference_code_reads(tmp_path, spins):
         np.testing.assert_array_equal(np.sign(rgb[..., 0]).astype(np.int8), spins[i])
     side = json.loads((out / "isingscale.json").read_text())
     assert side["values"] == [0, 254] and side["T"] == 2.0 and side["L"] == L
+
+
+def test_reading_arrays_never_imports_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np, isingscale as isc\n"
+        "x = np.ones((3, 4, 4), np.int8)\n"
+        "isc.open_ensemble(x, T=2.0).spins.values; isc.show(x, T=2.0)\n"
+        "isc.correlate(x, T=2.0, n_blocks=2, progress=False)\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
