@@ -46,7 +46,8 @@ def square_g4c_fast(spins: np.ndarray) -> np.ndarray:
     n, L, _ = spins.shape
     sums = np.zeros((kernels.N_PRODUCTS, L // 2 + 1))
     for b in range(0, n, _BATCH):
-        sums += kernels.lattice_products(spins[b : b + _BATCH], L // 2, True, False, False).sum(0)
+        prod, _ = kernels.lattice_products(spins[b : b + _BATCH], L // 2, True, True, False, False)
+        sums += prod.sum(0)
     s = sums / n
     return (
         s[kernels.P4_SQUARE]

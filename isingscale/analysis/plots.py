@@ -10,12 +10,37 @@ import xarray as xr
 
 def _figure():
     # A bare Figure (no pyplot): renders to PNG without touching the session's backend,
-    # so notebooks keep showing their own inline figures.
+    # so notebooks keep showing their own inline figures. Fixed margins instead of
+    # tight_layout, which draws the figure twice.
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(6.4, 6.4))
+    fig.subplots_adjust(left=0.14, right=0.97, top=0.94, bottom=0.09, hspace=0.06)
     ax, axr = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1.3]})
     return fig, ax, axr
+
+
+def _log_axes(ax) -> None:
+    """Log-log axes with plain-number tick labels: mathtext labels (10^k) cost more to
+    typeset than the rest of the figure to draw. Decades are labelled, and 2, 3, 5 times
+    them where an axis spans less than about a decade."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    for axis in (ax.xaxis, ax.yaxis):
+
+        def label(v, pos, axis=axis):
+            lo, hi = sorted(axis.get_view_interval())
+            if not (v > 0 and lo > 0):
+                return ""
+            mantissa = v / 10 ** np.floor(np.log10(v) + 1e-9)
+            short = np.log10(hi / lo) < 1.3 and np.isclose(mantissa, (2, 3, 5)).any()
+            return f"{v:g}" if np.isclose(mantissa, 1) or short else ""
+
+        axis.set_minor_locator(LogLocator(subs=(2.0, 3.0, 5.0)))  # every tick is an artist
+        axis.set_major_formatter(FuncFormatter(label))
+        axis.set_minor_formatter(FuncFormatter(label))
 
 
 def plot_curve(
@@ -46,15 +71,13 @@ def plot_curve(
     for ref, style in references:
         if ref in ds and np.isfinite(ds[ref].values[keep]).any():
             ax.plot(x[keep], sign * ds[ref].values[keep], style, color="k", lw=1, label=ref)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+    _log_axes(ax)
     ax.set_ylabel(ylabel or (f"-{name}" if sign < 0 else name))
     ax.legend(fontsize=8)
     ax.set_title(f"{name}, L = {ds.attrs.get('L')}")
     axr.axhline(1.0, color="k", lw=0.8)
     axr.set_ylabel(f"ratio to {ds['ensemble'].values[0]}")
     axr.set_xlabel("r (lattice spacings)" if dim == "r" else "|k| (cycles per site)")
-    fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=110)
     return path
