@@ -193,3 +193,34 @@ def _rectangle_counts(A, R2, T, r, L, W, c):
         for k in range(W):
             c[P4_RECT_X] += _popcount(T[y, k] ^ T[y2, k])
             c[P4_RECT_Y] += _popcount(A[y, k] ^ R2[y, k] ^ A[y1, k] ^ R2[y1, k])
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def shifted_products(spins, d):
+    """Per-sample sums over sites of s(x,y) s(x+d,y), of s(x,y) s(x,y+d), and of s(x,y).
+
+    spins: (n, L, L) int8, indexed [sample, y, x]; 0 <= d < L. Returns (n, 3) int64:
+    exact integer sums (divide by L^2 for lattice averages).
+    """
+    n = spins.shape[0]
+    L = spins.shape[1]
+    out = np.zeros((n, 3), dtype=np.int64)
+    for i in prange(n):
+        s = spins[i]
+        cx = 0
+        cy = 0
+        m = 0
+        for y in range(L):
+            row = s[y]
+            below = s[_shift(y, d, L)]
+            for x in range(L - d):
+                cx += np.int64(row[x]) * row[x + d]
+            for x in range(L - d, L):
+                cx += np.int64(row[x]) * row[x + d - L]
+            for x in range(L):
+                cy += np.int64(row[x]) * below[x]
+                m += row[x]
+        out[i, 0] = cx
+        out[i, 1] = cy
+        out[i, 2] = m
+    return out

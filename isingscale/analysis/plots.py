@@ -102,3 +102,58 @@ def plot_all(ds: xr.Dataset, out: str | Path) -> list[Path]:
         )
     files.append(plot_curve(ds, "S", out / "spectrum.png", ylabel="S(k)", dim="k"))
     return files
+
+
+def plot_scaling(ds: xr.Dataset, path: str | Path) -> Path:
+    """Finite-size scaling figure: each observable times L^(-exact exponent) against L with
+    error bars and the reported fit (a flat line is the exact exponent), and below, each
+    fitted exponent against L_min (power law and corrected) with the exact value."""
+    from matplotlib.figure import Figure
+
+    from .scaling import EXPONENTS
+
+    fig = Figure(figsize=(10, 7.5))
+    fig.subplots_adjust(left=0.09, right=0.98, top=0.95, bottom=0.08, hspace=0.3, wspace=0.25)
+    axes = fig.subplots(2, 2)
+    L = ds["L"].values.astype(float)
+    grid = np.geomspace(L.min(), L.max(), 100)
+    for col, (obs, (name, sign, exact)) in enumerate(EXPONENTS.items()):
+        label = "eta" if name == "eta" else "gamma/nu"
+        top, bottom = axes[0, col], axes[1, col]
+        scale = L ** (-sign * exact)
+        top.errorbar(L, ds[obs] * scale, ds[f"{obs}_err"] * scale, fmt="o", ms=4, capsize=3)
+        j = int(np.flatnonzero(ds["L_min"].values == int(ds[f"{name}_L_min"]))[0])
+        fit = ds.sel(observable=obs).isel(L_min=j)
+        curve = float(fit["amplitude"]) * grid ** (sign * float(fit["exponent"]) - sign * exact)
+        top.plot(grid, curve, "-", color="k", lw=1, label=f"fit, L >= {int(fit['L_min'])}")
+        if obs == "G_half" and np.isfinite(ds["G_half_torus"].values).all():
+            top.plot(L, ds["G_half_torus"] * scale, "--", color="0.5", lw=1, label="torus CFT")
+        _plain_log_x(top, L)
+        top.set_xlabel("L")
+        power = f"L^{-sign * exact:+g}"
+        top.set_ylabel(f"{'G(L/2)' if obs == 'G_half' else 'chi'} {power}")
+        top.legend(fontsize=8)
+        f = ds.sel(observable=obs)
+        x = f["L_min"].values.astype(float)
+        bottom.errorbar(x, f["exponent"], f["exponent_err"], fmt="o", ms=4, capsize=3,
+                        label="power law")  # fmt: skip
+        bottom.errorbar(x * 1.06, f["corrected_exponent"], f["corrected_exponent_err"], fmt="s",
+                        ms=4, capsize=3, label=f"with L^-{ds.attrs['omega']:g}")  # fmt: skip
+        bottom.axhline(exact, color="k", lw=0.8, label=f"exact {exact:g}")
+        _plain_log_x(bottom, x)
+        bottom.set_xlabel("L_min")
+        bottom.set_ylabel(label)
+        bottom.legend(fontsize=8)
+    fig.suptitle(f"finite-size scaling at T = {ds.attrs['T']:.6g}")
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def _plain_log_x(ax, ticks) -> None:
+    """Log x axis with a tick labelled in plain numbers at each of ``ticks`` (the sizes)."""
+    from matplotlib.ticker import NullLocator
+
+    ax.set_xscale("log")
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.xaxis.set_minor_locator(NullLocator())

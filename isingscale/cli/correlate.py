@@ -1,4 +1,4 @@
-"""``isingscale correlate`` and ``isingscale bench correlate``."""
+"""``isingscale correlate``, ``isingscale scaling`` and ``isingscale bench correlate``."""
 
 from __future__ import annotations
 
@@ -253,3 +253,70 @@ def bench_correlate_memory(L, memory_limit, file_factor, chunk, seed, workdir, p
         raise IsingScaleError(
             f"the worker's peak RSS {worker['rss_peak'] / 1e6:.0f} MB passed the limit"
         )
+
+
+@main.command()
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(dir_okay=True), metavar="FILE [FILE ...]"
+)
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(),
+    metavar="DIR",
+    help="Output directory: scaling.nc, scaling.md (tables), scaling.png.",
+)
+@click.option(
+    "--blocks",
+    "n_blocks",
+    type=click.IntRange(min=2),
+    default=32,
+    show_default=True,
+    metavar="N",
+    help="Jackknife blocks of consecutive samples per ensemble.",
+)
+@click.option(
+    "--omega",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2.0,
+    show_default=True,
+    metavar="W",
+    help="Exponent of the correction term L^-W of the corrected fits.",
+)
+@click.option(
+    "--binarize",
+    is_flag=True,
+    default=False,
+    help="Take signs of a continuous field / non-+-1 spins (otherwise an error).",
+)
+@click.option(
+    "--progress/--no-progress", default=True, show_default=True, help="Show a progress bar."
+)
+def scaling(files, out, n_blocks, omega, binarize, progress):
+    """Exponents eta and gamma/nu by finite-size scaling over ensembles at three or more L.
+
+    One FILE per lattice size, all at one temperature (Tc). Fits G(L/2) ~ L^-eta and
+    chi = L^2<m^2>/T ~ L^(gamma/nu) over L >= L_min for each L_min, with chi^2/dof, and with a
+    correction term L^-omega; writes DIR/scaling.md (tables), DIR/scaling.png and
+    DIR/scaling.nc.
+
+    Examples:
+
+    \b
+      isingscale scaling fss_L32.h5 fss_L64.h5 fss_L128.h5 fss_L256.h5 --out fss/
+      isingscale scaling data/fss/fss_L*.h5 --out fss/ --omega 1.75
+    """
+    from ..analysis.scaling import scaling as run
+    from ..analysis.scaling import summary
+
+    ds = run(
+        list(files),
+        out=out,
+        n_blocks=n_blocks,
+        binarize=binarize,
+        omega=omega,
+        progress=progress,
+    )
+    click.echo(summary(ds))
+    click.echo(f"Wrote {out}/scaling.md, {out}/scaling.png and {out}/scaling.nc.")
