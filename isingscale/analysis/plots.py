@@ -8,6 +8,15 @@ import numpy as np
 import xarray as xr
 
 
+def preload() -> None:
+    """Import matplotlib and load its fonts by drawing a tiny figure: ``correlate`` runs this
+    in a thread while the correlators work (they release the GIL), so the plots start warm."""
+    fig, ax, _ = _figure()
+    _log_axes(ax)
+    ax.set_title("preload")
+    fig.canvas.draw()
+
+
 def _figure():
     # A bare Figure (no pyplot): renders to PNG without touching the session's backend,
     # so notebooks keep showing their own inline figures. Fixed margins instead of

@@ -21,20 +21,19 @@ from ..constants import BINDER_CRITICAL, T_C
 R_MIN_CFT = 4
 
 
-def _curve(f: Callable[[int], float], rs: np.ndarray, notes: list[str], what: str) -> np.ndarray:
+def _curve(f: Callable, rs: np.ndarray, notes: list[str], what: str) -> np.ndarray:
+    """f at every r > 0 in one vectorised call; r = 0 and non-finite values (coincident
+    points on the torus) are nan, and a failing reference is nan throughout, with a note."""
     out = np.full(len(rs), np.nan)
-    for i, r in enumerate(rs):
-        if r == 0:
-            continue
-        try:
-            with np.errstate(all="ignore"):
-                v = float(f(int(r)))
-            out[i] = v if np.isfinite(v) else np.nan  # coincident points on the torus
-        except Exception as e:  # noqa: BLE001 - a missing reference must not stop a report
-            first = str(e).splitlines()[0] if str(e) else ""
-            notes.append(f"{what}: unavailable ({type(e).__name__}: {first})")
-            return np.full(len(rs), np.nan)
-    return out
+    pos = rs > 0
+    try:
+        with np.errstate(all="ignore"):
+            out[pos] = np.broadcast_to(np.asarray(f(rs[pos]), dtype=float), (int(pos.sum()),))
+    except Exception as e:  # noqa: BLE001 - a missing reference must not stop a report
+        first = str(e).splitlines()[0] if str(e) else ""
+        notes.append(f"{what}: unavailable ({type(e).__name__}: {first})")
+        return np.full(len(rs), np.nan)
+    return np.where(np.isfinite(out), out, np.nan)
 
 
 def reference_curves(L: int, T: float, shapes: Sequence[str]) -> tuple[xr.Dataset, list[str]]:
@@ -77,7 +76,8 @@ def reference_curves(L: int, T: float, shapes: Sequence[str]) -> tuple[xr.Datase
 
 def _scalar(f: Callable[[], float], notes: list[str], what: str) -> float:
     try:
-        return float(f())
+        with np.errstate(all="ignore"):
+            return float(f())
     except Exception as e:  # noqa: BLE001
         notes.append(f"{what}: unavailable ({type(e).__name__})")
         return float("nan")

@@ -10,6 +10,7 @@ since the CFT describes long distances.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -83,6 +84,10 @@ def correlate(
         raise IsingScaleError(f"need {len(paths)} distinct labels, got {labels}")
     out = _prepare_out(out)
     L = check_same_L(paths)
+    from . import plots
+
+    preload = threading.Thread(target=plots.preload, daemon=True, name="isingscale-plots")
+    preload.start()
     ensembles = [open_ensemble(p, binarize=binarize) for p in paths]
     if scheduler is None:
         ds = _measure_all(ensembles, labels, shapes, n_blocks, progress)
@@ -109,9 +114,8 @@ def correlate(
     for e in ensembles:
         e.close()
     ds.to_netcdf(out / "correlations.nc", engine="h5netcdf")
-    from .plots import plot_all
-
-    plot_all(ds, out)
+    preload.join()
+    plots.plot_all(ds, out)
     (out / "report.md").write_text(report_markdown(ds, notes))
     ds.attrs["out"] = str(out)
     return ds
