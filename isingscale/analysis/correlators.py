@@ -254,6 +254,7 @@ def accumulate(
         add_chunk(acc, start, spins, shapes=shapes)
         if progress is not None:
             progress.update(len(spins))
+        del spins  # before the next chunk is read: two chunks in memory at a time, not three
     return acc
 
 

@@ -63,6 +63,7 @@ def ensemble_observables(ds: xr.Dataset, *, n_blocks: int = DEFAULT_BLOCKS, prog
         acc.add(start, {"G": (sums[:, 0] + sums[:, 1]) / (2 * N), "m": m, "m2": m**2, "m4": m**4})
         if progress is not None:
             progress.update(len(spins))
+        del spins  # before the next chunk is read
 
     def estimators(means):
         return {
