@@ -137,16 +137,18 @@ def radial_bins(L: int, *, half: bool = False) -> tuple[np.ndarray, np.ndarray, 
 
 
 def radial_mean(X: np.ndarray, *, half: bool = False) -> np.ndarray:
-    """Weighted mean of X (..., L, L or L // 2 + 1) over each rint(|d|) bin: (..., L/2 + 1)."""
+    """Weighted mean of X (..., L, L or L // 2 + 1) over each rint(|d|) bin: (..., L/2 + 1).
+
+    One bincount per leading index, so the working memory is one map, not all of them.
+    """
     L = X.shape[-2]
     b, w, _ = radial_bins(L, half=half)
     nb = L // 2 + 1
-    lead = X.shape[:-2]
+    b, w = b.ravel(), w.ravel()
+    count = np.bincount(b, weights=w, minlength=nb + 1)[:nb]
     flat = X.reshape(-1, b.size)
-    idx = (b.ravel()[None, :] + (nb + 1) * np.arange(len(flat))[:, None]).ravel()
-    sums = np.bincount(idx, weights=(flat * w.ravel()).ravel(), minlength=(nb + 1) * len(flat))
-    count = np.bincount(b.ravel(), weights=w.ravel(), minlength=nb + 1)
-    return (sums.reshape(len(flat), nb + 1) / count)[:, :nb].reshape(*lead, nb)
+    out = np.stack([np.bincount(b, weights=w * row, minlength=nb + 1)[:nb] for row in flat])
+    return (out / count).reshape(*X.shape[:-2], nb)
 
 
 def g2_radial(C: np.ndarray, m: np.ndarray) -> np.ndarray:
