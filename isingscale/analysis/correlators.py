@@ -2,8 +2,10 @@
 
 Conventions (lattice indexed [y, x], periodic, r in lattice spacings, r = 0 ... L/2):
 
-- C(dx, dy) = < (1/L^2) sum_x s(x, y) s(x + dx, y + dy) >, translation-averaged per sample
-  by FFT (rfft2, Wiener-Khinchin), then averaged over samples.
+- C(dx, dy) = < (1/L^2) sum_x s(x, y) s(x + dx, y + dy) >, translation- and sample-averaged.
+  By Wiener-Khinchin it is the irfft2 of the mean |F(k)|^2, F = rfft2(s): only the per-block
+  sums of |F(k)|^2 are kept (one rfft2 per lattice), and C is made from them once per
+  jackknife replica.
 - G2(r) = (C(r, 0) + C(0, r)) / 2 - <s>^2 along the axes; G2_radial bins all displacements
   (minimal image) by rint(|d|).
 - G4c = <s1 s2 s3 s4> - <s1 s2><s3 s4> - <s1 s3><s2 s4> - <s1 s4><s2 s3>, each <.>
@@ -26,6 +28,7 @@ import xarray as xr
 from ..errors import IsingScaleError
 from . import kernels
 from .errors import DEFAULT_BLOCKS, BlockAccumulator, block_index, jackknife
+from .radial import radial_bins, radial_mean
 
 SHAPES = ("square", "collinear", "rectangle")
 
@@ -50,7 +53,7 @@ def check_shapes(shapes: Sequence[str]) -> tuple[str, ...]:
     return shapes
 
 
-# Lattices per FFT call: their float64 copy and transform stay in cache (128 x 128: 2 MiB).
+# Bytes of float64 lattices per FFT call: the copy and its transform stay in cache (16 at L = 128).
 _FFT_BYTES = 1 << 21
 
 
@@ -111,44 +114,6 @@ def g2_axis(C: np.ndarray, m: np.ndarray) -> np.ndarray:
     """G2(r) = (C(r, 0) + C(0, r)) / 2 - <m>^2, r = 0 ... L/2."""
     r = np.arange(C.shape[-1] // 2 + 1)
     return 0.5 * (_pair(C, r, 0) + _pair(C, 0, r)) - (np.asarray(m) ** 2)[..., None]
-
-
-def radial_bins(L: int, *, half: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Bin rint(|d|) of every displacement (minimal image), with the bins' weights and mean |d|.
-
-    Returns (bin (L, L) int, weight (L, L), mean |d| per bin (L/2 + 1,)); displacements with
-    |d| > L/2 + 1/2 get bin L/2 + 1 (dropped). ``half``: only columns 0 ... L // 2 (an
-    rfft2 half plane), each column that stands for itself and its mirror weighted 2, so that
-    weighted means over the half plane equal plain means over the whole plane of a map with
-    X(-d) = X(d).
-    """
-    d = np.minimum(np.arange(L), L - np.arange(L))
-    cols = L // 2 + 1 if half else L
-    dist = np.hypot(d[:, None], d[None, :cols])
-    nb = L // 2 + 1
-    b = np.minimum(np.rint(dist).astype(np.int64), nb)
-    w = np.ones((L, cols))
-    if half:
-        x = np.arange(cols)
-        w[:, (x > 0) & (2 * x != L)] = 2.0
-    count = np.bincount(b.ravel(), weights=w.ravel(), minlength=nb + 1)[:nb]
-    mean = np.bincount(b.ravel(), weights=(w * dist).ravel(), minlength=nb + 1)[:nb] / count
-    return b, w, mean
-
-
-def radial_mean(X: np.ndarray, *, half: bool = False) -> np.ndarray:
-    """Weighted mean of X (..., L, L or L // 2 + 1) over each rint(|d|) bin: (..., L/2 + 1).
-
-    One bincount per leading index, so the working memory is one map, not all of them.
-    """
-    L = X.shape[-2]
-    b, w, _ = radial_bins(L, half=half)
-    nb = L // 2 + 1
-    b, w = b.ravel(), w.ravel()
-    count = np.bincount(b, weights=w, minlength=nb + 1)[:nb]
-    flat = X.reshape(-1, b.size)
-    out = np.stack([np.bincount(b, weights=w * row, minlength=nb + 1)[:nb] for row in flat])
-    return (out / count).reshape(*X.shape[:-2], nb)
 
 
 def g2_radial(C: np.ndarray, m: np.ndarray) -> np.ndarray:

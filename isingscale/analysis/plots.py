@@ -113,20 +113,22 @@ def plot_all(ds: xr.Dataset, out: str | Path) -> list[Path]:
     return files
 
 
-def plot_scaling(ds: xr.Dataset, path: str | Path) -> Path:
+def plot_scaling(ds: xr.Dataset, path: str | Path, exponents: dict) -> Path:
     """Finite-size scaling figure: each observable times L^(-exact exponent) against L with
     error bars and the reported fit (a flat line is the exact exponent), and below, each
-    fitted exponent against L_min (power law and corrected) with the exact value."""
-    from matplotlib.figure import Figure
+    fitted exponent against L_min (power law and corrected) with the exact value.
 
-    from .scaling import EXPONENTS
+    exponents: observable -> (exponent name, sign in y ~ L^(sign x), exact value), as
+    :data:`isingscale.analysis.scaling.EXPONENTS`.
+    """
+    from matplotlib.figure import Figure
 
     fig = Figure(figsize=(10, 7.5))
     fig.subplots_adjust(left=0.09, right=0.98, top=0.95, bottom=0.08, hspace=0.3, wspace=0.25)
     axes = fig.subplots(2, 2)
     L = ds["L"].values.astype(float)
     grid = np.geomspace(L.min(), L.max(), 100)
-    for col, (obs, (name, sign, exact)) in enumerate(EXPONENTS.items()):
+    for col, (obs, (name, sign, exact)) in enumerate(exponents.items()):
         label = "eta" if name == "eta" else "gamma/nu"
         top, bottom = axes[0, col], axes[1, col]
         scale = L ** (-sign * exact)

@@ -95,7 +95,7 @@ def torus_spectrum_exponent(L: int) -> float:
     """
     import isingscale.exact as exact
 
-    from .correlators import radial_mean
+    from .radial import radial_mean
     from .spectrum import fitted_exponent
 
     d = np.arange(L // 2 + 1)

@@ -280,7 +280,7 @@ def write_outputs(ds: xr.Dataset, out: PathLike) -> Path:
     out = writable_dir(out)
     ds.to_netcdf(out / "scaling.nc", engine="h5netcdf")
     (out / "scaling.md").write_text(report_markdown(ds))
-    plot_scaling(ds, out / "scaling.png")
+    plot_scaling(ds, out / "scaling.png", EXPONENTS)
     return out
 
 

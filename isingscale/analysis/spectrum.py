@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .correlators import radial_bins, radial_mean
+from .radial import radial_bins, radial_mean
 
 FIT_LO = 2
 FIT_HI_MIN = 4
