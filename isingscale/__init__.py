@@ -31,6 +31,7 @@ _LAZY = {
     # analysis
     "open_ensemble": "isingscale.analysis.ensemble",
     "correlate": "isingscale.analysis.report",
+    "scaling": "isingscale.analysis.scaling",
     # SKILD
     "skild": "isingscale.skild",
 }
