@@ -37,6 +37,7 @@ _LAZY = {
     "open_ensemble": "isingscale.analysis.ensemble",
     "correlate": "isingscale.analysis.report",
     "show": "isingscale.analysis.show",
+    "scaling": "isingscale.analysis.scaling",
     # SKILD
     "skild": "isingscale.skild",
 }

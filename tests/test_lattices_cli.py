@@ -204,3 +204,33 @@ def test_bench_read_quick(tmp_path):
     rows = {line.split()[0]: line.split() for line in res.output.splitlines()[2:]}
     assert list(rows) == ["isingscale", "hdf5", "npy", "npz", "png"]
     assert rows["isingscale"][3] == "1.00" and list(tmp_path.iterdir()) == []
+
+
+def test_scaling_same_numbers_on_npy_and_png_as_on_native_files(tmp_path):
+    sizes = (8, 16, 32)
+    native, npy, png = [], [], []
+    for L in sizes:
+        s = structured_spins(40, L, seed=L)
+        native.append(write_native(tmp_path / f"n{L}.h5", s))
+        np.save(tmp_path / f"l{L}.npy", s)
+        npy.append(tmp_path / f"l{L}.npy")
+        png.append(write_skild_pngs(tmp_path / f"png{L}", s))
+    ref = isc.scaling(native, n_blocks=8, progress=False)
+    for srcs in (npy, png):
+        res = run(
+            "scaling",
+            *srcs,
+            "--T",
+            isc.T_C,
+            "--blocks",
+            8,
+            "--out",
+            tmp_path / "o",
+            "--no-progress",
+        )
+        assert res.exit_code == 0, res.output
+        with xr.open_dataset(tmp_path / "o" / "scaling.nc", engine="h5netcdf") as ds:
+            for name in ("G_half", "chi", "binder", "exponent", "G_half_err"):
+                np.testing.assert_array_equal(ds[name].values, ref[name].values, err_msg=name)
+            prov = json.loads(ds.attrs["provenance"])
+            assert [p["T_from"] for p in prov] == ["given"] * 3 and len(prov[0]["sha256"]) == 64

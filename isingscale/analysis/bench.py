@@ -1,6 +1,8 @@
 """Benchmarks of the correlators.
 
-- :func:`bench_square_g4c`: square G4c for every r <= L/2, fast kernel vs plain numpy, side by side.
+- :func:`bench_correlate_command`: the whole ``isingscale correlate`` command, and the kernel
+  alone, against a plain numpy square G4c loop on the same lattices, side by side.
+- :func:`bench_square_g4c`: square G4c for every r <= L/2, fast kernel vs plain numpy.
 - :func:`bench_correlate_memory`: correlators of a file twice the memory given, streamed on a
   memory-capped dask worker and in-process, against the whole ensemble in memory.
 """
@@ -46,7 +48,8 @@ def square_g4c_fast(spins: np.ndarray) -> np.ndarray:
     n, L, _ = spins.shape
     sums = np.zeros((kernels.N_PRODUCTS, L // 2 + 1))
     for b in range(0, n, _BATCH):
-        sums += kernels.lattice_products(spins[b : b + _BATCH], L // 2, True, False, False).sum(0)
+        prod, _ = kernels.lattice_products(spins[b : b + _BATCH], L // 2, True, True, False, False)
+        sums += prod.sum(0)
     s = sums / n
     return (
         s[kernels.P4_SQUARE]
@@ -81,11 +84,126 @@ def bench_square_g4c(*, L: int = 128, samples: int = 10_000, seed: int = 0) -> d
     }
 
 
-# ------------------------------------------------ correlate over a file larger than the memory given
+def time_correlate_command(path, out) -> tuple[float, float]:
+    """Wall and CPU seconds (all its threads) of ``isingscale correlate PATH --out OUT
+    --no-progress`` in a fresh process: start-up, imports, reading, correlators, netCDF,
+    plots and report."""
+    import resource
+
+    from ..errors import IsingScaleError
+
+    cmd = [sys.executable, "-m", "isingscale", "correlate", str(path), "--out", str(out)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run([*cmd, "--no-progress"], capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise IsingScaleError(f"isingscale correlate failed: {proc.stderr.strip()[-300:]}")
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return seconds, cpu
+
+
+def bench_correlate_command(
+    *, L: int = 128, samples: int = 10_000, seed: int = 0, file=None, repeats: int = 3, log=None
+) -> dict:
+    """The whole ``isingscale correlate`` command against plain numpy, side by side.
+
+    On one ensemble file (``file``, or ``samples`` random +-1 lattices of L x L written to a
+    temporary one): the command in a fresh process ``repeats`` times (median; a first run on
+    a tiny file loads numba's cache, not counted), the plain numpy square G4c loop
+    (:func:`square_g4c_plain`) on the same lattices held in memory (the read not counted),
+    and the bit-packed kernel alone (:func:`square_g4c_fast`). Returns the wall and CPU
+    seconds, the ratios and the largest difference of the command's and the kernel's G4c from
+    numpy's. The numpy loop runs on one core, so the ratio of CPU seconds is what the wall
+    ratio would be with the command confined to one core: a bound that holds however busy
+    the machine is.
+    """
+    import shutil
+    import tempfile
+
+    import xarray as xr
+
+    from .ensemble import open_ensemble
+
+    log = log or (lambda msg: None)
+    tmp = Path(tempfile.mkdtemp(prefix="isingscale-bench-correlate-"))
+    try:
+        if file is None:
+            file = write_random_ensemble(tmp / f"random_L{L}.h5", L=L, samples=samples, seed=seed)
+        ds = open_ensemble(file)
+        L, samples = int(ds.attrs["L"]), ds.sizes["sample"]
+        t0 = time.perf_counter()
+        spins = ds["spins"].values
+        read_s = time.perf_counter() - t0
+        ds.close()
+        warm = write_random_ensemble(tmp / "warm.h5", L=L, samples=2, seed=seed)
+        time_correlate_command(warm, tmp / "warm")
+        log(f"{samples} lattices of {L}x{L} from {file}; plain numpy loop ...")
+        t0, c0 = time.perf_counter(), time.process_time()
+        plain = square_g4c_plain(spins)
+        plain_s, plain_cpu = time.perf_counter() - t0, time.process_time() - c0
+        log("the whole command, fresh processes ...")
+        runs = [time_correlate_command(file, tmp / f"run{i}") for i in range(repeats)]
+        with xr.open_dataset(tmp / "run0" / "correlations.nc", engine="h5netcdf") as res:
+            command_g4c = res["G4c_square"].isel(ensemble=0).values
+        square_g4c_fast(spins[:2])
+        t0 = time.perf_counter()
+        fast = square_g4c_fast(spins)
+        fast_s = time.perf_counter() - t0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    command_s = float(np.median([w for w, _ in runs]))
+    command_cpu = float(np.median([c for _, c in runs]))
+    return {
+        "L": L,
+        "samples": samples,
+        "file": str(file),
+        "read_s": read_s,
+        "plain_s": plain_s,
+        "plain_cpu": plain_cpu,
+        "command_runs": [w for w, _ in runs],
+        "command_s": command_s,
+        "command_cpu": command_cpu,
+        "kernel_s": fast_s,
+        "ratio": plain_s / command_s,
+        "cpu_ratio": plain_cpu / command_cpu,
+        "kernel_ratio": plain_s / fast_s,
+        "command_max_diff": float(np.max(np.abs(command_g4c - plain))),
+        "kernel_max_diff": float(np.max(np.abs(fast - plain))),
+        "cores": len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else os.cpu_count(),
+    }
+
+
+def format_command_table(res: dict) -> str:
+    """Plain-text result of :func:`bench_correlate_command`."""
+    runs = ", ".join(f"{s:.2f}" for s in res["command_runs"])
+    return "\n".join(
+        [
+            f"square G4c, r = 0..{res['L'] // 2}, {res['samples']} lattices of "
+            f"{res['L']}x{res['L']} ({res['cores']} cores); file {res['file']}",
+            f"  plain numpy np.roll loop (float32), in memory:  {res['plain_s']:8.2f} s"
+            f"   (+ {res['read_s']:.2f} s reading the file, not counted)",
+            f"  isingscale correlate, the whole command:        {res['command_s']:8.2f} s"
+            f"   {res['ratio']:6.1f}x   (median of {runs} s; fresh process: start-up, imports, "
+            "reading, FFT, kernel, jackknife, netCDF, plots, report)",
+            f"  isingscale kernel alone (bit-packed numba):     {res['kernel_s']:8.2f} s"
+            f"   {res['kernel_ratio']:6.1f}x",
+            f"  CPU seconds: numpy {res['plain_cpu']:.2f}, the whole command "
+            f"{res['command_cpu']:.2f} (all threads): {res['cpu_ratio']:.1f}x",
+            f"  max |G4c difference| from numpy: command {res['command_max_diff']:.1e}, "
+            f"kernel {res['kernel_max_diff']:.1e}",
+        ]
+    )
+
+
+# ---------------------------------------------- correlate over a file larger than the memory given
 
 # Default streaming chunk: this fraction of the memory limit in int8 spins. One chunk's working
-# memory in sample_quantities (float64 copy, rfft2, per-sample correlation maps) is about 30x its
-# spins, so limit/256 keeps a chunk's work near 1/8 of the limit.
+# memory in add_chunk (kernel products, float64 copies for the FFT, block sums) stays below 30x
+# its spins, so limit/256 keeps a chunk's work under 1/8 of the limit.
 _CHUNK_FRACTION = 256
 MEMORY_TOLERANCE = 1e-12  # largest |difference| allowed between the three paths
 
@@ -392,15 +510,16 @@ def bench_correlate_memory(
     try:
         path = tmp / f"random_L{L}.h5"
         log(
-            f"writing {samples} random lattices of {L}x{L} ({samples * L * L / 1e6:.0f} MB of spins, "
-            f"{file_factor:g}x the {memory_limit / 1e6:.0f} MB limit) to {path}"
+            f"writing {samples} random lattices of {L}x{L} "
+            f"({samples * L * L / 1e6:.0f} MB of spins, {file_factor:g}x the "
+            f"{memory_limit / 1e6:.0f} MB limit) to {path}"
         )
         t0 = time.perf_counter()
         write_random_ensemble(path, L=L, samples=samples, seed=seed, progress=progress)
         write_s = time.perf_counter() - t0
         log(
-            f"  {path.stat().st_size / 1e6:.0f} MB on disk in {write_s:.1f} s; chunks of {chunk} lattices "
-            f"({chunk * L * L / 1e6:.2f} MB of spins)"
+            f"  {path.stat().st_size / 1e6:.0f} MB on disk in {write_s:.1f} s; "
+            f"chunks of {chunk} lattices ({chunk * L * L / 1e6:.2f} MB of spins)"
         )
         runs, results = {}, {}
         log(f"(a) dask worker, memory limit {memory_limit / 1e6:.0f} MB, 1 thread ...")
@@ -456,8 +575,8 @@ def format_memory_table(res: dict) -> str:
     lines = [
         f"square G4c + G2, S, scalars (32 jackknife blocks); {res['samples']} lattices of "
         f"{res['L']}x{res['L']}: {res['spin_bytes'] / 1e6:.0f} MB of spins "
-        f"({res['spin_bytes'] / res['memory_limit']:.2f}x the limit), file {res['file_bytes'] / 1e6:.0f} MB "
-        f"(gzip); chunks of {res['chunk']} lattices",
+        f"({res['spin_bytes'] / res['memory_limit']:.2f}x the limit), "
+        f"file {res['file_bytes'] / 1e6:.0f} MB (gzip); chunks of {res['chunk']} lattices",
         head,
         "-" * len(head),
     ]
@@ -469,8 +588,9 @@ def format_memory_table(res: dict) -> str:
             f"{r['growth'] / 1e6:>10.0f}"
         )
     lines.append(
-        f"in memory: {mem['load_s']:.1f} s of its time reads the file; growth = peak RSS - RSS after "
-        "imports and warm-up; the worker's CPU s exclude the client's merging."
+        f"in memory: {mem['load_s']:.1f} s of its time reads the file; "
+        "growth = peak RSS - RSS after imports and warm-up; "
+        "the worker's CPU s exclude the client's merging."
     )
     worker = res["runs"]["worker"]
     bounded = worker["rss_peak"] <= res["memory_limit"]
@@ -481,8 +601,9 @@ def format_memory_table(res: dict) -> str:
     )
     d = res["max_diff"]
     lines.append(
-        f"results over {res['n_vars']} variables: max |difference| vs streaming: worker {d['worker']:.1e}, "
-        f"in memory {d['memory']:.1e} -> {'identical' if res['identical'] else 'DIFFERENT'} "
+        f"results over {res['n_vars']} variables: max |difference| vs streaming: "
+        f"worker {d['worker']:.1e}, in memory {d['memory']:.1e} -> "
+        f"{'identical' if res['identical'] else 'DIFFERENT'} "
         f"(tolerance {MEMORY_TOLERANCE:g})"
     )
     return "\n".join(lines)

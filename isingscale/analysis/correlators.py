@@ -2,8 +2,10 @@
 
 Conventions (lattice indexed [y, x], periodic, r in lattice spacings, r = 0 ... L/2):
 
-- C(dx, dy) = < (1/L^2) sum_x s(x, y) s(x + dx, y + dy) >, translation-averaged per sample
-  by FFT (rfft2, Wiener-Khinchin), then averaged over samples.
+- C(dx, dy) = < (1/L^2) sum_x s(x, y) s(x + dx, y + dy) >, translation- and sample-averaged.
+  By Wiener-Khinchin it is the irfft2 of the mean |F(k)|^2, F = rfft2(s): only the per-block
+  sums of |F(k)|^2 are kept (one rfft2 per lattice), and C is made from them once per
+  jackknife replica.
 - G2(r) = (C(r, 0) + C(0, r)) / 2 - <s>^2 along the axes; G2_radial bins all displacements
   (minimal image) by rint(|d|).
 - G4c = <s1 s2 s3 s4> - <s1 s2><s3 s4> - <s1 s3><s2 s4> - <s1 s4><s2 s3>, each <.>
@@ -25,7 +27,8 @@ import xarray as xr
 
 from ..errors import IsingScaleError
 from . import kernels
-from .errors import DEFAULT_BLOCKS, BlockAccumulator, jackknife
+from .errors import DEFAULT_BLOCKS, BlockAccumulator, block_index, jackknife
+from .radial import radial_bins, radial_mean
 
 SHAPES = ("square", "collinear", "rectangle")
 
@@ -50,32 +53,55 @@ def check_shapes(shapes: Sequence[str]) -> tuple[str, ...]:
     return shapes
 
 
-def correlation_map(spins: np.ndarray) -> np.ndarray:
-    """Per-sample C[i, dy, dx] = (1/L^2) sum_{x,y} s(x, y) s(x + dx, y + dy), by rfft2."""
-    L = spins.shape[-1]
-    F = np.fft.rfft2(spins.astype(np.float64))
-    return np.fft.irfft2(F.real**2 + F.imag**2, s=(L, L)) / (L * L)
+# Bytes of float64 lattices per FFT call: the copy and its transform stay in cache (16 at L = 128).
+_FFT_BYTES = 1 << 21
 
 
-def sample_quantities(
-    spins: np.ndarray, *, shapes: Sequence[str] = ("square",)
-) -> dict[str, np.ndarray]:
-    """Per-sample lattice averages from which every estimator is built.
+def power_spectra(spins: np.ndarray) -> np.ndarray:
+    """Per-sample |rfft2(s)|^2 (n, L, L // 2 + 1): the half plane k_x >= 0 of |F(k)|^2."""
+    from scipy import fft
 
-    spins: (n, L, L) int8 of +-1. Returns m, |m|, m^2, m^4 (n,), C (n, L, L) and the
-    four-point products ``P4_<shape>[_x|_y]`` (n, L/2 + 1).
+    F = fft.rfft2(np.asarray(spins, dtype=np.float64), workers=-1)
+    return F.real**2 + F.imag**2
+
+
+def correlation_map(power: np.ndarray, L: int) -> np.ndarray:
+    """C[..., dy, dx] = (1/L^2) sum_{x,y} s(x, y) s(x + dx, y + dy) from mean |F(k)|^2
+    on the half plane (Wiener-Khinchin; irfft2 carries one 1/L^2)."""
+    return np.fft.irfft2(power, s=(L, L)) / (L * L)
+
+
+def add_chunk(
+    acc: BlockAccumulator, start: int, spins: np.ndarray, *, shapes: Sequence[str]
+) -> None:
+    """Add lattices start, start + 1, ... (spins (n, L, L) int8 of +-1) to ``acc``.
+
+    Per sample: m, |m|, m^2, m^4 and the four-point products ``P4_<shape>[_x|_y]``
+    (n, L/2 + 1), from the bit-packed kernel; per block: the sum of |F(k)|^2 (``power``),
+    from which the two-point map and the spectrum follow linearly. Each block's power is
+    summed in sample order in groups of at most _FFT_BYTES of float64 lattices, so the sums
+    depend only on the chunk boundaries.
     """
     spins = np.ascontiguousarray(spins, dtype=np.int8)
-    L = spins.shape[-1]
-    m = spins.mean(axis=(1, 2), dtype=np.float64)
-    out = {"m": m, "abs_m": np.abs(m), "m2": m**2, "m4": m**4, "C": correlation_map(spins)}
-    prod = kernels.lattice_products(
-        spins, L // 2, "square" in shapes, "collinear" in shapes, "rectangle" in shapes
+    n, L = len(spins), spins.shape[-1]
+    prod, total = kernels.lattice_products(
+        spins, L // 2, "square" in shapes, False, "collinear" in shapes, "rectangle" in shapes
     )
+    m = total / (L * L)
+    values = {"m": m, "abs_m": np.abs(m), "m2": m**2, "m4": m**4}
     for shape in shapes:
         for name, row in _P4_ROWS[shape].items():
-            out[name] = prod[:, row, :]
-    return out
+            values[name] = prod[:, row, :]
+    acc.add(start, values)
+    power = acc.sums.setdefault("power", np.zeros((acc.n_blocks, L, L // 2 + 1)))
+    blocks = block_index(start, start + n, acc.n_samples, acc.n_blocks)
+    step = max(1, _FFT_BYTES // (8 * L * L))
+    for b in np.unique(blocks):
+        seg = np.flatnonzero(blocks == b)
+        block_sum = np.zeros((L, L // 2 + 1))
+        for a in range(seg[0], seg[-1] + 1, step):
+            block_sum += power_spectra(spins[a : min(a + step, seg[-1] + 1)]).sum(axis=0)
+        power[b] += block_sum
 
 
 def _pair(C: np.ndarray, dx, dy) -> np.ndarray:
@@ -90,25 +116,9 @@ def g2_axis(C: np.ndarray, m: np.ndarray) -> np.ndarray:
     return 0.5 * (_pair(C, r, 0) + _pair(C, 0, r)) - (np.asarray(m) ** 2)[..., None]
 
 
-def radial_bins(L: int) -> tuple[np.ndarray, np.ndarray]:
-    """Averaging matrix (L/2 + 1, L^2) over displacements with rint(|d|) = b (minimal
-    image; |d| > L/2 + 1/2 dropped), and the mean |d| of each bin."""
-    d = np.minimum(np.arange(L), L - np.arange(L))
-    dist = np.hypot(d[:, None], d[None, :]).ravel()
-    b = np.rint(dist).astype(int)
-    nb = L // 2 + 1
-    M = np.zeros((nb, L * L))
-    M[b[b < nb], np.flatnonzero(b < nb)] = 1.0
-    count = M.sum(axis=1)
-    return M / count[:, None], (M @ dist) / count
-
-
 def g2_radial(C: np.ndarray, m: np.ndarray) -> np.ndarray:
     """G2 averaged over all displacements in each rint(|d|) bin, minus <m>^2."""
-    L = C.shape[-1]
-    M, _ = radial_bins(L)
-    flat = C.reshape(*C.shape[:-2], L * L)
-    return flat @ M.T - (np.asarray(m) ** 2)[..., None]
+    return radial_mean(C) - (np.asarray(m) ** 2)[..., None]
 
 
 def g4c(shape: str, means: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -163,7 +173,7 @@ def chunk_sums(
         finally:
             ds.close()
     acc = BlockAccumulator(n_samples, n_blocks)
-    acc.add(start, sample_quantities(spins, shapes=shapes))
+    add_chunk(acc, start, spins, shapes=shapes)
     return acc
 
 
@@ -210,9 +220,10 @@ def accumulate(
         )
     acc = BlockAccumulator(ds.sizes["sample"], n_blocks)
     for start, spins in iter_spin_chunks(ds):
-        acc.add(start, sample_quantities(spins, shapes=shapes))
+        add_chunk(acc, start, spins, shapes=shapes)
         if progress is not None:
             progress.update(len(spins))
+        del spins  # before the next chunk is read: two chunks in memory at a time, not three
     return acc
 
 
@@ -242,6 +253,7 @@ def measure(
     acc = accumulate(ds, shapes=shapes, n_blocks=n_blocks, progress=progress, client=client)
 
     def estimators(means):
+        means = dict(means, C=correlation_map(means["power"], L))
         out = {
             "G2": g2_axis(means["C"], means["m"]),
             "G2_radial": g2_radial(means["C"], means["m"]),
@@ -249,12 +261,12 @@ def measure(
         for shape in shapes:
             out[f"G4c_{shape}"], out[f"G4_{shape}"] = g4c(shape, means)
         out.update(observables.scalars(means, L=L, T=T, J=J))
-        out.update(spectrum.spectrum(means["C"]))
+        out.update(spectrum.spectrum(means["power"], L))
         return out
 
     res = jackknife(acc, estimators)
-    _, r_radial = radial_bins(L)
-    _, k = spectrum.k_bins(L)
+    _, _, r_radial = radial_bins(L)
+    k = spectrum.k_bins(L)
     out = xr.Dataset(coords={"r": np.arange(L // 2 + 1), "k": k, "r_radial": ("r", r_radial)})
     for name, (value, err) in res.items():
         dims = () if value.ndim == 0 else (("k",) if name == "S" else ("r",))

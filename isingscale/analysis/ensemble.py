@@ -141,13 +141,28 @@ def open_ensembles(
 
 
 def iter_spin_chunks(ds: xr.Dataset) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (first sample index, int8 spins of one chunk) in sample order; bounded memory."""
+    """Yield (first sample index, int8 spins of one chunk) in sample order; bounded memory.
+
+    The next chunk is read in a background thread while the caller works on this one
+    (decompression and the correlators' kernels release the GIL), so at most two chunks
+    are held at a time.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     spins = ds["spins"].data
     if not isinstance(spins, da.Array):
         yield 0, np.ascontiguousarray(spins, dtype=np.int8)
         return
-    start = 0
-    for size in spins.chunks[0]:
-        block = np.ascontiguousarray(spins[start : start + size].compute(), dtype=np.int8)
-        yield start, block
-        start += size
+    bounds = np.cumsum((0,) + tuple(spins.chunks[0]))
+
+    def read(i: int) -> np.ndarray:
+        block = spins[bounds[i] : bounds[i + 1]].compute(scheduler="synchronous")
+        return np.ascontiguousarray(block, dtype=np.int8)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(read, 0)
+        for i in range(len(bounds) - 1):
+            block = pending.result()
+            if i + 2 < len(bounds):
+                pending = pool.submit(read, i + 1)
+            yield int(bounds[i]), block

@@ -5,6 +5,8 @@ into 64-bit words, bit x set where s(x, y) = -1. The product of spins is then th
 their bits (an odd number of -1 factors is a set bit), so the lattice average of a product
 of k shifted copies is ``1 - 2 popcount(XOR of shifted rows) / L^2``. A shift along y is a
 row index; a shift along x is a rotation of the packed row, read out of a doubled copy.
+The square's product is that of two x-pairs a distance r apart along y, so one XOR row
+T = A ^ rot_r(A) per r serves it (and the x-pair, rectangle and collinear terms).
 """
 
 from __future__ import annotations
@@ -37,44 +39,82 @@ def _popcount(typingctx, x):
     return sig, codegen
 
 
-@njit(cache=True, inline="always")
-def _rotated(D, y, shift, k, L, W):
-    """Word k of row y rotated so that bit x holds s(x + shift mod L, y); 0 <= shift < L."""
-    b = shift + 64 * k
-    q = b >> 6
-    o = b & 63
-    if o == 0:
-        w = D[y, q]
-    else:
-        w = (D[y, q] >> np.uint64(o)) | (D[y, q + 1] << np.uint64(64 - o))
-    if k == W - 1 and (L & 63) != 0:
-        w &= (np.uint64(1) << np.uint64(L & 63)) - np.uint64(1)
-    return w
-
-
 @njit(cache=True)
 def _pack_doubled(spins, D, L):
     """D[y] = bits of row y twice over (2L bits), bit set where the spin is negative."""
+    W = (L + 63) // 64
     D[:, :] = 0
+    off = L & 63
     for y in range(L):
-        for x in range(2 * L):
-            if spins[y, x % L] < 0:
-                D[y, x >> 6] |= np.uint64(1) << np.uint64(x & 63)
+        row = spins[y]
+        for k in range(W):
+            w = np.uint64(0)
+            for b in range(min(64, L - 64 * k)):
+                w |= np.uint64(row[64 * k + b] < 0) << np.uint64(b)
+            D[y, k] |= w
+            # The second copy starts at bit L: word W - 1 + k (or W + k when 64 | L) onwards.
+            j = (L >> 6) + k
+            D[y, j] |= w << np.uint64(off)
+            if off:
+                D[y, j + 1] |= w >> np.uint64(64 - off)
 
 
 @njit(cache=True)
 def _fill_rotation(D, R, shift, L, W):
-    for y in range(L):
-        for k in range(W):
-            R[y, k] = _rotated(D, y, shift % L, k, L, W)
+    """R[y] = row y rotated by ``shift`` (any integer): bit x holds s(x + shift mod L, y).
+
+    Every word of every row takes its bits from the same two words of the doubled row,
+    so the loops carry no branch (and vectorise).
+    """
+    shift %= L
+    q = shift >> 6
+    o = np.uint64(shift & 63)
+    if o == 0:
+        for y in range(L):
+            for k in range(W):
+                R[y, k] = D[y, q + k]
+    else:
+        back = np.uint64(64) - o
+        for y in range(L):
+            for k in range(W):
+                R[y, k] = (D[y, q + k] >> o) | (D[y, q + k + 1] << back)
+    if L & 63:
+        mask = (np.uint64(1) << np.uint64(L & 63)) - np.uint64(1)
+        for y in range(L):
+            R[y, W - 1] &= mask
 
 
-@njit(parallel=True, cache=True)
-def lattice_products(spins, rmax, square, collinear, rectangle):
+@njit(cache=True, inline="always")
+def _shift(y, d, L):
+    """(y + d) mod L for 0 <= y < L and 0 <= d."""
+    y = y + d
+    while y >= L:
+        y -= L
+    return y
+
+
+@njit(cache=True)
+def _square_count(T, r, L, W):
+    """sum_y popcount(T[y] ^ T[y + r]) over the rows as one flat run of words (no modulo)."""
+    Tf = T.ravel()
+    n = L * W
+    d = r * W
+    c = 0
+    for j in range(n - d):
+        c += _popcount(Tf[j] ^ Tf[j + d])
+    for j in range(n - d, n):
+        c += _popcount(Tf[j] ^ Tf[j + d - n])
+    return c
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def lattice_products(spins, rmax, square, pairs, collinear, rectangle):
     """Per-sample lattice averages of the products listed at the top of this module.
 
-    spins: (n, L, L) int8 of +-1, indexed [sample, y, x]. Returns (n, N_PRODUCTS, rmax + 1)
-    float64; rows of shapes not asked for stay 0. Rows C_X ... C_ANTI come with ``square``.
+    spins: (n, L, L) int8 of +-1, indexed [sample, y, x]; rmax < L. Returns
+    (products (n, N_PRODUCTS, rmax + 1) float64, spin sums (n,) int64); rows not asked for
+    stay 0. ``square``: P4_SQUARE; ``pairs``: C_X ... C_ANTI; ``collinear`` and
+    ``rectangle``: their x and y rows.
     """
     n = spins.shape[0]
     L = spins.shape[1]
@@ -82,40 +122,105 @@ def lattice_products(spins, rmax, square, collinear, rectangle):
     W2 = (2 * L + 63) // 64 + 1
     N = L * L
     out = np.zeros((n, N_PRODUCTS, rmax + 1))
+    sums = np.zeros(n, dtype=np.int64)
+    asked = np.zeros(N_PRODUCTS, dtype=np.bool_)
+    asked[P4_SQUARE] = square
+    asked[C_X : C_ANTI + 1] = pairs
+    asked[P4_COLLINEAR_X : P4_COLLINEAR_Y + 1] = collinear
+    asked[P4_RECT_X : P4_RECT_Y + 1] = rectangle
     for i in prange(n):
         D = np.empty((L, W2), dtype=np.uint64)
         A = np.empty((L, W), dtype=np.uint64)
         R1 = np.empty((L, W), dtype=np.uint64)
         R2 = np.empty((L, W), dtype=np.uint64)
         R3 = np.empty((L, W), dtype=np.uint64)
+        T = np.empty((L, W), dtype=np.uint64)
         _pack_doubled(spins[i], D, L)
         _fill_rotation(D, A, 0, L, W)
+        down = 0
+        for w in A.ravel():
+            down += _popcount(w)
+        sums[i] = N - 2 * down
+        c = np.zeros(N_PRODUCTS, dtype=np.int64)
         for r in range(rmax + 1):
             _fill_rotation(D, R1, r, L, W)
+            np.bitwise_xor(A, R1, T)  # s(x,y) s(x+r,y)
+            c[:] = 0
+            if square:
+                c[P4_SQUARE] = _square_count(T, r, L, W)
+            if pairs:
+                _pair_counts(A, R1, T, r, L, W, c)
             if collinear or rectangle:
                 _fill_rotation(D, R2, 2 * r, L, W)
             if collinear:
                 _fill_rotation(D, R3, 3 * r, L, W)
-            c = np.zeros(N_PRODUCTS, dtype=np.int64)
-            for y in range(L):
-                y1 = (y + r) % L
-                y2 = (y + 2 * r) % L
-                y3 = (y + 3 * r) % L
-                for k in range(W):
-                    t0 = A[y, k] ^ R1[y, k]  # s(x,y) s(x+r,y)
-                    if square:
-                        t1 = A[y1, k] ^ R1[y1, k]
-                        c[P4_SQUARE] += _popcount(t0 ^ t1)
-                        c[C_X] += _popcount(t0)
-                        c[C_Y] += _popcount(A[y, k] ^ A[y1, k])
-                        c[C_DIAG] += _popcount(A[y, k] ^ R1[y1, k])
-                        c[C_ANTI] += _popcount(R1[y, k] ^ A[y1, k])
-                    if collinear:
-                        c[P4_COLLINEAR_X] += _popcount(t0 ^ R2[y, k] ^ R3[y, k])
-                        c[P4_COLLINEAR_Y] += _popcount(A[y, k] ^ A[y1, k] ^ A[y2, k] ^ A[y3, k])
-                    if rectangle:
-                        c[P4_RECT_X] += _popcount(t0 ^ A[y2, k] ^ R1[y2, k])
-                        c[P4_RECT_Y] += _popcount(A[y, k] ^ R2[y, k] ^ A[y1, k] ^ R2[y1, k])
+                _collinear_counts(A, R2, R3, T, r, L, W, c)
+            if rectangle:
+                _rectangle_counts(A, R2, T, r, L, W, c)
             for q in range(N_PRODUCTS):
-                out[i, q, r] = 1.0 - 2.0 * c[q] / N
+                if asked[q]:
+                    out[i, q, r] = 1.0 - 2.0 * c[q] / N
+    return out, sums
+
+
+@njit(cache=True)
+def _pair_counts(A, R1, T, r, L, W, c):
+    for y in range(L):
+        y1 = _shift(y, r, L)
+        for k in range(W):
+            c[C_X] += _popcount(T[y, k])
+            c[C_Y] += _popcount(A[y, k] ^ A[y1, k])
+            c[C_DIAG] += _popcount(A[y, k] ^ R1[y1, k])
+            c[C_ANTI] += _popcount(R1[y, k] ^ A[y1, k])
+
+
+@njit(cache=True)
+def _collinear_counts(A, R2, R3, T, r, L, W, c):
+    for y in range(L):
+        y1 = _shift(y, r, L)
+        y2 = _shift(y, 2 * r, L)
+        y3 = _shift(y, 3 * r, L)
+        for k in range(W):
+            c[P4_COLLINEAR_X] += _popcount(T[y, k] ^ R2[y, k] ^ R3[y, k])
+            c[P4_COLLINEAR_Y] += _popcount(A[y, k] ^ A[y1, k] ^ A[y2, k] ^ A[y3, k])
+
+
+@njit(cache=True)
+def _rectangle_counts(A, R2, T, r, L, W, c):
+    for y in range(L):
+        y1 = _shift(y, r, L)
+        y2 = _shift(y, 2 * r, L)
+        for k in range(W):
+            c[P4_RECT_X] += _popcount(T[y, k] ^ T[y2, k])
+            c[P4_RECT_Y] += _popcount(A[y, k] ^ R2[y, k] ^ A[y1, k] ^ R2[y1, k])
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def shifted_products(spins, d):
+    """Per-sample sums over sites of s(x,y) s(x+d,y), of s(x,y) s(x,y+d), and of s(x,y).
+
+    spins: (n, L, L) int8, indexed [sample, y, x]; 0 <= d < L. Returns (n, 3) int64:
+    exact integer sums (divide by L^2 for lattice averages).
+    """
+    n = spins.shape[0]
+    L = spins.shape[1]
+    out = np.zeros((n, 3), dtype=np.int64)
+    for i in prange(n):
+        s = spins[i]
+        cx = 0
+        cy = 0
+        m = 0
+        for y in range(L):
+            row = s[y]
+            below = s[_shift(y, d, L)]
+            for x in range(L - d):
+                cx += np.int64(row[x]) * row[x + d]
+            for x in range(L - d, L):
+                cx += np.int64(row[x]) * row[x + d - L]
+            for x in range(L):
+                cy += np.int64(row[x]) * below[x]
+                m += row[x]
+        out[i, 0] = cx
+        out[i, 1] = cy
+        out[i, 2] = m
     return out

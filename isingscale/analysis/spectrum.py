@@ -11,36 +11,38 @@ from __future__ import annotations
 
 import numpy as np
 
-from .correlators import radial_bins
+from .radial import radial_bins, radial_mean
 
 FIT_LO = 2
 FIT_HI_MIN = 4
 
 
-def k_bins(L: int) -> tuple[np.ndarray, np.ndarray]:
-    """Averaging matrix over wave vectors with rint(|n|) = b, and the mean |k| of each bin
-    in cycles per site (|n| / L); same geometry as the radial distance bins."""
-    M, n_mean = radial_bins(L)
-    return M, n_mean / L
+def k_bins(L: int) -> np.ndarray:
+    """Mean |k| of each wave-number bin rint(|n|) = b, in cycles per site (|n| / L); same
+    geometry as the radial distance bins."""
+    return radial_bins(L)[2] / L
 
 
 def fit_window(L: int) -> tuple[int, int]:
     return FIT_LO, max(FIT_HI_MIN, L // 8)
 
 
-def spectrum(C: np.ndarray) -> dict[str, np.ndarray]:
-    """Radial S(k) (including k = 0: L^2 <m^2>) and the fitted exponent 2 - eta."""
-    L = C.shape[-1]
-    S2 = np.fft.fft2(C).real
-    M, k = k_bins(L)
-    S = S2.reshape(*S2.shape[:-2], L * L) @ M.T
+def spectrum(power: np.ndarray, L: int) -> dict[str, np.ndarray]:
+    """Radial S(k) = <|F(k)|^2> / L^2 (including k = 0: L^2 <m^2>) from the mean power on
+    the rfft2 half plane (..., L, L // 2 + 1), and the fitted exponent 2 - eta."""
+    S = radial_mean(np.asarray(power) / (L * L), half=True)
+    return {"S": S, "spectrum_exponent": fitted_exponent(S, L)}
+
+
+def fitted_exponent(S: np.ndarray, L: int) -> np.ndarray:
+    """-slope of log S vs log |k| over the bins |n| in :func:`fit_window`; nan if too few."""
+    k = k_bins(L)
     lo, hi = fit_window(L)
     sel = slice(lo, hi + 1)
     x = np.log(k[sel])
     if x.size < 2:  # lattice too small for a fit window
-        return {"S": S, "spectrum_exponent": np.full(S.shape[:-1], np.nan)}
+        return np.full(np.shape(S)[:-1], np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
-        y = np.log(S[..., sel])
+        y = np.log(np.asarray(S)[..., sel])
     xc = x - x.mean()
-    slope = ((y - y.mean(axis=-1, keepdims=True)) * xc).sum(axis=-1) / (xc**2).sum()
-    return {"S": S, "spectrum_exponent": -slope}
+    return -((y - y.mean(axis=-1, keepdims=True)) * xc).sum(axis=-1) / (xc**2).sum()

@@ -1,4 +1,4 @@
-"""``isingscale correlate`` and ``isingscale bench correlate``."""
+"""``isingscale correlate``, ``isingscale scaling`` and ``isingscale bench correlate``."""
 
 from __future__ import annotations
 
@@ -104,15 +104,15 @@ def correlate(files, out, shapes, labels, n_blocks, values, T, binarize, schedul
     default=128,
     show_default=True,
     metavar="L",
-    help="Lattice size.",
+    help="Lattice size of the random lattices.",
 )
 @click.option(
     "--samples",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=2),
     default=10_000,
     show_default=True,
     metavar="N",
-    help="Number of lattices (use ~1000 for a quick run).",
+    help="Number of random lattices (use ~1000 for a quick run).",
 )
 @click.option(
     "--seed",
@@ -122,31 +122,48 @@ def correlate(files, out, shapes, labels, n_blocks, values, T, binarize, schedul
     metavar="SEED",
     help="Seed of the random +-1 lattices.",
 )
-def bench_correlate(L, samples, seed):
-    """Square G4c for all r <= L/2: bit-packed Numba kernel vs plain numpy (np.roll, float32).
+@click.option(
+    "--file",
+    "file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="Benchmark on this ensemble file instead of random lattices (--L, --samples ignored).",
+)
+@click.option(
+    "--repeats",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    metavar="K",
+    help="Runs of the whole command (the median counts).",
+)
+def bench_correlate(L, samples, seed, file, repeats):
+    """The whole `isingscale correlate` command vs a plain numpy square-G4c loop, side by side.
 
-    Both run side by side on the same random +-1 lattices; the ratio of wall times is
-    reported, and the two results are checked to agree.
+    On the same lattices: `isingscale correlate FILE` in a fresh process (start-up, imports,
+    reading, correlators, netCDF, plots, report), a plain numpy np.roll loop (float32) for the
+    square G4c at every r <= L/2 on the lattices in memory, and isingscale's bit-packed kernel
+    alone. Prints the seconds, both ratios and the largest G4c difference from numpy.
 
     Examples:
 
     \b
       isingscale bench correlate --samples 1000
       isingscale bench correlate --L 128 --samples 10000
+      isingscale bench correlate --file mc_L128.h5
     """
-    from ..analysis.bench import bench_square_g4c
+    from ..analysis.bench import bench_correlate_command, format_command_table
 
-    res = bench_square_g4c(L=L, samples=samples, seed=seed)
-    click.echo(
-        f"square G4c, r = 0..{L // 2}, {samples} lattices of {L}x{L} "
-        f"({res['threads']} numba threads)"
+    res = bench_correlate_command(
+        L=L,
+        samples=samples,
+        seed=seed,
+        file=file,
+        repeats=repeats,
+        log=lambda msg: click.echo(msg, err=True),
     )
-    click.echo(f"  plain numpy (np.roll, float32): {res['plain_s']:8.2f} s")
-    click.echo(
-        f"  isingscale (bit-packed numba):  {res['fast_s']:8.2f} s"
-        f"  (+ {res['compile_s']:.1f} s first-call compile/cache load, not counted)"
-    )
-    click.echo(f"  speed-up: {res['ratio']:.1f}x   max |difference| = {res['max_diff']:.2e}")
+    click.echo(format_command_table(res))
 
 
 def _bytes(ctx, param, value):
@@ -252,3 +269,66 @@ def bench_correlate_memory(L, memory_limit, file_factor, chunk, seed, workdir, p
         raise IsingScaleError(
             f"the worker's peak RSS {worker['rss_peak'] / 1e6:.0f} MB passed the limit"
         )
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, metavar="SOURCE [SOURCE ...]")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(),
+    metavar="DIR",
+    help="Output directory: scaling.nc, scaling.md (tables), scaling.png.",
+)
+@click.option(
+    "--blocks",
+    "n_blocks",
+    type=click.IntRange(min=2),
+    default=32,
+    show_default=True,
+    metavar="N",
+    help="Jackknife blocks of consecutive samples per ensemble.",
+)
+@click.option(
+    "--omega",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2.0,
+    show_default=True,
+    metavar="W",
+    help="Exponent of the correction term L^-W of the corrected fits.",
+)
+@lattice_options()
+@click.option(
+    "--progress/--no-progress", default=True, show_default=True, help="Show a progress bar."
+)
+def scaling(files, out, n_blocks, omega, values, T, binarize, progress):
+    """Exponents eta and gamma/nu by finite-size scaling over ensembles at three or more L.
+
+    One SOURCE per lattice size (ensemble files, or anything `isingscale import` reads), all
+    at one temperature (Tc). Fits G(L/2) ~ L^-eta and
+    chi = L^2<m^2>/T ~ L^(gamma/nu) over L >= L_min for each L_min, with chi^2/dof, and with a
+    correction term L^-omega; writes DIR/scaling.md (tables), DIR/scaling.png and
+    DIR/scaling.nc.
+
+    Examples:
+
+    \b
+      isingscale scaling fss_L32.h5 fss_L64.h5 fss_L128.h5 fss_L256.h5 --out fss/
+      isingscale scaling data/fss/fss_L*.h5 --out fss/ --omega 1.75
+    """
+    from ..analysis.scaling import scaling as run
+    from ..analysis.scaling import summary
+
+    ds = run(
+        list(files),
+        out=out,
+        n_blocks=n_blocks,
+        binarize=binarize,
+        values=values,
+        T=T,
+        omega=omega,
+        progress=progress,
+    )
+    click.echo(summary(ds))
+    click.echo(f"Wrote {out}/scaling.md, {out}/scaling.png and {out}/scaling.nc.")

@@ -61,10 +61,15 @@ def test_correlate_writes_netcdf_plots_and_report(two_files, tmp_path):
             assert name in ds
         assert float(ds["energy_exact"]) == pytest.approx(-1.45, abs=0.03)  # Kaufman u(16)
         np.testing.assert_array_equal(ds["G4c"].values, ds["G4c_square"].values)
+        spectrum_torus = float(ds["spectrum_exponent_torus"])
     for png in ("G2.png", "G4c_square.png", "G4c_collinear.png", "spectrum.png"):
         assert (out / png).stat().st_size > 1000
     report = (out / "report.md").read_text()
     assert "## G4c_square" in report and "chi2/dof" in report and "| sr | mc |" in report
+    assert "2 - eta from S(k)" not in report  # the S(k) slope is no estimate of eta at finite L
+    assert spectrum_torus == pytest.approx(
+        1.562, abs=0.002
+    )  # the same fit to the torus CFT, L = 16
 
 
 def test_python_api_matches_cli(two_files, tmp_path):
@@ -166,6 +171,9 @@ def test_open_ensembles(tmp_path, two_files):
 
 
 def test_bench_correlate_quick():
-    res = run("bench", "correlate", "--L", "32", "--samples", "20")
+    """The whole command (a fresh process) and the kernel, against numpy on the same lattices."""
+    res = run("bench", "correlate", "--L", "32", "--samples", "20", "--repeats", "1")
     assert res.exit_code == 0, res.output
-    assert "speed-up" in res.output and "max |difference| = 0.00e+00" in res.output
+    assert "the whole command" in res.output and "kernel alone" in res.output
+    diffs = res.output.split("max |G4c difference| from numpy: command ")[1].split(", kernel ")
+    assert float(diffs[0]) < 1e-12 and float(diffs[1]) == 0.0

@@ -88,22 +88,36 @@ def test_g4c_equals_brute_force(case, shape):
         assert res[f"G4c_{shape}"].sel(r=r) == pytest.approx(brute_g4c(spins, shape, r), abs=1e-12)
 
 
-def test_kernel_pair_terms_equal_brute_force():
+@pytest.mark.parametrize("L", [6, 64, 70])
+def test_kernel_rows_equal_brute_force(L):
+    """Every row of the bit-packed kernel (one and two words per row, a partial last word)."""
     from isingscale.analysis import kernels as K
 
-    spins = random_spins(3, 6, seed=5)
-    out = K.lattice_products(spins, 3, True, True, True)
+    spins = random_spins(2, L, seed=5)
+    out, sums = K.lattice_products(spins, L // 2, True, True, True, True)
+    np.testing.assert_array_equal(sums, spins.sum(axis=(1, 2)))
     pts = {
+        K.P4_SQUARE: [(0, 0), (1, 0), (0, 1), (1, 1)],
         K.C_X: [(0, 0), (1, 0)],
         K.C_Y: [(0, 0), (0, 1)],
         K.C_DIAG: [(0, 0), (1, 1)],
         K.C_ANTI: [(1, 0), (0, 1)],
+        K.P4_COLLINEAR_X: [(0, 0), (1, 0), (2, 0), (3, 0)],
+        K.P4_COLLINEAR_Y: [(0, 0), (0, 1), (0, 2), (0, 3)],
+        K.P4_RECT_X: [(0, 0), (1, 0), (0, 2), (1, 2)],
+        K.P4_RECT_Y: [(0, 0), (2, 0), (0, 1), (2, 1)],
     }
+    rs = range(4) if L < 10 else (0, 1, 7, L // 2 - 1, L // 2)
     for row, p in pts.items():
-        for r in range(4):
+        for r in rs:
             for i, s in enumerate(spins):
-                want = site_average(s, [(dx * r, dy * r) for dx, dy in p])
-                assert out[i, row, r] == pytest.approx(want, abs=1e-14)
+                prod = np.ones((L, L), dtype=np.int64)
+                for dx, dy in p:
+                    prod *= np.roll(s, (-dy * r, -dx * r), axis=(0, 1))
+                assert out[i, row, r] == pytest.approx(prod.mean(), abs=1e-14), (row, r)
+    only_square, _ = K.lattice_products(spins, L // 2, True, False, False, False)
+    np.testing.assert_array_equal(only_square[:, K.P4_SQUARE], out[:, K.P4_SQUARE])
+    assert not only_square[:, K.C_X :].any()
 
 
 def test_scalars_equal_direct_formulas(case):
