@@ -39,7 +39,8 @@ def test_simulate_summary(tmp_path):
 
 def test_help_has_examples_and_defaults():
     r = CliRunner().invoke(main, ["simulate", "--help"])
-    assert r.exit_code == 0 and "Examples:" in r.output and "[default: 2000" in r.output
+    assert r.exit_code == 0 and "Examples:" in r.output and "[default: auto]" in r.output
+    assert "--thermalize 2000 --thermalize-unit updates" in " ".join(r.output.split())
 
 
 @pytest.mark.parametrize(
