@@ -67,6 +67,8 @@ def tau_int(x: np.ndarray, *, chain: np.ndarray | None = None, c: float = 5.0) -
     if np.size(x) < 2:
         return 0.5
     rho = autocorrelation(x, chain=chain)
+    if len(rho) < 2:  # every chain holds a single sample
+        return 0.5
     taus = 0.5 + np.cumsum(rho[1:])
     windows = np.arange(1, len(rho))
     ok = windows >= c * taus

@@ -152,7 +152,7 @@ class Thermalization:
             "thermalization_window_flips_per_site": self.window,
             "thermalization_window_records": self.records,
             "thermalization_energy_exact": self.energy_exact,
-            "thermalization_energy_z": self.energy_z,
+            "thermalization_energy_exact_z": self.energy_z,
             "thermalization_mean_flips_per_update": self.flips_per_update,
             "thermalization_mean_flips_per_update_error": self.flips_per_update_error,
         }

@@ -1,0 +1,128 @@
+"""How long thermalization takes from random starts, and what the "auto" rule spends.
+
+    python analysis/mc_thermalization.py                         # Wolff, L = 8 ... 2048
+    python analysis/mc_thermalization.py --algorithm sw --L 8,32,128,512
+    python analysis/mc_thermalization.py --algorithm metropolis --L 8,16,32 --flips 4096
+
+Part 1, relaxation: ``--chains`` chains per L from random +-1 starts run for ``--flips``
+L^2 flipped spins each, recording energy and |m| about every 1/512 of the work. In
+half-octave bins of work the chain-averaged energy is compared with Kaufman's exact value
+and |m| with its mean over the last half of the run (the reference), both in units of
+the per-sample standard deviation sigma over that last half. t_eq is the start of the
+first bin from which on both stay within 0.25 sigma (the noise of a bin mean is about
+sigma / sqrt(records)). The last column is the mean flipped spins per update over the
+last half (for Wolff the mean cluster size) over L^2.
+
+Part 2, the rule: ``isingscale.simulate``'s default thermalization (``"auto"``, the
+stationarity test of :mod:`isingscale.mc.thermalization`) on ``--auto-chains`` chains,
+for ``--seeds`` seeds: the L^2 flipped spins it spends, its stages, and whether the
+tested last half starts after t_eq. Results: data/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import numpy as np
+
+from isingscale.constants import STATIONARITY_Z, T_C
+from isingscale.exact import torus_energy
+from isingscale.mc.chains import Chains
+from isingscale.mc.thermalization import thermalize
+
+
+def relaxation(L: int, *, algorithm: str, chains: int, flips: float, seed: int, T: float):
+    """Per-bin chain-averaged deviations (sigma units) and t_eq for random starts at one L."""
+    ch = Chains(L, T=T, algorithm=algorithm, seed=seed, chains=chains)
+    N = ch.N
+    big = np.full(chains, np.iinfo(np.int64).max // 4)
+    rec, n = ch.run_recorded(
+        max_flipped=np.full(chains, int(flips * N)),
+        max_updates=big,
+        spacing=max(1, int(flips * N) // 512),
+    )
+    rows = np.concatenate([rec[c, : n[c]] for c in range(chains)])
+    work = rows[:, 0] / N
+    e, m = -rows[:, 2] / N, np.abs(rows[:, 3]) / N
+    late = work > flips / 2
+    e_exact, m_ref = torus_energy(L, T), m[late].mean()
+    sd_e, sd_m = e[late].std(), m[late].std()
+    last = [rec[c, : n[c]] for c in range(chains)]
+    half = [r[r[:, 0] > flips * N / 2] for r in last]
+    fpu = sum(h[-1, 0] - h[0, 0] for h in half) / sum(h[-1, 1] - h[0, 1] for h in half) / N
+    edges = 2.0 ** np.arange(-3, math.log2(flips) + 1e-9, 0.5)
+    bins = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (work > lo) & (work <= hi)
+        if sel.sum():
+            bins.append((lo, (e[sel].mean() - e_exact) / sd_e, (m[sel].mean() - m_ref) / sd_m))
+    t_eq = math.nan
+    for i, (lo, _, _) in enumerate(bins):
+        if all(abs(de) <= 0.25 and abs(dm) <= 0.25 for _, de, dm in bins[i:]):
+            t_eq = lo
+            break
+    return dict(bins=bins, t_eq=t_eq, fpu=fpu, m_ref=m_ref, sd_m=sd_m, sd_e=sd_e)
+
+
+def auto_rule(L: int, *, algorithm: str, chains: int, seed: int, T: float) -> dict:
+    ch = Chains(L, T=T, algorithm=algorithm, seed=seed, chains=chains)
+    t0 = time.perf_counter()
+    th = thermalize(ch)
+    return dict(
+        flips=th.flips,
+        stages=th.stages,
+        stationary=th.stationary,
+        precision=th.flips_per_update_error / th.flips_per_update,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--L", default="8,16,32,64,128,256,512,1024,2048", help="lattice sizes")
+    p.add_argument("--algorithm", default="wolff", choices=("wolff", "sw", "metropolis"))
+    p.add_argument("--T", type=float, default=T_C, help="temperature (default Tc)")
+    p.add_argument("--chains", type=int, default=16, help="chains per L for the relaxation")
+    p.add_argument("--flips", type=float, default=512.0, help="L^2 flipped spins per chain")
+    p.add_argument("--auto-chains", type=int, default=2, help="chains of the auto rule")
+    p.add_argument("--seeds", type=int, default=3, help="seeds of the auto rule")
+    a = p.parse_args(argv)
+    sizes = [int(x) for x in a.L.split(",")]
+    print(f"{a.algorithm} at T = {a.T:.6f}, random starts; work in L^2 flipped spins per chain")
+    print(f"auto rule: windows agree and energy at exact within {STATIONARITY_Z:g} se\n")
+    print(
+        "| L | relaxation chains | t_eq | flips/update / L^2 | auto: L^2 flips per chain "
+        "(stages) over seeds | tested half after t_eq | s per auto run |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for L in sizes:
+        t0 = time.perf_counter()
+        r = relaxation(L, algorithm=a.algorithm, chains=a.chains, flips=a.flips, seed=1, T=a.T)
+        runs = [
+            auto_rule(L, algorithm=a.algorithm, chains=a.auto_chains, seed=s, T=a.T)
+            for s in range(a.seeds)
+        ]
+        spent = ", ".join(f"{x['flips']:.0f} ({x['stages']})" for x in runs)
+        spent += "" if all(x["stationary"] for x in runs) else " (not all stationary)"
+        ok = all(x["flips"] / 2 >= r["t_eq"] for x in runs)
+        secs = np.mean([x["seconds"] for x in runs])
+        print(
+            f"| {L} | {a.chains} | {r['t_eq']:.3g} | {r['fpu']:.3f} | {spent} | "
+            f"{'yes' if ok else 'NO'} | {secs:.1f} |",
+            flush=True,
+        )
+        detail = "  ".join(f"{lo:.3g}:{de:+.2f}/{dm:+.2f}" for lo, de, dm in r["bins"])
+        print(
+            f"<!-- L={L} bins work:dev_e/dev_m (sigma) {detail}; "
+            f"{time.perf_counter() - t0:.0f} s -->",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
