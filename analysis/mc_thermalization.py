@@ -5,7 +5,8 @@
     python analysis/mc_thermalization.py --algorithm metropolis --L 8,16,32 --flips 4096
 
 Part 1, relaxation: ``--chains`` chains per L from random +-1 starts run for ``--flips``
-L^2 flipped spins each, recording energy and |m| about every 1/512 of the work. In
+L^2 flipped spins each, recording energy and |m| 64 times per doubling of the work (at
+fixed update counts, as the rule does). In
 half-octave bins of work the chain-averaged energy is compared with Kaufman's exact value
 and |m| with its mean over the last half of the run (the reference), both in units of
 the per-sample standard deviation sigma over that last half. t_eq is the start of the
@@ -30,26 +31,22 @@ import numpy as np
 from isingscale.constants import STATIONARITY_Z, T_C
 from isingscale.exact import torus_energy
 from isingscale.mc.chains import Chains
-from isingscale.mc.thermalization import thermalize
+from isingscale.mc.thermalization import History, thermalize
 
 
 def relaxation(L: int, *, algorithm: str, chains: int, flips: float, seed: int, T: float):
     """Per-bin chain-averaged deviations (sigma units) and t_eq for random starts at one L."""
     ch = Chains(L, T=T, algorithm=algorithm, seed=seed, chains=chains)
     N = ch.N
-    big = np.full(chains, np.iinfo(np.int64).max // 4)
-    rec, n = ch.run_recorded(
-        max_flipped=np.full(chains, int(flips * N)),
-        max_updates=big,
-        spacing=max(1, int(flips * N) // 512),
-    )
-    rows = np.concatenate([rec[c, : n[c]] for c in range(chains)])
+    history = History(ch)
+    history.run_flips(int(flips * N))
+    last = [history.table(c)[1:] for c in range(chains)]
+    rows = np.concatenate(last)
     work = rows[:, 0] / N
     e, m = -rows[:, 2] / N, np.abs(rows[:, 3]) / N
     late = work > flips / 2
     e_exact, m_ref = torus_energy(L, T), m[late].mean()
     sd_e, sd_m = e[late].std(), m[late].std()
-    last = [rec[c, : n[c]] for c in range(chains)]
     half = [r[r[:, 0] > flips * N / 2] for r in last]
     fpu = sum(h[-1, 0] - h[0, 0] for h in half) / sum(h[-1, 1] - h[0, 1] for h in half) / N
     edges = 2.0 ** np.arange(-3, math.log2(flips) + 1e-9, 0.5)

@@ -59,10 +59,18 @@ def autocorrelation(x: np.ndarray, *, chain: np.ndarray | None = None) -> np.nda
     return cov / cov[0]
 
 
-def tau_int(x: np.ndarray, *, chain: np.ndarray | None = None, c: float = 5.0) -> float:
+def tau_int(
+    x: np.ndarray, *, chain: np.ndarray | None = None, c: float = 5.0, n_mean: int | None = None
+) -> float:
     """Integrated autocorrelation time tau_int = 1/2 + sum_t rho(t), Sokal's window c.
 
     In units of samples; 0.5 for independent samples. Fewer than 2 samples give 0.5.
+    The autocorrelations are measured about an estimated mean, which biases each rho(t)
+    low by about 2 tau_int / n; the sum up to the window W is corrected for it,
+    tau_int (1 + (2W + 1) / n) (U. Wolff, Comput. Phys. Commun. 156, 143 (2004)), with n
+    the samples behind that mean: ``n_mean`` when the caller subtracted means of smaller
+    groups itself (default: all of x). The correction matters for short series (n of a
+    few tens of tau_int) and vanishes for long ones.
     """
     if np.size(x) < 2:
         return 0.5
@@ -73,7 +81,8 @@ def tau_int(x: np.ndarray, *, chain: np.ndarray | None = None, c: float = 5.0) -
     windows = np.arange(1, len(rho))
     ok = windows >= c * taus
     W = int(np.argmax(ok)) if ok.any() else len(taus) - 1
-    return float(max(taus[W], 0.5))
+    n = int(n_mean or np.size(x))
+    return float(max(taus[W] * (1 + (2 * (W + 1) + 1) / n), 0.5))
 
 
 def mean_error(x: np.ndarray, *, chain: np.ndarray | None = None) -> tuple[float, float, float]:

@@ -45,10 +45,9 @@ def equilibrated(L: int, *, T: float = T_C, seed: int = 12345) -> np.ndarray:
     """One (L*L,) int8 lattice after Wolff updates worth 32 L^2 flipped spins from all +1."""
     ch = Chains(L, T=T, algorithm="wolff", seed=seed, chains=1)
     ch.spins[:] = 1
+    big = 1 << 40
     ch.run_recorded(
-        max_flipped=np.array([_WARM_FLIPS * ch.N]),
-        max_updates=np.array([np.iinfo(np.int64).max // 4]),
-        spacing=_WARM_FLIPS * ch.N,
+        max_flipped=np.array([_WARM_FLIPS * ch.N]), max_updates=np.array([big]), every=big
     )
     return ch.spins[0].copy()
 

@@ -72,9 +72,10 @@ class Chains:
         self.production = Work.zeros(self.chains)
 
     def run_recorded(
-        self, *, max_flipped: np.ndarray, max_updates: np.ndarray, spacing: int
+        self, *, max_flipped: np.ndarray, max_updates: np.ndarray, every: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Thermalization updates with records of the state (see :func:`kernels.run_recorded`).
+        """Thermalization updates, recording the state every ``every`` updates (see
+        :func:`kernels.run_recorded`).
 
         Returns ``(records, n_records)``: records (chains, R, 4) int64 of (flipped, updates,
         bond sum, spin sum) counted from the start of this call, and how many rows of each
@@ -82,7 +83,7 @@ class Chains:
         """
         max_flipped = np.asarray(max_flipped, np.int64)
         max_updates = np.asarray(max_updates, np.int64)
-        rows = int(np.minimum(max_updates, (max_flipped + self.N) // spacing).max()) + 1
+        rows = int(max_updates.max()) // every + 1
         records = np.zeros((self.chains, rows, len(kernels.RECORD_FIELDS)), np.int64)
         n_records = np.zeros(self.chains, np.int64)
         flipped = np.zeros(self.chains, np.int64)
@@ -97,7 +98,7 @@ class Chains:
             self.accept53,
             max_flipped,
             max_updates,
-            int(spacing),
+            int(every),
             records,
             n_records,
             flipped,

@@ -291,7 +291,7 @@ def run_recorded(
     accept53,
     max_flipped,
     max_updates,
-    spacing,
+    every,
     records,
     n_records,
     flipped,
@@ -299,28 +299,26 @@ def run_recorded(
 ):
     """Update chain c until it has flipped ``max_flipped[c]`` spins or done ``max_updates[c]``.
 
-    Whenever ``spacing`` or more spins have flipped since the last record, and after
-    the last update, a record (flipped, updates, bond sum, spin sum) of the chain's
-    state is written to ``records[c, k]`` (flipped and updates counted from the start
-    of this call); ``n_records[c]`` is the count. ``records`` needs
-    ``min(max_updates, (max_flipped + L * L) // spacing) + 1`` rows per chain. ``flipped[c]``
-    and ``updates[c]`` receive this call's totals.
+    After every ``every``-th update a record (flipped, updates, bond sum, spin sum) of
+    the chain's state is written to ``records[c, k]`` (flipped and updates counted from
+    the start of this call); ``n_records[c]`` is the count, and ``records`` needs
+    ``max(max_updates) // every`` rows per chain. Records are taken at fixed update
+    counts, never when a flip count crosses a threshold: that would be a stopping time
+    and favour states just after large clusters (the bias of the threshold schedule).
+    ``flipped[c]`` and ``updates[c]`` receive this call's totals.
     """
     chains, n = spins.shape
     for c in prange(chains):
         stack = np.empty(n + 1, np.int32)
         s = spins[c]
-        f, u, since, k = 0, 0, 0, 0
+        f, u, k = 0, 0, 0
         while f < max_flipped[c] and u < max_updates[c]:
-            d = update(algorithm, s, L, rng, c, p_hi, p_lo, accept53, stack)
-            f += d
+            f += update(algorithm, s, L, rng, c, p_hi, p_lo, accept53, stack)
             u += 1
-            since += d
-            if since >= spacing or f >= max_flipped[c] or u >= max_updates[c]:
+            if u % every == 0:
                 records[c, k, 0], records[c, k, 1] = f, u
                 records[c, k, 2], records[c, k, 3] = bond_sum(s, L), spin_sum(s)
                 k += 1
-                since = 0
         n_records[c], flipped[c], updates[c] = k, f, u
 
 

@@ -7,8 +7,10 @@ updates does not scale: from a random start clusters are a few sites, and 2,000 
 flip less than half of an L = 256 lattice.)
 
 While thermalizing, every chain records its state (energy, |m|) and its flipped spins
-per update about every 1/128 of the work so far. The **stationarity test** looks at
-the last half of the work, split into two equal windows A and B of every chain, and
+per update about 64 times per doubling of the work, at fixed update counts (a record
+taken when a flip count crosses a threshold would favour states just after large
+clusters, the bias of the ``threshold`` saving schedule). The **stationarity test** looks
+at the last half of the work, split into two equal windows A and B of every chain, and
 passes when
 
 - energy per site, |m| and flipped spins per update (for Wolff, the mean cluster
@@ -16,13 +18,19 @@ passes when
 - the energy per site over B agrees with Kaufman's exact value on the L x L torus:
   |mean_B - u_exact| <= Z se_B,
 
-with Z = :data:`~isingscale.constants.STATIONARITY_Z` and autocorrelation-aware
-standard errors over all chains (:func:`isingscale.stats.mean_error`; chains are
-independent, so many chains make the test sharper). The energy equilibrates fastest
-and is known exactly, so it catches a lattice whose short scales are still relaxing;
-|m| and the cluster size are dominated by the longest wavelengths, the slowest modes at
-Tc. A window too short to estimate an error (fewer than
-:data:`~isingscale.constants.STATIONARITY_MIN_RECORDS` records per chain) fails the test.
+with Z = :data:`~isingscale.constants.STATIONARITY_Z` and standard errors
+se = sqrt(2 tau_int var / n) over all chains (chains are independent, so many chains
+make the test sharper), with one integrated autocorrelation time
+(:func:`isingscale.stats.tau_int`, corrected for the bias of subtracting a window's
+mean) estimated on both windows together, each about its own mean: per-window
+estimates from short windows come out too small, and at equilibrium the test would
+then fail several times more often than Z promises. The
+energy equilibrates fastest and is known exactly, so it catches a lattice whose short
+scales are still relaxing; |m| and the cluster size are dominated by the longest
+wavelengths, the slowest modes at Tc. Windows too short to judge fail the test: fewer
+than :data:`~isingscale.constants.STATIONARITY_MIN_RECORDS` records per chain, or fewer
+than :data:`~isingscale.constants.STATIONARITY_MIN_EFFECTIVE` independent samples
+(n / 2 tau_int, all chains) of some observable.
 
 Rules (``amount``, ``unit``):
 
@@ -51,6 +59,7 @@ import numpy as np
 from .. import stats
 from ..constants import (
     CALIBRATION_PRECISION,
+    STATIONARITY_MIN_EFFECTIVE,
     STATIONARITY_MIN_RECORDS,
     STATIONARITY_Z,
     THERMALIZE_MAX,
@@ -62,8 +71,7 @@ from .chains import Chains, J
 
 UNITS = ("flips", "updates")
 OBSERVABLES = ("energy", "abs_m", "flips_per_update")
-_RECORDS_PER_STAGE = 128  # records per chain over the work done so far, at every stage
-_UPDATES_PER_CALL = 4096  # unit "updates": updates per kernel call (bounds record memory)
+_RECORDS_PER_CHUNK = 64  # records per chain in one run of the kernel
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,7 @@ class WindowTest:
     se_a: float
     mean_b: float
     se_b: float
+    effective: float  # fewer independent samples of the two windows (n / 2 tau_int)
 
     @property
     def z(self) -> float:
@@ -105,11 +114,15 @@ class Thermalization:
         return (b.mean_b - self.energy_exact) / b.se_b if b.se_b > 0 else math.nan
 
     @property
+    def testable(self) -> bool:
+        """Do the windows hold enough records and independent samples to judge?"""
+        effective = min(t.effective for t in self.tests)
+        return self.records >= STATIONARITY_MIN_RECORDS and effective >= STATIONARITY_MIN_EFFECTIVE
+
+    @property
     def stationary(self) -> bool:
-        if self.records < STATIONARITY_MIN_RECORDS:
-            return False
         zs = [t.z for t in self.tests] + [self.energy_z]
-        return all(abs(z) <= STATIONARITY_Z for z in zs)  # nan fails
+        return self.testable and all(abs(z) <= STATIONARITY_Z for z in zs)  # nan fails
 
     @property
     def calibrated(self) -> bool:
@@ -121,19 +134,26 @@ class Thermalization:
         return next(t for t in self.tests if t.observable == name)
 
     def verdict(self) -> str:
-        """One line: the windows, each z and the outcome."""
-        if self.records < STATIONARITY_MIN_RECORDS:
-            return (
-                f"too short to test: {self.records} records per window "
-                f"(needs {STATIONARITY_MIN_RECORDS})"
-            )
+        """One line: the outcome, the windows and each z.
+
+        A clear drift (some |z| > Z) is "NOT stationary" however short the windows; a pass
+        counts only with enough data ("too short to test" otherwise).
+        """
         zs = ", ".join(f"{t.observable} z = {t.z:+.1f}" for t in self.tests)
-        word = "stationary" if self.stationary else "NOT stationary"
-        return (
-            f"{word} over the last {2 * self.window:.3g} L^2 flipped spins per chain "
-            f"(windows A vs B: {zs}; energy vs exact z = {self.energy_z:+.1f}; |z| <= "
-            f"{STATIONARITY_Z:g} required)"
+        detail = (
+            f"over the last {2 * self.window:.3g} L^2 flipped spins per chain (windows A vs B: "
+            f"{zs}; energy vs exact z = {self.energy_z:+.1f}; |z| <= {STATIONARITY_Z:g} required)"
         )
+        if any(abs(z) > STATIONARITY_Z for z in [t.z for t in self.tests] + [self.energy_z]):
+            return f"NOT stationary {detail}"
+        if not self.testable:
+            effective = min(t.effective for t in self.tests)
+            return (
+                f"too short to test: {self.records} records per chain and {effective:.1f} "
+                f"independent samples in a window (needs {STATIONARITY_MIN_RECORDS} and "
+                f"{STATIONARITY_MIN_EFFECTIVE:g}) {detail}"
+            )
+        return f"stationary {detail}"
 
     def attrs(self) -> dict:
         """File attributes ``thermalization_*`` recording the rule, the work and the test."""
@@ -157,64 +177,84 @@ class Thermalization:
             "thermalization_mean_flips_per_update_error": self.flips_per_update_error,
         }
         for t in self.tests:
-            for k in ("mean_a", "se_a", "mean_b", "se_b", "z"):
+            for k in ("mean_a", "se_a", "mean_b", "se_b", "z", "effective"):
                 a[f"thermalization_{t.observable}_{k}"] = getattr(t, k)
         return a
 
 
-class _History:
-    """Records (flipped, updates, bond sum, spin sum) of every chain, counted from its start."""
+class History:
+    """Records (flipped, updates, bond sum, spin sum) of every chain from now on.
+
+    The chains run in chunks, each a fixed number of updates (a quarter of the work done
+    so far, or one L^2, at the pooled flips per update of the previous chunk, so that the
+    rate changes little within a chunk even while clusters grow from a random start; a
+    chain also stops once it reaches the requested flipped spins) with a record every
+    ``every`` updates:
+    about :data:`_RECORDS_PER_CHUNK` records per chunk, at times that do not depend on
+    the chain's own state.
+    """
 
     def __init__(self, chains: Chains):
         self.chains = chains
+        work = chains.thermalization
         self.rows = [
-            [np.array([[0, 0, kernels.bond_sum(s, chains.L), kernels.spin_sum(s)]], np.int64)]
-            for s in chains.spins
+            [np.array([[f, u, kernels.bond_sum(s, chains.L), kernels.spin_sum(s)]], np.int64)]
+            for f, u, s in zip(work.flipped, work.updates, chains.spins)
         ]
         self.stages = 0
+        self.rate = 1.0  # pooled flips per update of the latest chunk (a random start: ~1)
 
-    def _run(self, *, max_flipped: np.ndarray, max_updates: np.ndarray, spacing: int) -> None:
+    def _run(self, *, max_flipped: np.ndarray, updates: np.ndarray) -> None:
         work = self.chains.thermalization
         base = np.stack([work.flipped, work.updates], axis=1)
+        every = max(1, int(updates.max()) // _RECORDS_PER_CHUNK)
         records, n = self.chains.run_recorded(
-            max_flipped=max_flipped, max_updates=max_updates, spacing=spacing
+            max_flipped=max_flipped, max_updates=updates, every=every
         )
+        done = np.stack([work.flipped, work.updates], axis=1) - base
+        if done[:, 1].sum():
+            self.rate = max(float(done[:, 0].sum() / done[:, 1].sum()), 1.0)
         for c, rows in enumerate(self.rows):
             r = records[c, : n[c]].copy()
             r[:, :2] += base[c]
             rows.append(r)
 
+    def _since_start(self, column: int) -> np.ndarray:
+        work = self.chains.thermalization
+        now = work.flipped if column == 0 else work.updates
+        return now - np.array([rows[0][0, column] for rows in self.rows])
+
     def run_flips(self, total: int) -> None:
-        """Run every chain until it has flipped ``total`` spins since its start."""
-        todo = np.maximum(total - self.chains.thermalization.flipped, 1)
-        spacing = max(1, total // _RECORDS_PER_STAGE)
-        self._run(max_flipped=todo, max_updates=np.full_like(todo, _NO_LIMIT), spacing=spacing)
+        """Run every chain until it has flipped ``total`` spins since the history began."""
+        while (todo := total - (done := self._since_start(0))).max() > 0:
+            chunk = min(int(todo.max()), max(int(done.mean()) // 4, self.chains.N))
+            updates = np.where(todo > 0, math.ceil(chunk / self.rate), 0)
+            self._run(max_flipped=np.clip(todo, 0, chunk), updates=updates)
         self.stages += 1
 
     def run_updates(self, total: int) -> None:
-        """Run every chain until it has done ``total`` updates since its start."""
-        spacing = max(1, self.chains.N // 32)
-        while (todo := total - self.chains.thermalization.updates).max() > 0:
-            step = np.clip(todo, 0, _UPDATES_PER_CALL)
-            self._run(max_flipped=np.full_like(step, _NO_LIMIT), max_updates=step, spacing=spacing)
+        """Run every chain until it has done ``total`` updates since the history began."""
+        todo = np.maximum(total - self._since_start(1), 0)
+        if todo.max() > 0:
+            self._run(max_flipped=np.full_like(todo, _NO_LIMIT), updates=todo)
         self.stages += 1
 
     def table(self, c: int) -> np.ndarray:
-        """All records of chain c, (k, 4), the random start first."""
+        """All records of chain c, (k, 4), the state when the history began first."""
         return np.concatenate(self.rows[c])
 
 
 _NO_LIMIT = np.iinfo(np.int64).max // 4
 
 
-def _windows(history: _History) -> dict[str, dict[str, np.ndarray]]:
+def _windows(history: History) -> dict[str, dict[str, np.ndarray]]:
     """Per-record series of windows A and B (and the flips/updates between records)."""
     N = history.chains.N
     out = {w: {k: [] for k in ("chain", "energy", "abs_m", "df", "du")} for w in "AB"}
     for c in range(history.chains.chains):
         t = history.table(c)
-        f, rec = t[1:, 0], t[1:]
-        total = t[-1, 0]
+        f, rec = t[1:, 0] - t[0, 0], t[1:]
+        total = t[-1, 0] - t[0, 0]
         d = np.diff(t[:, :2], axis=0)
         for w, lo, hi in (("A", total / 2, 3 * total / 4), ("B", 3 * total / 4, total)):
             sel = (f > lo) & (f <= hi)
@@ -226,34 +266,50 @@ def _windows(history: _History) -> dict[str, dict[str, np.ndarray]]:
     return {w: {k: np.concatenate(v) for k, v in d.items()} for w, d in out.items()}
 
 
-def _ratio(df: np.ndarray, du: np.ndarray, chain: np.ndarray) -> tuple[float, float]:
-    """Ratio estimator sum(df) / sum(du) and its autocorrelation-aware error (delta method).
+def _residuals(w: dict, name: str) -> tuple[dict, dict]:
+    """Per-window estimates and zero-mean residual series of one observable.
 
-    The mean of per-record ratios would be length-biased: records are spaced in flipped
-    spins, so a record holding one huge cluster has few updates and a large ratio.
+    Means for energy and |m|; for flipped spins per update the ratio estimator
+    sum(df) / sum(du), whose residuals df - r du carry its error (delta method). (The
+    mean of per-record ratios would be length-biased towards records with large clusters.)
     """
-    if len(du) < 2 or du.sum() == 0:
-        return math.nan, math.nan
-    r = float(df.sum() / du.sum())
-    _, se, _ = stats.mean_error(df - r * du, chain=chain)
-    return r, float(se / du.mean())
+    est, res = {}, {}
+    for k in "AB":
+        if name == "flips_per_update":
+            df, du = w[k]["df"], w[k]["du"]
+            est[k] = float(df.sum() / du.sum()) if du.sum() else math.nan
+            res[k] = (df - est[k] * du) / du.mean() if len(du) else df * 0.0
+        else:
+            x = w[k][name]
+            est[k] = float(x.mean()) if len(x) else math.nan
+            res[k] = x - est[k]
+    return est, res
 
 
-def stationarity(history: _History, *, rule: str, amount: float) -> Thermalization:
+def _compare(w: dict, name: str, chains: int) -> WindowTest:
+    """Window means with standard errors sqrt(2 tau var / n), one tau_int for both windows.
+
+    tau_int is estimated on the residuals of A and B together (each about its own mean,
+    chains kept apart): twice the data of one window, which matters for short windows.
+    """
+    est, res = _residuals(w, name)
+    n = {k: len(res[k]) for k in "AB"}
+    if min(n.values()) < 2:
+        return WindowTest(name, est["A"], math.nan, est["B"], math.nan, 0.0)
+    chain = np.concatenate([w["A"]["chain"], w["B"]["chain"] + chains])
+    tau = stats.tau_int(np.concatenate([res["A"], res["B"]]), chain=chain, n_mean=min(n.values()))
+    se = {k: math.sqrt(2 * tau * np.var(res[k], ddof=1) / n[k]) for k in "AB"}
+    return WindowTest(name, est["A"], se["A"], est["B"], se["B"], min(n.values()) / (2 * tau))
+
+
+def stationarity(history: History, *, rule: str, amount: float) -> Thermalization:
     """The stationarity test on the last half of the recorded work (see module doc)."""
     ch = history.chains
     w = _windows(history)
-    tests = []
-    for name in OBSERVABLES:
-        values = {}
-        for k in "AB":
-            if name == "flips_per_update":
-                values[k] = _ratio(w[k]["df"], w[k]["du"], w[k]["chain"])
-            else:
-                values[k] = stats.mean_error(w[k][name], chain=w[k]["chain"])[:2]
-        tests.append(WindowTest(name, *values["A"], *values["B"]))
-    both = {k: np.concatenate([w["A"][k], w["B"][k]]) for k in ("df", "du", "chain")}
-    fpu, fpu_err = _ratio(both["df"], both["du"], both["chain"])
+    tests = tuple(_compare(w, name, ch.chains) for name in OBSERVABLES)
+    both = {"A": {k: np.concatenate([w["A"][k], w["B"][k]]) for k in ("df", "du", "chain")}}
+    both["B"] = both["A"]
+    fpu = _compare(both, "flips_per_update", ch.chains)
     records = min(int(np.sum(w[k]["chain"] == c)) for k in "AB" for c in range(ch.chains))
     return Thermalization(
         rule=rule,
@@ -263,10 +319,10 @@ def stationarity(history: _History, *, rule: str, amount: float) -> Thermalizati
         stages=history.stages,
         window=float(ch.thermalization.flipped.mean() / ch.N / 4),
         records=records,
-        tests=tuple(tests),
+        tests=tests,
         energy_exact=float(torus_energy(ch.L, ch.T, J=J)),
-        flips_per_update=fpu,
-        flips_per_update_error=fpu_err,
+        flips_per_update=fpu.mean_a,
+        flips_per_update_error=fpu.se_a,
     )
 
 
@@ -276,7 +332,7 @@ def thermalize(
     """Thermalize ``chains`` from their current state by the rule (amount, unit); see module doc."""
     from tqdm.auto import tqdm
 
-    history = _History(chains)
+    history = History(chains)
     N = chains.N
     if amount == "auto":
         target = THERMALIZE_MIN
