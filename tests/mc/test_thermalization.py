@@ -57,7 +57,7 @@ def test_attributes_record_the_test(run):
 @pytest.mark.parametrize(
     "kw, why",
     [
-        (dict(thermalize=2000, thermalize_unit="updates"), "too short to test"),  # the paper's
+        (dict(thermalize=2000, thermalize_unit="updates"), r"energy vs exact z = \+\d\d"),
         (dict(thermalize=4), "NOT stationary"),  # a drift the windows see
     ],
 )
@@ -77,9 +77,10 @@ def test_explicit_long_enough_is_quiet(tmp_path):
 
 
 def test_equilibrium_start_passes_at_once():
-    """At T = 50 a random start is already (nearly) in equilibrium: one stage suffices."""
+    """At T = 50 a random start is already (nearly) in equilibrium: the rule stops as soon
+    as the windows hold enough independent samples (the second stage, 32 L^2)."""
     th = thermalize(Chains(64, T=50.0, algorithm="wolff", seed=2, chains=2))
-    assert th.stationary and th.stages == 1
+    assert th.stationary and th.stages <= 2 and th.flips < 33
 
 
 @pytest.mark.parametrize("algorithm", ["sw", "metropolis"])
