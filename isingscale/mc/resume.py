@@ -20,6 +20,9 @@ from .chains import Chains
 
 def _group(writer: EnsembleWriter, chains: Chains):
     f = writer.h5file
+    if "_state" in f and "flipped" not in f["_state"]:  # written before the counters were kept
+        for name in ("flipped", "updates"):
+            f["_state"].create_dataset(name, shape=(2, chains.chains), dtype=np.int64)
     if "_state" not in f:
         g = f.create_group("_state")
         C, L = chains.chains, chains.L
@@ -71,8 +74,9 @@ def restore_state(writer: EnsembleWriter, chains: Chains) -> bool:
             return False
         chains.rng[:] = g["rng"][slots[0]]
         chains.spins[:] = g["spins"][slots[0]].reshape(chains.chains, chains.N)
-        chains.production.flipped[:] = g["flipped"][slots[0]]
-        chains.production.updates[:] = g["updates"][slots[0]]
-    except (KeyError, ValueError, TypeError, OSError) as e:
+        if "flipped" in g:  # files written before the counters were kept start them at 0
+            chains.production.flipped[:] = g["flipped"][slots[0]]
+            chains.production.updates[:] = g["updates"][slots[0]]
+    except (KeyError, ValueError, TypeError, OSError) as e:  # e.g. a chain count mismatch
         raise IsingScaleError(f"cannot resume {writer.path}: damaged chain state ({e})") from None
     return True

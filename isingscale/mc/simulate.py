@@ -198,7 +198,8 @@ def simulate(
     algorithm : ``wolff`` | ``sw`` | ``metropolis``.
     out : output file; default :func:`default_path`.
     resume : continue an existing file's chains up to ``samples`` (a missing file starts
-        fresh); L, T, seed, chains, algorithm, thermalization and schedule must match.
+        fresh); L, T, seed, chains, algorithm and schedule must match the file. Chains
+        already thermalized are continued as they are (``thermalize`` is then not used).
     overwrite : replace an existing file.
     progress : show tqdm progress bars on stderr.
 
@@ -239,9 +240,13 @@ def simulate(
         n_before = writer.n_samples
         resumed = restore_state(writer, mc)
         produced_before = int(mc.production.flipped.sum())
-        interval = (
-            _interval(writer, config) if resumed else _thermalize(writer, mc, config, progress)
-        )
+        if resumed:
+            interval = _interval(writer, config)
+        else:  # a new file, or one killed before its first state: thermalize as asked now
+            for key in ("thermalize", "thermalize_unit"):
+                writer.attrs[key] = config[key]
+            writer.attrs["config"] = json.dumps(config)
+            interval = _thermalize(writer, mc, config, progress)
         _produce(writer, mc, samples, interval=interval, progress=progress)
     finally:
         writer.close()
@@ -335,10 +340,10 @@ def _unit_words(unit: str) -> str:
 
 
 def _open(path: Path, config: dict, *, resume: bool, overwrite: bool) -> EnsembleWriter:
+    """Create the file, or reopen it to resume (its ensemble must match this run's)."""
     if resume and path.exists():
-        keys = ("L", "T", "seed", "chains", "algorithm", "schedule", "thermalize")
+        keys = ("L", "T", "seed", "chains", "algorithm", "schedule")
         expect = {k: config[k] for k in keys}
-        expect["thermalize_unit"] = config["thermalize_unit"]
         expect["kind"] = "montecarlo"
         if config["schedule"] == "fixed":
             expect["interval"] = config["interval"]

@@ -122,3 +122,25 @@ def test_counters_survive_resume(run):
     assert part.thermalization_flips == full.thermalization_flips and part.stationary
     d = {k: np.asarray(v) for k, v in read_ensemble(part.path, datasets=("energy",)).items()}
     assert len(d["energy"]) == 40
+
+
+def test_resume_keeps_the_files_thermalization(run):
+    """Resume continues thermalized chains as they are, whatever --thermalize says now."""
+    full = run(16, samples=20, chains=2, name="full.h5")
+    run(16, samples=8, chains=2, name="part.h5")
+    part = run(16, samples=20, chains=2, name="part.h5", resume=True, thermalize=3)
+    np.testing.assert_array_equal(
+        read_ensemble(full.path)["spins"], read_ensemble(part.path)["spins"]
+    )
+    assert read_attrs(part.path)["thermalize"] == "auto"
+
+
+def test_resume_file_without_counters(run):
+    """Files whose resume state predates the production counters still resume."""
+    import h5py
+
+    r = run(16, samples=8, chains=2, name="old.h5")
+    with h5py.File(r.path, "r+") as f:
+        del f["_state/flipped"], f["_state/updates"]
+    part = run(16, samples=12, chains=2, name="old.h5", resume=True)
+    assert part.n_samples == 12 and part.mean_cluster_size > 0
