@@ -10,14 +10,19 @@ fixed update counts, as the rule does). In
 half-octave bins of work the chain-averaged energy is compared with Kaufman's exact value
 and |m| with its mean over the last half of the run (the reference), both in units of
 the per-sample standard deviation sigma over that last half. t_eq is the start of the
-first bin from which on both stay within 0.25 sigma (the noise of a bin mean is about
-sigma / sqrt(records)). The last column is the mean flipped spins per update over the
-last half (for Wolff the mean cluster size) over L^2.
+first bin from which on both stay within 0.25 sigma, or within 3 standard errors of the
+chain average where the chains' spread says a bin is noisier than that. The next column
+is the mean flipped spins per update over the last half (Wolff: the mean cluster size),
+over L^2.
 
 Part 2, the rule: ``isingscale.simulate``'s default thermalization (``"auto"``, the
 stationarity test of :mod:`isingscale.mc.thermalization`) on ``--auto-chains`` chains,
 for ``--seeds`` seeds: the L^2 flipped spins it spends, its stages, and whether the
-tested last half starts after t_eq. Results: data/README.md.
+tested last half starts after t_eq.
+
+Part 3 (``--null-runs N``), the test's false alarms: on chains already in equilibrium,
+how often an explicit thermalization of 128 or 256 L^2 would be judged not stationary.
+Results: data/README.md.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import numpy as np
 from isingscale.constants import STATIONARITY_Z, T_C
 from isingscale.exact import torus_energy
 from isingscale.mc.chains import Chains
-from isingscale.mc.thermalization import History, thermalize
+from isingscale.mc.thermalization import History, stationarity, thermalize
 
 
 def relaxation(L: int, *, algorithm: str, chains: int, flips: float, seed: int, T: float):
@@ -40,27 +45,36 @@ def relaxation(L: int, *, algorithm: str, chains: int, flips: float, seed: int, 
     N = ch.N
     history = History(ch)
     history.run_flips(int(flips * N))
-    last = [history.table(c)[1:] for c in range(chains)]
-    rows = np.concatenate(last)
-    work = rows[:, 0] / N
-    e, m = -rows[:, 2] / N, np.abs(rows[:, 3]) / N
-    late = work > flips / 2
-    e_exact, m_ref = torus_energy(L, T), m[late].mean()
-    sd_e, sd_m = e[late].std(), m[late].std()
-    half = [r[r[:, 0] > flips * N / 2] for r in last]
+    per_chain = [history.table(c)[1:] for c in range(chains)]
+    rows = np.concatenate(per_chain)
+    late = rows[:, 0] > flips * N / 2
+    e_exact = torus_energy(L, T)
+    m_ref = np.abs(rows[late, 3]).mean() / N
+    sd_e, sd_m = (-rows[late, 2] / N).std(), (np.abs(rows[late, 3]) / N).std()
+    half = [r[r[:, 0] > flips * N / 2] for r in per_chain]
     fpu = sum(h[-1, 0] - h[0, 0] for h in half) / sum(h[-1, 1] - h[0, 1] for h in half) / N
     edges = 2.0 ** np.arange(-3, math.log2(flips) + 1e-9, 0.5)
     bins = []
     for lo, hi in zip(edges[:-1], edges[1:]):
-        sel = (work > lo) & (work <= hi)
-        if sel.sum():
-            bins.append((lo, (e[sel].mean() - e_exact) / sd_e, (m[sel].mean() - m_ref) / sd_m))
+        means = []  # per chain: (energy - exact) / sd_e, (|m| - ref) / sd_m
+        for r in per_chain:
+            sel = (r[:, 0] > lo * N) & (r[:, 0] <= hi * N)
+            if sel.any():
+                means.append(
+                    ((-r[sel, 2] / N).mean() - e_exact, (np.abs(r[sel, 3]) / N).mean() - m_ref)
+                )
+        if len(means) >= 2:
+            d = np.array(means) / [sd_e, sd_m]
+            bins.append((lo, *d.mean(axis=0), *(d.std(axis=0, ddof=1) / np.sqrt(len(d)))))
     t_eq = math.nan
-    for i, (lo, _, _) in enumerate(bins):
-        if all(abs(de) <= 0.25 and abs(dm) <= 0.25 for _, de, dm in bins[i:]):
+    for i, (lo, *_rest) in enumerate(bins):
+        if all(
+            abs(de) <= max(0.25, 3 * se_e) and abs(dm) <= max(0.25, 3 * se_m)
+            for _, de, dm, se_e, se_m in bins[i:]
+        ):
             t_eq = lo
             break
-    return dict(bins=bins, t_eq=t_eq, fpu=fpu, m_ref=m_ref, sd_m=sd_m, sd_e=sd_e)
+    return dict(bins=[b[:3] for b in bins], t_eq=t_eq, fpu=fpu)
 
 
 def auto_rule(L: int, *, algorithm: str, chains: int, seed: int, T: float) -> dict:
@@ -76,6 +90,25 @@ def auto_rule(L: int, *, algorithm: str, chains: int, seed: int, T: float) -> di
     )
 
 
+def null_rate(L: int, *, algorithm: str, chains: int, runs: int, T: float) -> dict:
+    """The test on chains already in equilibrium (after 512 L^2): how often does it fail?
+
+    Each run thermalizes fresh chains for 512 L^2 flipped spins, then tests a new history
+    of 128 L^2 and, continuing, of 256 L^2; counts the testable verdicts and the failures.
+    """
+    testable = failed = 0
+    for seed in range(runs):
+        ch = Chains(L, T=T, algorithm=algorithm, seed=1000 + seed, chains=chains)
+        History(ch).run_flips(512 * ch.N)
+        for total in (128, 256):
+            h = History(ch)
+            h.run_flips(total * ch.N)
+            th = stationarity(h, rule="flips", amount=total)
+            testable += th.testable
+            failed += th.testable and not th.stationary
+    return dict(tests=2 * runs, testable=testable, failed=failed)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -87,6 +120,9 @@ def main(argv=None) -> int:
     p.add_argument("--flips", type=float, default=512.0, help="L^2 flipped spins per chain")
     p.add_argument("--auto-chains", type=int, default=2, help="chains of the auto rule")
     p.add_argument("--seeds", type=int, default=3, help="seeds of the auto rule")
+    p.add_argument(
+        "--null-runs", type=int, default=0, help="runs of the test at equilibrium per L (part 3)"
+    )
     a = p.parse_args(argv)
     sizes = [int(x) for x in a.L.split(",")]
     print(f"{a.algorithm} at T = {a.T:.6f}, random starts; work in L^2 flipped spins per chain")
@@ -118,6 +154,11 @@ def main(argv=None) -> int:
             f"{time.perf_counter() - t0:.0f} s -->",
             flush=True,
         )
+    if a.null_runs:
+        print("\n| L | tests at equilibrium | testable | failed |\n|---|---|---|---|")
+        for L in sizes:
+            r = null_rate(L, algorithm=a.algorithm, chains=a.auto_chains, runs=a.null_runs, T=a.T)
+            print(f"| {L} | {r['tests']} | {r['testable']} | {r['failed']} |", flush=True)
     return 0
 
 
