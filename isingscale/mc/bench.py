@@ -62,7 +62,7 @@ def _sized(run, seconds: float) -> int:
     return max(1, int(n * seconds / max(dt, 1e-6)))
 
 
-def _ours(L: int, algorithm: str, spins: np.ndarray, *, chains: int, T: float):
+def _ours(L: int, *, algorithm: str, spins: np.ndarray, chains: int, T: float):
     """``run(n)``: n updates of every chain on ``chains`` threads -> (flipped, seconds)."""
     ch = Chains(L, T=T, algorithm=algorithm, seed=12345, chains=chains)
     ch.spins[:] = spins
@@ -77,7 +77,7 @@ def _ours(L: int, algorithm: str, spins: np.ndarray, *, chains: int, T: float):
     return run
 
 
-def _mcising(L: int, algorithm: str, spins: np.ndarray, *, T: float):
+def _mcising(L: int, *, algorithm: str, spins: np.ndarray, T: float):
     """``run(n)`` for mcising's engine on one chain, or None when mcising is absent."""
     try:
         from mcising._core import IsingSimulation
@@ -102,7 +102,7 @@ def _threads(n: int):
     return previous
 
 
-def _rates(runs: dict, seconds: float, rounds: int) -> dict[str, list[float]]:
+def _rates(runs: dict, *, seconds: float, rounds: int) -> dict[str, list[float]]:
     """Alternate the runs for ``rounds`` rounds of ~seconds/rounds each; rates per round."""
     sizes = {k: _sized(run, seconds / rounds) for k, run in runs.items()}
     out: dict[str, list[float]] = {k: [] for k in runs}
@@ -122,14 +122,16 @@ def kernel_row(
     spins = equilibrated(L, T=T)
     previous = _threads(1)
     try:
-        runs = {"one_core": _ours(L, algorithm, spins, chains=1, T=T)}
-        mc = _mcising(L, algorithm, spins, T=T)
+        runs = {"one_core": _ours(L, algorithm=algorithm, spins=spins, chains=1, T=T)}
+        mc = _mcising(L, algorithm=algorithm, spins=spins, T=T)
         if mc is not None:
             runs["mcising"] = mc
-        rates = _rates(runs, seconds, rounds)
+        rates = _rates(runs, seconds=seconds, rounds=rounds)
         _threads(threads)
-        many = _ours(L, algorithm, np.tile(spins, (threads, 1)), chains=threads, T=T)
-        rates["all_cores"] = _rates({"x": many}, seconds, 1)["x"]
+        many = _ours(
+            L, algorithm=algorithm, spins=np.tile(spins, (threads, 1)), chains=threads, T=T
+        )
+        rates["all_cores"] = _rates({"x": many}, seconds=seconds, rounds=1)["x"]
     finally:
         numba.set_num_threads(previous)
     row = dict(L=L, algorithm=algorithm, threads=threads, mcising=math.nan, ratio=math.nan)

@@ -2,7 +2,9 @@
 
 The group ``/_state`` holds two slots, each tagged with the number of samples in the file
 it belongs to: per-chain xoshiro256++ states (``rng``, (2, chains, 4) uint64), spins
-(``spins``, (2, chains, L, L) int8) and production work counters (``flipped``,
+(``bits``, (2, chains, ceil(L^2 / 8)) uint8: ``numpy.packbits`` of spin > 0, row-major;
+uncompressed, so that storing it costs a copy, not a compression) and production work
+counters (``flipped``,
 ``updates``, (2, chains) int64: flipped spins and updates since thermalization, up to
 that sample). A new state is written to the slot *not* holding the current one, and its
 tag is set last, so a process killed while writing leaves the other slot intact; on
@@ -27,28 +29,21 @@ def _group(writer: EnsembleWriter, chains: Chains):
         g = f.create_group("_state")
         C, L = chains.chains, chains.L
         g.create_dataset("rng", shape=(2, C, 4), dtype=np.uint64)
-        g.create_dataset(
-            "spins",
-            shape=(2, C, L, L),
-            dtype=np.int8,
-            chunks=(1, 1, L, L),
-            compression="gzip",
-            compression_opts=1,
-        )
+        g.create_dataset("bits", shape=(2, C, (L * L + 7) // 8), dtype=np.uint8)
         g.create_dataset("flipped", shape=(2, C), dtype=np.int64)
         g.create_dataset("updates", shape=(2, C), dtype=np.int64)
         g.create_dataset("n_samples", data=np.array([-1, -1], np.int64))
     return f["_state"]
 
 
-def save_state(writer: EnsembleWriter, chains: Chains, n: int) -> None:
+def save_state(writer: EnsembleWriter, chains: Chains, *, n: int) -> None:
     """Store the chains' state for sample count ``n`` in the slot not holding the current one."""
     g = _group(writer, chains)
     tags = g["n_samples"][:]
     slot = 1 if tags[0] == writer.n_samples else 0
     g["n_samples"][slot] = -1  # invalid while being written
     g["rng"][slot] = chains.rng
-    g["spins"][slot] = chains.spins.reshape(chains.chains, chains.L, chains.L)
+    g["bits"][slot] = np.packbits(chains.spins > 0, axis=1)
     g["flipped"][slot] = chains.production.flipped
     g["updates"][slot] = chains.production.updates
     g["n_samples"][slot] = n
@@ -73,7 +68,11 @@ def restore_state(writer: EnsembleWriter, chains: Chains) -> bool:
                 )
             return False
         chains.rng[:] = g["rng"][slots[0]]
-        chains.spins[:] = g["spins"][slots[0]].reshape(chains.chains, chains.N)
+        if "bits" in g:
+            up = np.unpackbits(g["bits"][slots[0]], axis=1, count=chains.N).astype(bool)
+            chains.spins[:] = np.where(up, 1, -1).astype(np.int8)
+        else:  # files written before the state was bit-packed
+            chains.spins[:] = g["spins"][slots[0]].reshape(chains.chains, chains.N)
         if "flipped" in g:  # files written before the counters were kept start them at 0
             chains.production.flipped[:] = g["flipped"][slots[0]]
             chains.production.updates[:] = g["updates"][slots[0]]

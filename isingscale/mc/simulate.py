@@ -246,7 +246,7 @@ def simulate(
             for key in ("thermalize", "thermalize_unit"):
                 writer.attrs[key] = config[key]
             writer.attrs["config"] = json.dumps(config)
-            interval = _thermalize(writer, mc, config, progress)
+            interval = _thermalize(writer, mc, config=config, progress=progress)
         _produce(writer, mc, samples, interval=interval, progress=progress)
     finally:
         writer.close()
@@ -398,14 +398,16 @@ def calibrated_interval(th: Thermalization, *, decorrelate: float, N: int) -> in
     return max(1, math.ceil(decorrelate * N / low))
 
 
-def _thermalize(writer: EnsembleWriter, mc: Chains, config: dict, progress: bool) -> int:
+def _thermalize(writer: EnsembleWriter, mc: Chains, *, config: dict, progress: bool) -> int:
     th = thermalize(
         mc, amount=config["thermalize"], unit=config["thermalize_unit"], progress=progress
     )
     for key, value in th.attrs().items():
         writer.attrs[key] = value
     if not th.stationary:
-        warnings.warn(_thermalization_message(th, mc, config), ThermalizationWarning, stacklevel=3)
+        warnings.warn(
+            _thermalization_message(th, mc=mc, config=config), ThermalizationWarning, stacklevel=3
+        )
     interval = 0
     if config["schedule"] == "calibrated":
         interval = calibrated_interval(th, decorrelate=config["decorrelate"], N=mc.N)
@@ -414,12 +416,12 @@ def _thermalize(writer: EnsembleWriter, mc: Chains, config: dict, progress: bool
         interval = config["interval"]
     if config["schedule"] != "threshold":
         writer.attrs["interval"] = interval
-    save_state(writer, mc, 0)
+    save_state(writer, mc, n=0)
     writer.h5file.flush()
     return interval
 
 
-def _thermalization_message(th: Thermalization, mc: Chains, config: dict) -> str:
+def _thermalization_message(th: Thermalization, *, mc: Chains, config: dict) -> str:
     where = f"L = {mc.L}, T = {mc.T:.6g}, {mc.algorithm}"
     if th.rule == "auto":
         return (
@@ -484,7 +486,7 @@ def _write_block(
     s = np.arange(n, end)
     chain = s % C
     k = s // C - before[chain]
-    save_state(writer, mc, end)
+    save_state(writer, mc, n=end)
     writer.append(
         out_spins[chain, k].reshape(-1, mc.L, mc.L),
         energy=-J * out_bonds[chain, k] / mc.N,

@@ -286,7 +286,7 @@ def _residuals(w: dict, name: str) -> tuple[dict, dict]:
     return est, res
 
 
-def _compare(w: dict, name: str, chains: int) -> WindowTest:
+def _compare(w: dict, name: str, *, chains: int) -> WindowTest:
     """Window means with standard errors sqrt(2 tau var / n), one tau_int for both windows.
 
     tau_int is estimated on the residuals of A and B together (each about its own mean,
@@ -306,10 +306,10 @@ def stationarity(history: History, *, rule: str, amount: float) -> Thermalizatio
     """The stationarity test on the last half of the recorded work (see module doc)."""
     ch = history.chains
     w = _windows(history)
-    tests = tuple(_compare(w, name, ch.chains) for name in OBSERVABLES)
+    tests = tuple(_compare(w, name, chains=ch.chains) for name in OBSERVABLES)
     both = {"A": {k: np.concatenate([w["A"][k], w["B"][k]]) for k in ("df", "du", "chain")}}
     both["B"] = both["A"]
-    fpu = _compare(both, "flips_per_update", ch.chains)
+    fpu = _compare(both, "flips_per_update", chains=ch.chains)
     records = min(int(np.sum(w[k]["chain"] == c)) for k in "AB" for c in range(ch.chains))
     return Thermalization(
         rule=rule,
