@@ -32,5 +32,6 @@ THERMALIZE_MAX: float = 4096.0  # ... and doubles the work while not stationary,
 STATIONARITY_Z: float = 3.5  # windows, and energy vs exact, agree within Z errors (4 tests)
 STATIONARITY_MIN_RECORDS: int = 16  # fewer records per chain and window: too short to test
 STATIONARITY_MIN_EFFECTIVE: float = 10.0  # ... and so are fewer independent samples per window
-CALIBRATION_PRECISION: float = 0.1  # "auto" also waits for flips per update to +-10 % (1 se)
+CALIBRATION_PRECISION: float = 0.05  # "auto" also waits for flips per update to +-5 % (1 se)
+CALIBRATION_SIGMAS: float = 3.0  # saves are calibrated on flips per update f - 3 se_f
 DEFAULT_DECORRELATE: float = 2.0  # target flipped spins between saves, in units of L^2

@@ -9,7 +9,7 @@ flipped spins *on average*. How "on average" is realised is the saving schedule:
 - ``calibrated`` (default, unbiased): the mean flipped spins per update f is measured
   over the equilibrated last half of thermalization (all chains pooled), and every chain
   then does the same fixed number of updates between saves,
-  ``ceil(decorrelate L^2 / (f - 2 se_f))``: at least the target on average (the lower
+  ``ceil(decorrelate L^2 / (f - 3 se_f))``: at least the target on average (the lower
   confidence bound keeps it there when f is uncertain);
 - ``fixed`` (unbiased): ``interval`` updates between saves, given by the user;
 - ``threshold`` (the paper's rule, biased): a chain saves when its own flipped-spin
@@ -41,6 +41,7 @@ import numpy as np
 from .. import stats
 from ..constants import (
     BINDER_CRITICAL,
+    CALIBRATION_SIGMAS,
     DEFAULT_DECORRELATE,
     DEFAULT_THERMALIZE,
     T_C,
@@ -367,7 +368,8 @@ def _rule_text(config: dict) -> str:
         )
     return (
         f"calibrated: a fixed number of {unit} between saves, ceil({config['decorrelate']} L^2 / "
-        "(f - 2 se_f)) with f the mean flipped spins per update over the equilibrated last half "
+        f"(f - {CALIBRATION_SIGMAS:g} se_f)) with f the mean flipped spins per update over the "
+        "equilibrated last half "
         "of thermalization (all chains pooled) and se_f its standard error"
     )
 
@@ -386,7 +388,7 @@ def _interval(writer: EnsembleWriter, config: dict) -> int:
 def calibrated_interval(th: Thermalization, *, decorrelate: float, N: int) -> int:
     """Updates between saves so that the mean flipped spins reach ``decorrelate * N``.
 
-    Uses the lower confidence bound f - 2 se_f of the flipped spins per update (at least
+    Uses the lower confidence bound f - 3 se_f of the flipped spins per update (at least
     f / 2), so that the target is met on average even when f is uncertain; without a
     measurement from the last half (too short a thermalization) the mean over all of
     thermalization stands in.
@@ -394,7 +396,7 @@ def calibrated_interval(th: Thermalization, *, decorrelate: float, N: int) -> in
     f, se = th.flips_per_update, th.flips_per_update_error
     if not math.isfinite(f) or f <= 0:
         f, se = th.flips * N / max(th.updates, 1), 0.0
-    low = max(f - 2 * se, f / 2) if math.isfinite(se) else f
+    low = max(f - CALIBRATION_SIGMAS * se, f / 2) if math.isfinite(se) else f
     return max(1, math.ceil(decorrelate * N / low))
 
 

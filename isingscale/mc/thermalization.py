@@ -311,13 +311,14 @@ def stationarity(history: History, *, rule: str, amount: float) -> Thermalizatio
     both["B"] = both["A"]
     fpu = _compare(both, "flips_per_update", chains=ch.chains)
     records = min(int(np.sum(w[k]["chain"] == c)) for k in "AB" for c in range(ch.chains))
+    window = float(ch.thermalization.flipped.mean() / ch.N / 4)
     return Thermalization(
         rule=rule,
         amount=float(amount),
         flips=float(ch.thermalization.flipped.mean() / ch.N),
         updates=float(ch.thermalization.updates.mean()),
         stages=history.stages,
-        window=float(ch.thermalization.flipped.mean() / ch.N / 4),
+        window=window,
         records=records,
         tests=tests,
         energy_exact=float(torus_energy(ch.L, ch.T, J=J)),

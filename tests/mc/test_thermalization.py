@@ -48,7 +48,7 @@ def test_attributes_record_the_test(run):
         * 64**2
         / max(
             a["thermalization_mean_flips_per_update"]
-            - 2 * a["thermalization_mean_flips_per_update_error"],
+            - 3 * a["thermalization_mean_flips_per_update_error"],
             a["thermalization_mean_flips_per_update"] / 2,
         )
     )
