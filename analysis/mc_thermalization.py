@@ -10,8 +10,8 @@ fixed update counts, as the rule does). In
 half-octave bins of work the chain-averaged energy is compared with Kaufman's exact value
 and |m| with its mean over the last half of the run (the reference), both in units of
 the per-sample standard deviation sigma over that last half. t_eq is the start of the
-first bin from which on both stay within 0.25 sigma, or within 3 standard errors of the
-chain average where the chains' spread says a bin is noisier than that. The next column
+first bin from which on both stay within 0.25 sigma + 3 standard errors of the chain
+average (from the chains' spread in that bin). The next column
 is the mean flipped spins per update over the last half (Wolff: the mean cluster size),
 over L^2.
 
@@ -69,7 +69,7 @@ def relaxation(L: int, *, algorithm: str, chains: int, flips: float, seed: int, 
     t_eq = math.nan
     for i, (lo, *_rest) in enumerate(bins):
         if all(
-            abs(de) <= max(0.25, 3 * se_e) and abs(dm) <= max(0.25, 3 * se_m)
+            abs(de) <= 0.25 + 3 * se_e and abs(dm) <= 0.25 + 3 * se_m
             for _, de, dm, se_e, se_m in bins[i:]
         ):
             t_eq = lo
