@@ -427,9 +427,10 @@ def _thermalization_message(th: Thermalization, *, mc: Chains, config: dict) -> 
     where = f"L = {mc.L}, T = {mc.T:.6g}, {mc.algorithm}"
     if th.rule == "auto":
         return (
-            f"thermalization ({where}) reached the cap of {THERMALIZE_MAX:g} L^2 flipped spins per "
-            f"chain without passing the stationarity test: {th.verdict()}; samples may be out of "
-            "equilibrium (a larger explicit --thermalize runs longer)"
+            f"thermalization ({where}) ended after {th.flips:.3g} L^2 flipped spins per chain "
+            f"(auto stops at {THERMALIZE_MAX:g}) without passing the stationarity test: "
+            f"{th.verdict()}; samples may be out of equilibrium (a larger explicit --thermalize "
+            "runs longer)"
         )
     asked = f"--thermalize {config['thermalize']:g}"
     if th.rule == "updates":

@@ -99,7 +99,7 @@ class Thermalization:
     amount: float  # requested: L^2 flipped spins ("auto": the minimum) or updates
     flips: float  # L^2 flipped spins per chain spent (mean over chains)
     updates: float  # updates per chain spent (mean over chains)
-    stages: int  # runs of the kernel between tests ("auto" doubles the work each stage)
+    stages: int  # stages of work, each followed by a test ("auto" doubles the work each stage)
     window: float  # length of each window A, B in L^2 flipped spins per chain
     records: int  # fewest records of any chain in a window
     tests: tuple[WindowTest, ...]
@@ -167,7 +167,10 @@ class Thermalization:
             "thermalization_test": (
                 "windows A, B = the two halves of the last half of the work of every chain; "
                 f"pass: |mean_B - mean_A| <= {STATIONARITY_Z:g} se for "
-                f"{', '.join(OBSERVABLES)}, and |energy_B - exact| <= {STATIONARITY_Z:g} se_B"
+                f"{', '.join(OBSERVABLES)}, and |energy_B - exact| <= {STATIONARITY_Z:g} se_B; "
+                f"se = sqrt(2 tau_int var / n), one tau_int for both windows, all chains; "
+                f"testable with >= {STATIONARITY_MIN_RECORDS} records per chain and "
+                f">= {STATIONARITY_MIN_EFFECTIVE:g} independent samples per window"
             ),
             "thermalization_window_flips_per_site": self.window,
             "thermalization_window_records": self.records,
@@ -189,9 +192,8 @@ class History:
     so far, or one L^2, at the pooled flips per update of the previous chunk, so that the
     rate changes little within a chunk even while clusters grow from a random start; a
     chain also stops once it reaches the requested flipped spins) with a record every
-    ``every`` updates:
-    about :data:`_RECORDS_PER_CHUNK` records per chunk, at times that do not depend on
-    the chain's own state.
+    ``every`` updates: about :data:`_RECORDS_PER_CHUNK` records per chunk, at times that
+    do not depend on the chain's own state.
     """
 
     def __init__(self, chains: Chains):
@@ -225,11 +227,22 @@ class History:
         return now - np.array([rows[0][0, column] for rows in self.rows])
 
     def run_flips(self, total: int) -> None:
-        """Run every chain until it has flipped ``total`` spins since the history began."""
+        """Run every chain until it has flipped ``total`` spins since the history began.
+
+        A chunk that flips under 1 % of what it was given ends the stage early: sweeps that
+        almost never flip (Metropolis far below Tc) cannot reach a flip count, and the
+        test then judges what was done.
+        """
+        N = self.chains.N
         while (todo := total - (done := self._since_start(0))).max() > 0:
-            chunk = min(int(todo.max()), max(int(done.mean()) // 4, self.chains.N))
-            updates = np.where(todo > 0, math.ceil(chunk / self.rate), 0)
-            self._run(max_flipped=np.clip(todo, 0, chunk), updates=updates)
+            chunk = min(int(todo.max()), max(int(done.mean()) // 4, N))
+            updates = math.ceil(chunk / self.rate)
+            if self.chains.algorithm != "wolff":  # an update is a sweep of N spins
+                updates = min(updates, 64 * math.ceil(chunk / N))
+            given = np.clip(todo, 0, chunk)
+            self._run(max_flipped=given, updates=np.where(todo > 0, updates, 0))
+            if (self._since_start(0) - done).sum() < 0.01 * given.sum():
+                break
         self.stages += 1
 
     def run_updates(self, total: int) -> None:
