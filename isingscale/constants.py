@@ -23,6 +23,15 @@ CORRELATION_AMPLITUDE: float = 2.0 ** (1.0 / 8.0 + 1.0 / 12.0) * math.exp(
 # lattice (Salas & Sokal, J. Stat. Phys. 98, 551 (2000)): 0.61069...
 BINDER_CRITICAL: float = 0.61069
 
-# Monte Carlo protocol defaults after the SKILD paper, appendix F.
-DEFAULT_THERMALIZE: int = 2000  # Wolff transitions per chain before the first save
+# Monte Carlo protocol defaults (isingscale.mc.thermalization; measurements in data/README.md).
+# The SKILD paper (appendix F) thermalizes for 2,000 Wolff transitions: that is
+# thermalize=2000 with unit "updates", enough at L = 128 and far too little at L = 256.
+DEFAULT_THERMALIZE: str = "auto"  # until stationary, in L^2 flipped spins per chain
+THERMALIZE_MIN: float = 16.0  # "auto" starts with this many L^2 flipped spins per chain ...
+THERMALIZE_MAX: float = 4096.0  # ... and doubles the work while not stationary, up to this
+STATIONARITY_Z: float = 3.5  # windows, and energy vs exact, agree within Z errors (4 tests)
+STATIONARITY_MIN_RECORDS: int = 16  # fewer records per chain and window: too short to test
+STATIONARITY_MIN_EFFECTIVE: float = 10.0  # ... and so are fewer independent samples per window
+CALIBRATION_PRECISION: float = 0.05  # "auto" also waits for flips per update to +-5 % (1 se)
+CALIBRATION_SIGMAS: float = 3.0  # saves are calibrated on flips per update f - 3 se_f
 DEFAULT_DECORRELATE: float = 2.0  # target flipped spins between saves, in units of L^2

@@ -16,6 +16,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ..stats import binder
+
+__all__ = ["SCALARS", "binder", "energy_per_site", "scalars", "susceptibility"]
+
 SCALARS = ("energy", "abs_m", "m", "chi", "chi_signed", "binder")
 
 
@@ -27,12 +31,6 @@ def energy_per_site(C: np.ndarray, *, J: float = 1.0) -> np.ndarray:
 def susceptibility(m2, abs_m, *, L: int, T: float) -> np.ndarray:
     """chi = L^2 (<m^2> - <|m|>^2) / T (per site); nan for T = nan."""
     return L * L * (np.asarray(m2) - np.asarray(abs_m) ** 2) / T
-
-
-def binder(m2, m4) -> np.ndarray:
-    """Binder cumulant U4 = 1 - <m^4> / (3 <m^2>^2); nan where <m^2> = 0."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return 1.0 - np.asarray(m4) / (3.0 * np.asarray(m2) ** 2)
 
 
 def scalars(means: Mapping[str, np.ndarray], *, L: int, T: float, J: float = 1.0) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import sys
 import warnings
@@ -70,11 +71,21 @@ def _int_list(ctx, param, value: str) -> list[int]:
 )
 @click.option(
     "--thermalize",
-    type=click.IntRange(min=0),
     default=DEFAULT_THERMALIZE,
-    metavar="INT",
+    metavar="auto|X",
     show_default=True,
-    help="Updates per chain before the first save.",
+    help="Thermalization per chain: 'auto' runs until the stationarity test passes (energy, |m|, "
+    "flips per update steady and the energy at its exact value); a number X runs exactly X "
+    "(in --thermalize-unit) and warns if that is too short.",
+)
+@click.option(
+    "--thermalize-unit",
+    type=click.Choice(["flips", "updates"]),
+    default="flips",
+    show_default=True,
+    help="Unit of a numeric --thermalize: L^2 flipped spins per chain, or updates (Wolff clusters, "
+    "SW or Metropolis sweeps). The SKILD paper's 2,000 Wolff transitions: --thermalize 2000 "
+    "--thermalize-unit updates.",
 )
 @click.option(
     "--decorrelate",
@@ -139,6 +150,7 @@ def simulate(
     chains,
     seed,
     thermalize,
+    thermalize_unit,
     decorrelate,
     schedule,
     interval,
@@ -159,7 +171,9 @@ def simulate(
       isingscale simulate --L 128 --samples 10000
       isingscale simulate --L 64 --samples 5000 --T 2.5 --algorithm sw --chains 4
       isingscale simulate --L 64 --samples 20000 --out data/l64.h5 --resume
-      isingscale simulate --L 128 --samples 100000 --shards 16 --scheduler tcp://sched:8786 --out data/l128.h5
+      isingscale simulate --L 128 --samples 100000 --shards 16 \
+          --scheduler tcp://sched:8786 --out data/l128.h5
+      isingscale simulate --L 128 --samples 1000 --thermalize 2000 --thermalize-unit updates
     """
     from ..mc.simulate import default_path
     from ..mc.simulate import simulate as run
@@ -167,51 +181,28 @@ def simulate(
     out = out or str(default_path(L, T, algorithm, seed))
     if scheduler is not None and shards is None:
         raise click.UsageError("--scheduler needs --shards")
+    options = dict(
+        samples=samples,
+        T=T,
+        seed=seed,
+        chains=chains,
+        thermalize=thermalize,
+        thermalize_unit=thermalize_unit,
+        decorrelate=decorrelate,
+        schedule=schedule,
+        interval=interval,
+        algorithm=algorithm,
+        out=out,
+        resume=resume,
+        overwrite=overwrite,
+        progress=progress,
+    )
     if shards is not None:
-        _simulate_shards(
-            L,
-            T,
-            samples,
-            algorithm,
-            chains,
-            seed,
-            thermalize,
-            decorrelate,
-            schedule,
-            interval,
-            shards,
-            scheduler,
-            out,
-            resume,
-            overwrite,
-            progress,
-        )
+        _simulate_shards(L, shards=shards, scheduler=scheduler, **options)
         return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if schedule == "threshold":
-            click.echo(
-                "warning: schedule 'threshold' is a stopping time on the chain's own flips and biases "
-                "the ensemble (energy ~3% low at L=16); use it only for comparison",
-                err=True,
-            )
+    with _warnings_as_lines():
         try:
-            result = run(
-                L,
-                samples=samples,
-                T=T,
-                chains=chains,
-                seed=seed,
-                thermalize=thermalize,
-                decorrelate=decorrelate,
-                schedule=schedule,
-                interval=interval,
-                algorithm=algorithm,
-                out=out,
-                resume=resume,
-                overwrite=overwrite,
-                progress=progress,
-            )
+            result = run(L, **options)
         except KeyboardInterrupt:
             args = [a for a in sys.argv[1:] if a not in ("--overwrite", "--resume")]
             click.echo(
@@ -223,44 +214,26 @@ def simulate(
     click.echo(result.summary())
 
 
-def _simulate_shards(
-    L,
-    T,
-    samples,
-    algorithm,
-    chains,
-    seed,
-    thermalize,
-    decorrelate,
-    schedule,
-    interval,
-    shards,
-    scheduler,
-    out,
-    resume,
-    overwrite,
-    progress,
-):
+@contextlib.contextmanager
+def _warnings_as_lines():
+    """Print the Monte Carlo warnings as they happen, one line each on stderr."""
+    from ..mc.simulate import ThermalizationWarning, ThresholdBiasWarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        click.echo(f"warning: {message}", err=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for category in (ThresholdBiasWarning, ThermalizationWarning):
+            warnings.simplefilter("always", category)
+        warnings.showwarning = show
+        yield
+
+
+def _simulate_shards(L, *, shards, scheduler, out, **options):
     from ..mc.shards import simulate_shards
 
-    results = simulate_shards(
-        L,
-        samples=samples,
-        shards=shards,
-        out=out,
-        seed=seed,
-        chains=chains,
-        scheduler=scheduler,
-        progress=progress,
-        T=T,
-        algorithm=algorithm,
-        thermalize=thermalize,
-        decorrelate=decorrelate,
-        schedule=schedule,
-        interval=interval,
-        resume=resume,
-        overwrite=overwrite,
-    )
+    results = simulate_shards(L, shards=shards, scheduler=scheduler, out=out, **options)
     for r in results:
         click.echo(
             f"wrote {r['n_samples']} samples to {r['path']}  (energy per site {r['energy']:.5f} "
@@ -281,7 +254,7 @@ def _simulate_shards(
     callback=_int_list,
     metavar="L1,L2,...",
     show_default=True,
-    help="Lattice sizes.",
+    help="Lattice sizes of the kernel table.",
 )
 @click.option(
     "--algorithms",
@@ -296,7 +269,7 @@ def _simulate_shards(
     default=2.0,
     metavar="FLOAT",
     show_default=True,
-    help="Timed seconds per measurement (after a warm-up).",
+    help="Timed seconds per kernel measurement (split into alternating rounds).",
 )
 @click.option(
     "--threads",
@@ -304,29 +277,47 @@ def _simulate_shards(
     default=None,
     metavar="INT",
     show_default="all cores",
-    help="Threads (and chains) for the all-core column.",
+    help="Threads (and chains) for the all-core columns.",
 )
 @click.option(
     "--mcising/--no-mcising",
     "with_mcising",
     default=True,
     show_default=True,
-    help="Time mcising's Wolff side by side when it is installed.",
+    help="Run mcising side by side when it is installed.",
 )
-def bench_mc(sizes, algorithms, seconds, threads, with_mcising):
-    """Flipped spins per second at Tc: one core, all cores, and mcising's Wolff for reference.
+@click.option(
+    "--command-L",
+    "command_sizes",
+    default="128",
+    metavar="L1,L2,...",
+    show_default=True,
+    help="Lattice sizes of the whole-command table ('' for none).",
+)
+@click.option(
+    "--command-samples",
+    type=click.IntRange(min=1),
+    default=2000,
+    metavar="INT",
+    show_default=True,
+    help="Samples each whole command saves.",
+)
+def bench_mc(sizes, algorithms, seconds, threads, with_mcising, command_sizes, command_samples):
+    """Flipped spins per second at Tc (kernels) and wall time of whole commands, vs mcising.
 
-    One core is one chain on one thread; all cores is one chain per thread run in
-    parallel. mcising (optional `bench` extra) runs the same Wolff workload; its flipped
-    spins are its reported total cluster sizes.
+    Kernel table: one core (one chain on one thread), all cores (one chain per thread),
+    and mcising's same algorithm on the same equilibrated lattice, alternating rounds.
+    Command table: `isingscale simulate` against `mcising run` making the same ensemble
+    (same thermalization and saving interval, HDF5 output), one core each.
 
     \b
     Examples:
       isingscale bench mc
-      isingscale bench mc --L 128 --algorithms wolff --seconds 5
+      isingscale bench mc --L 64,128,256,512,1024,2048 --algorithms wolff --seconds 3
+      isingscale bench mc --L 128 --command-L 128,256 --command-samples 4000
     """
     from ..errors import IsingScaleError
-    from ..mc.bench import bench_table, format_table
+    from ..mc.bench import command_row, format_command_table, format_kernel_table, kernel_table
 
     algs = [a.strip() for a in algorithms.split(",") if a.strip()]
     bad = [a for a in algs if a not in ("wolff", "sw", "metropolis")]
@@ -334,11 +325,10 @@ def bench_mc(sizes, algorithms, seconds, threads, with_mcising):
         raise IsingScaleError(
             f"unknown algorithm(s) {', '.join(bad) or algorithms!r}; expected wolff, sw, metropolis"
         )
-    rows = bench_table(
-        sizes,
-        algs,
-        seconds=seconds,
-        threads=threads or default_threads(),
-        with_mcising=with_mcising,
-    )
-    click.echo(format_table(rows))
+    threads = threads or default_threads()
+    rows = kernel_table(sizes, algs, seconds=seconds, threads=threads, with_mcising=with_mcising)
+    click.echo(format_kernel_table(rows))
+    command_sizes = _int_list(None, None, command_sizes) if command_sizes.strip() else []
+    if command_sizes:
+        rows = [command_row(L, samples=command_samples, threads=threads) for L in command_sizes]
+        click.echo("\n" + format_command_table(rows))

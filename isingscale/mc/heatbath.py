@@ -36,7 +36,7 @@ def check_sweeps(sweeps) -> int:
 def heatbath(
     spins: np.ndarray, T: float, sweeps: int, *, seed=0, preserve_blocks: int | None = None
 ) -> np.ndarray:
-    """`sweeps` heat-bath sweeps of (B, L, L) or (L, L) ±1 lattices on the torus at T (units of J/k_B).
+    """`sweeps` heat-bath sweeps of (B, L, L) or (L, L) ±1 lattices on the torus at T (J = k_B = 1).
 
     Returns new int8 lattices of the same shape; the input is not modified. L must be a
     multiple of 2, or of b with ``preserve_blocks=b`` (then each lattice's b x b majority

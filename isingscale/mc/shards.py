@@ -61,12 +61,13 @@ def simulate_shards(
     progress: bool = True,
     **options,
 ) -> list[dict]:
-    """Write ``shards`` independent-seed ensemble files through dask tasks; returns their result dicts.
+    """Write ``shards`` independent-seed ensemble files through dask tasks; return their results.
 
     chains: chains per shard (default 1: the shards are the parallelism). scheduler: a
     dask.distributed address, or None / "local" for a LocalCluster of min(shards, cores)
     workers. Other options are those of :func:`isingscale.simulate` (T, algorithm,
-    thermalize, decorrelate, schedule, interval, resume, overwrite).
+    thermalize, thermalize_unit, decorrelate, schedule, interval, resume, overwrite).
+    Each shard thermalizes its own chains and records its own test in its file.
     """
     from tqdm.auto import tqdm
 

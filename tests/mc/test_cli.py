@@ -39,7 +39,8 @@ def test_simulate_summary(tmp_path):
 
 def test_help_has_examples_and_defaults():
     r = CliRunner().invoke(main, ["simulate", "--help"])
-    assert r.exit_code == 0 and "Examples:" in r.output and "[default: 2000" in r.output
+    assert r.exit_code == 0 and "Examples:" in r.output and "[default: auto]" in r.output
+    assert "--thermalize 2000 --thermalize-unit updates" in " ".join(r.output.split())
 
 
 @pytest.mark.parametrize(
@@ -50,6 +51,13 @@ def test_help_has_examples_and_defaults():
         (["--L", 8, "--T", -2, "--samples", 5], "temperature"),
         (["--L", 8, "--samples", 0], "samples"),
         (["--L", 8, "--samples", 5, "--schedule", "fixed"], "interval"),
+        (["--L", 8, "--samples", 5, "--thermalize", 0], "thermalize must be"),
+        (["--L", 8, "--samples", 5, "--thermalize", -3], "thermalize must be"),
+        (["--L", 8, "--samples", 5, "--thermalize", "soon"], "thermalize must be"),
+        (
+            ["--L", 8, "--samples", 5, "--thermalize", "auto", "--thermalize-unit", "updates"],
+            "a number",
+        ),
     ],
 )
 def test_bad_input_one_line(tmp_path, args, message):
@@ -57,6 +65,16 @@ def test_bad_input_one_line(tmp_path, args, message):
     assert r.exit_code == 1 and r.output.startswith("Error: ") and message in r.output
     assert "Traceback" not in r.output and len(r.output.strip().splitlines()) == 1
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_too_short_thermalization_warns_in_one_line(tmp_path):
+    """The paper's 2,000 Wolff updates at L = 256: one warning line on stderr, then the run."""
+    args = ["--L", 256, "--samples", 2, "--chains", 2, "--thermalize", 2000]
+    r = _invoke(*args, "--thermalize-unit", "updates", "--out", tmp_path / "x.h5")
+    assert r.exit_code == 0, r.output
+    warning = [line for line in r.output.splitlines() if line.startswith("warning:")]
+    assert len(warning) == 1 and "too short for L = 256" in warning[0]
+    assert "NOT stationary" in r.output and "Traceback" not in r.output
 
 
 def test_bogus_choice_is_usage_error(tmp_path):

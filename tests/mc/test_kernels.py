@@ -2,11 +2,12 @@
 
 import numpy as np
 import pytest
+from numba import njit
 from scipy import stats as sps
 
 from isingscale.mc import kernels
+from isingscale.mc.chains import Chains
 from isingscale.mc.rng import chain_states, random_starts
-from isingscale.mc.simulate import _Engine
 
 ALGS = ("wolff", "sw", "metropolis")
 
@@ -26,17 +27,50 @@ def test_xoshiro_uniform():
     assert sps.kstest(u, "uniform").pvalue > 1e-4
 
 
-def test_neighbour_table_and_energy_helpers():
-    L = 5
-    nbr = kernels.neighbour_table(L)
-    assert nbr.shape == (25, 4)
-    assert list(nbr[0]) == [1, 4, 5, 20]  # right, left, down, up of site (0, 0)
+@pytest.mark.parametrize("L", [2, 3, 5, 8])
+def test_energy_helpers(L):
     up = np.ones(L * L, np.int8)
-    assert kernels.bond_sum(up, nbr) == 2 * L * L
+    assert kernels.bond_sum(up, L) == 2 * L * L
     spins = random_starts(3, 1, L)[0]
     s = spins.reshape(L, L).astype(int)
-    assert kernels.bond_sum(spins, nbr) == np.sum(s * np.roll(s, 1, 0) + s * np.roll(s, 1, 1))
+    assert kernels.bond_sum(spins, L) == np.sum(s * np.roll(s, 1, 0) + s * np.roll(s, 1, 1))
     assert kernels.spin_sum(spins) == s.sum()
+
+
+@njit
+def _trials(rng, r, p_hi, p_lo, n):
+    """``n`` calls of the four-trials kernel on the fixed 64 bits ``r`` (fresh bits from rng)."""
+    hits = np.zeros(4, np.int64)
+    s0, s1, s2, s3 = rng[0, 0], rng[0, 1], rng[0, 2], rng[0, 3]
+    for _ in range(n):
+        b0, b1, b2, b3, s0, s1, s2, s3 = kernels._four_trials(r, p_hi, p_lo, s0, s1, s2, s3)
+        hits[0] += b0
+        hits[1] += b1
+        hits[2] += b2
+        hits[3] += b3
+    return hits
+
+
+def test_bond_trials_are_exact():
+    """Each 16-bit slice u decides u < p_hi at once; a tie u == p_hi compares 37 fresh bits
+    with the low bits of p53, so every trial succeeds with probability exactly p53 / 2^53."""
+    p53 = int(0.5857864376269 * 2**53)
+    p_hi, p_lo = kernels.split_probability(p53)
+    h = int(p_hi)
+    r = np.uint64(h | ((h + 1) << 16) | ((h - 1) << 32) | (h << 48))  # tie, above, below, tie
+    n = 100000
+    hits = _trials(chain_states(5, 1), r, p_hi, p_lo, n)
+    assert hits[1] == 0 and hits[2] == n
+    q = int(p_lo) / 2.0**37  # success probability given a tie
+    for k in (0, 3):
+        assert abs(hits[k] / n - q) < 5 * np.sqrt(q * (1 - q) / n), (hits, q)
+    # the fresh bits are the stream's next outputs, top 37 bits compared with p_lo
+    rng = chain_states(5, 1)
+    v = [kernels.next_u64(rng, 0) for _ in range(2)]
+    first = _trials(chain_states(5, 1), r, p_hi, p_lo, 1)
+    assert first[0] == ((v[0] >> np.uint64(27)) < p_lo) and first[3] == (
+        (v[1] >> np.uint64(27)) < p_lo
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -69,7 +103,7 @@ def _g_statistic(keys, p, bonds, sums):
 
 
 def _threshold(dof):
-    """G ~ chi2(dof) for independent samples; reject at p = 1e-6, i.e. a false alarm per million runs."""
+    """G ~ chi2(dof) for independent samples; reject at p = 1e-6 (a false alarm per 10^6 runs)."""
     return sps.chi2.isf(1e-6, dof)
 
 
@@ -84,21 +118,10 @@ def test_boltzmann_oracle_4x4(algorithm):
     from isingscale.stats import tau_int
 
     L, T, n = 4, 3.0, 40000
-    engine = _Engine(
-        dict(
-            L=L,
-            T=T,
-            algorithm=algorithm,
-            seed=11,
-            chains=2,
-            thermalize=0,
-            decorrelate=2.0,
-            schedule="fixed",
-            interval={"wolff": 6, "sw": 2, "metropolis": 3}[algorithm],
-        )
-    )
-    engine.thermalize()
-    _, bonds, sums = engine.produce(np.full(2, n // 2))
+    chains = Chains(L, T=T, algorithm=algorithm, seed=11, chains=2)
+    interval = {"wolff": 6, "sw": 2, "metropolis": 3}[algorithm]
+    chains.produce(np.full(2, 5), interval=interval)  # forget the random start
+    _, bonds, sums = chains.produce(np.full(2, n // 2), interval=interval)
     keys, p = _exact_classes(L, T)
     G, dof = _g_statistic(keys, p, bonds.ravel(), sums.ravel())
     tau = max(tau_int(bonds[0]), tau_int(bonds[1]))

@@ -58,7 +58,6 @@ def test_threshold_warns(tmp_path):
             4,
             samples=2,
             chains=1,
-            thermalize=10,
             schedule="threshold",
             out=tmp_path / "t.h5",
             progress=False,

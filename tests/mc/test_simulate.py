@@ -130,7 +130,13 @@ def test_resume_truncated_block_drops_it(run):
         (dict(schedule="sometimes"), "schedule"),
         (dict(schedule="fixed"), "interval"),
         (dict(decorrelate=0.0), "decorrelate"),
-        (dict(thermalize=3), "thermalize"),
+        (dict(thermalize=0), "thermalize"),
+        (dict(thermalize=-2.5), "thermalize"),
+        (dict(thermalize="soon"), "thermalize"),
+        (dict(thermalize=float("nan")), "thermalize"),
+        (dict(thermalize=2.5, thermalize_unit="updates"), "integer"),
+        (dict(thermalize="auto", thermalize_unit="updates"), "needs a number"),
+        (dict(thermalize=10, thermalize_unit="sweeps"), "thermalize unit"),
     ],
 )
 def test_bad_arguments(tmp_path, kw, match):
