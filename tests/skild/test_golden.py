@@ -1,4 +1,4 @@
-"""Fixed-seed outputs of ``upsample`` and ``generate`` with the shipped checkpoint, kept bit for bit.
+"""Fixed-seed outputs of ``upsample`` and ``generate`` (shipped checkpoint), kept bit for bit.
 
 Six small runs through the public API (Fourier and block inputs, factors 2, 2.5 and 4, one
 run in two stages, the three samplers, generation through the coarse stage and without it)
@@ -84,7 +84,8 @@ def runs(workdir: Path) -> dict[str, np.ndarray]:
         "generate_main_ddim": dict(L=32, samples=2, seed=5, sampler="ddim", coarse_stage=False),
     }
     for case, kw in gen.items():
-        out.update(_read(case, isc.skild.generate(None, out=workdir / f"{case}.h5", **kw, **common)))
+        path = isc.skild.generate(None, out=workdir / f"{case}.h5", **kw, **common)
+        out.update(_read(case, path))
     return out
 
 
