@@ -3,11 +3,11 @@
 import sys
 from pathlib import Path
 
+# Declared test extras: a broken install fails here, it does not turn the tests into skips.
+import ipykernel  # noqa: F401
+import nbclient
+import nbformat
 import pytest
-
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
 
 NOTEBOOKS = sorted((Path(__file__).parents[1] / "analysis").glob("*.ipynb"))
 

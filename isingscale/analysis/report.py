@@ -18,6 +18,7 @@ import xarray as xr
 
 from ..errors import IsingScaleError
 from ..io import writable_dir
+from .agreement import agreement
 from .correlators import SHAPES, check_shapes, measure
 from .ensemble import check_same_L, ensemble_labels, open_ensemble
 from .errors import DEFAULT_BLOCKS
@@ -143,30 +144,6 @@ def _measure_all(ensembles, labels, shapes, n_blocks, progress, client=None) -> 
     ds = ds.assign_coords(ensemble=list(labels))
     ds.attrs.pop("shapes", None)
     return ds
-
-
-# ---------------------------------------------------------------- agreement statistics
-
-
-def agreement(a, ea, b, eb=0.0) -> dict:
-    """z = (a - b)/sqrt(ea^2 + eb^2) over the finite entries: chi^2/dof, max |z|, its index."""
-    shape = np.shape(np.atleast_1d(a))
-    a, ea, b, eb = (
-        np.broadcast_to(np.atleast_1d(np.asarray(v, dtype=float)), shape) for v in (a, ea, b, eb)
-    )
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = (a - b) / np.sqrt(ea**2 + eb**2)
-    ok = np.isfinite(z)
-    if not ok.any():
-        return {"chi2_dof": np.nan, "max_abs_z": np.nan, "argmax": None, "dof": 0}
-    zz = np.where(ok, z, 0.0)
-    i = int(np.argmax(np.abs(zz)))
-    return {
-        "chi2_dof": float(np.sum(zz**2) / ok.sum()),
-        "max_abs_z": float(abs(zz[i])),
-        "argmax": i,
-        "dof": int(ok.sum()),
-    }
 
 
 def _curves(ds: xr.Dataset) -> list[tuple[str, str, str | None]]:

@@ -1,4 +1,4 @@
-"""Data-parallel training under torchrun (gloo on CPU): 2 processes = 1 process with twice the batch.
+"""Data-parallel training under torchrun (gloo on CPU): 2 processes = 1 with twice the batch.
 
 The two ranks draw the same global batch from the shared generator and train on halves;
 DDP averages their gradients, which is the gradient of the doubled batch. Float sums run
@@ -51,7 +51,7 @@ def _free_port() -> int:
 
 
 def _train(data, out, *, steps: int, batch: int, procs: int, resume: bool = False) -> None:
-    """``isingscale train`` in a subprocess, under ``torchrun --nproc-per-node procs`` if procs > 1."""
+    """``isingscale train skild`` in a subprocess, under torchrun --nproc-per-node procs if > 1."""
     launcher = (
         [
             sys.executable,
@@ -72,6 +72,7 @@ def _train(data, out, *, steps: int, batch: int, procs: int, resume: bool = Fals
         "-m",
         "isingscale",
         "train",
+        "skild",
         "--data",
         str(data),
         "--out",
