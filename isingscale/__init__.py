@@ -41,6 +41,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "__version__",
     "T_C",
     "U_C",
     "BINDER_CRITICAL",
