@@ -26,8 +26,10 @@ _LAZY = {
     # analysis
     "open_ensemble": "isingscale.analysis.ensemble",
     "correlate": "isingscale.analysis.report",
-    # SKILD
+    # SKILD, the baselines, and their evaluation against Monte Carlo
     "skild": "isingscale.skild",
+    "baselines": "isingscale.baselines",
+    "evaluation": "isingscale.evaluation",
 }
 
 

@@ -236,7 +236,7 @@ def train_cnn(
     data,
     out,
     *,
-    factor: int = 2,
+    factor: int | None = None,
     steps: int | None = None,
     minutes: float | None = None,
     device: str = "auto",
@@ -246,7 +246,7 @@ def train_cnn(
 ) -> Path:
     """Train a ×factor CNN on Monte Carlo ensembles; returns RUNDIR/model.safetensors.
 
-    data: ensemble files (one L, one T; L divisible by ``factor``). Stops after ``steps``
+    data: ensemble files (one L, one T; L divisible by ``factor``, default 2). Stops after ``steps``
     or ``minutes`` (neither: DEFAULT_STEPS steps). Each step draws ``batch`` lattices,
     augments them, and minimises the BCE of p(x | block_spins(x, factor)); ``last_loss``
     in the checkpoint's training section is the mean BCE of the last ``log_every`` steps
@@ -256,8 +256,11 @@ def train_cnn(
     out = Path(out)
     resumed = resume_state(out, resume, _read)
     if resumed is not None:
-        cfg = CNNTrainConfig.from_dict(resumed[0]["training"]["config"]).budget(steps, minutes)
+        saved = resumed[0]["training"]["config"]
+        given = {**options, **({"factor": factor} if factor is not None else {})}
+        cfg = CNNTrainConfig.resumed(saved, given, steps, minutes)
     else:
+        factor = 2 if factor is None else factor
         if int(factor) != factor:
             raise IsingScaleError(f"factor must be an integer >= 2, got {factor}")
         unknown = set(options) - set(CNNTrainConfig.__dataclass_fields__)

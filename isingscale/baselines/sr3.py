@@ -307,7 +307,8 @@ def train_sr3(
     out = Path(out)
     resumed = resume_state(out, resume, read_checkpoint)
     if resumed is not None:
-        cfg = SR3Config.from_dict(resumed[0]["training"]["config"]).budget(steps, minutes)
+        given = {**options, **({"factor": factor} if factor is not None else {})}
+        cfg = SR3Config.resumed(resumed[0]["training"]["config"], given, steps, minutes)
     else:
         unknown = set(options) - set(SR3Config.__dataclass_fields__)
         if unknown:

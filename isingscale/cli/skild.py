@@ -486,8 +486,8 @@ def bench_skild(L, batch, seconds, base_channels, device):
     sch = Schedule()
     w = torch.as_tensor(loss_weights(L), dtype=torch.float32, device=dev)
 
-    def rate(net) -> float:
-        opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+    def rate(net, params) -> float:
+        opt = torch.optim.Adam(params, lr=1e-4)
         n, t0 = 0, time.perf_counter()
         while time.perf_counter() - t0 < seconds:
             x = torch.randn(batch, L, L, device=dev)
@@ -503,8 +503,8 @@ def bench_skild(L, batch, seconds, base_channels, device):
     cfg = UNetConfig(base_channels=base_channels, channel_mult=(1, 2, 4, 4))
     net = UNet(cfg).to(dev).set_whitener(wh)
     conv = torch.nn.Conv2d(1, 1, 3, padding=1, padding_mode="circular").to(dev)
-    base = rate(lambda y, s: conv(y[:, None])[:, 0])
-    r = rate(net)
+    base = rate(lambda y, s: conv(y[:, None])[:, 0], conv.parameters())
+    r = rate(net, net.parameters())
     click.echo(
         f"UNet ({count_parameters(net):,} parameters, L={L}, batch {batch}, {dev}): {r:.0f} "
         "lattices/s; "

@@ -2,8 +2,8 @@
 
 Each subcommand builds its model's frozen configuration (defaults live there; an option
 left out takes the configuration's default, which ``--help`` shows) and runs the one
-training loop. ``--resume`` continues RUNDIR with the configuration it recorded: give only
-the budget (--steps / --minutes).
+training loop. ``--resume`` continues RUNDIR with the configuration it recorded and a new
+budget (--steps / --minutes); options repeated from the first command must be unchanged.
 """
 
 from __future__ import annotations

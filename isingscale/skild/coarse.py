@@ -196,7 +196,8 @@ def train_coarse(
         saved = dict(resumed[0]["coarse"]["training"]["config"])
         if isinstance(saved.get("init"), dict):  # recorded as {path, sha256} before 0.2
             saved["init"] = saved["init"]["path"]
-        cfg = CoarseConfig.from_dict(saved).budget(steps, minutes)
+        given = {**options, **({"init": init} if init else {})}
+        cfg = CoarseConfig.resumed(saved, given, steps, minutes)
     else:
         unknown = set(options) - set(CoarseConfig.__dataclass_fields__)
         if unknown:

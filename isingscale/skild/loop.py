@@ -108,13 +108,37 @@ class LoopConfig:
         kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in known}
         return cls(**{**kw, **changes})
 
-    def budget(self, steps: int | None, minutes: float | None):
-        """This configuration with a new budget (a resumed run); cosine runs need steps again."""
-        if self.lr_decay == "cosine" and steps is None:
+    @classmethod
+    def resumed(cls, saved: dict, options: dict, steps: int | None, minutes: float | None):
+        """The configuration of a resumed run: the one it recorded, with a new budget.
+
+        options: what the caller gave besides the budget (e.g. the command line repeated with
+        --resume); each must equal the recorded value, else a one-line error naming it.
+        """
+        cfg = cls.from_dict(saved)
+        for name, value in options.items():
+            if name not in cls.__dataclass_fields__:
+                raise IsingScaleError(f"unknown training option {name!r}")
+            have = getattr(cfg, name)
+            if _comparable(value) != _comparable(have):
+                raise IsingScaleError(
+                    f"--resume: {name} = {value!r} differs from the run's {have!r} (a resumed "
+                    "run keeps its configuration; give only --steps / --minutes)"
+                )
+        if cfg.lr_decay == "cosine" and steps is None:
             raise IsingScaleError(
                 "--resume: this run decays its learning rate over --steps; give --steps again"
             )
-        return replace(self, steps=steps, minutes=minutes)
+        return replace(cfg, steps=steps, minutes=minutes)
+
+
+def _comparable(v):
+    """Lists as tuples, paths as resolved strings: values as a configuration records them."""
+    if isinstance(v, (list, tuple)):
+        return tuple(v)
+    if isinstance(v, Path) or (isinstance(v, str) and ("/" in v or v.endswith(".safetensors"))):
+        return str(Path(v).resolve())
+    return v
 
 
 def _value(cfg, name):
@@ -460,6 +484,7 @@ def _steps(tr: _Trainer, progress: bool) -> None:
     writer = csv.writer(log) if log else None
     if log and log.tell() == 0:
         writer.writerow(["step", "lattices", "loss", "lr", "seconds"])
+        log.flush()
     t0 = t_ckpt = time.monotonic()
     seconds0, step0, seen0 = state.seconds, state.step, state.seen
     show = progress and ctx.is_writer
@@ -496,11 +521,12 @@ def _steps(tr: _Trainer, progress: bool) -> None:
 
 
 def truncate_log(log: Path, step: int) -> None:
-    """Drop loss.csv rows written after the checkpoint being resumed."""
+    """Drop loss.csv rows written after the checkpoint being resumed (and a row cut short by
+    a killed process); an empty file stays empty."""
     if not log.exists():
         return
     rows = list(csv.reader(log.open()))
-    keep = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= step]
+    keep = rows[:1] + [r for r in rows[1:] if len(r) == len(rows[0]) and int(r[0]) <= step]
     with log.open("w", newline="") as f:
         csv.writer(f).writerows(keep)
 

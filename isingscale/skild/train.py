@@ -23,6 +23,7 @@ import torch
 
 from ..errors import IsingScaleError
 from ..io import file_sha256
+from .checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from .data import TrainingData, check_same_data, check_temperature, load_image_data, load_ising
 from .loop import LoopConfig, Task, check_field, distributed, resume_state, run, training_device
 from .loop import training_seconds as _seconds_of
@@ -107,19 +108,22 @@ def train(
     optimizer steps (counting those before a resume); minutes: wall-clock budget of this
     call; at least one. init: a SKILD checkpoint to fine-tune (its network, schedule and
     spectrum are kept; the optimizer starts afresh). resume: continue out's checkpoint with
-    its configuration (only the budget changes; data default to the recorded files).
+    its configuration (only the budget changes: other options, if given, must equal the
+    recorded ones; data default to the recorded files).
     options: the other fields of :class:`TrainConfig` (base_channels, depth, channel_mult,
     batch, lr, warmup, lr_decay, ema, grad_clip, seed, width, alpha_bar_min, s_power,
     image_size, color, max_images, checkpoint_every, log_every). Under torchrun, batch is
     per process (global batch = batch x WORLD_SIZE) and only rank 0 writes.
     """
     out = Path(out)
-    resumed = resume_state(out, resume, _read)
+    resumed = resume_state(out, resume, read_checkpoint)
     if resumed is not None:
-        if options or init or images:
-            raise IsingScaleError("--resume keeps the run's configuration; give only the budget")
-        saved = resumed[0]["training"]["config"]
-        cfg = TrainConfig.from_dict(saved).budget(steps, minutes)
+        given = {
+            **options,
+            **({"init": init} if init else {}),
+            **({"images": images} if images else {}),
+        }
+        cfg = TrainConfig.resumed(resumed[0]["training"]["config"], given, steps, minutes)
     else:
         unknown = set(options) - set(TrainConfig.__dataclass_fields__)
         if unknown:
@@ -135,16 +139,8 @@ def train(
         return run(task, out, ctx=ctx, device=dev, resumed=resumed, progress=progress)
 
 
-def _read(path):
-    from .checkpoint import read_checkpoint
-
-    return read_checkpoint(path)
-
-
 def _with_init(cfg: TrainConfig, init) -> TrainConfig:
     """The configuration of a fine-tuning run: the checkpoint's network shape and schedule."""
-    from .checkpoint import load_checkpoint
-
     meta = load_checkpoint(init, lattice="ising-periodic", task="skild").meta
     m, sched = meta["model"], meta["schedule"]
     return replace(
@@ -160,7 +156,7 @@ def _with_init(cfg: TrainConfig, init) -> TrainConfig:
 
 def _data(cfg: TrainConfig, data, resumed, progress: bool) -> TrainingData:
     """The training data; a resumed run's default is the recorded files, checked by sha256."""
-    meta = resumed[0] if resumed else (_read(cfg.init)[0] if cfg.init else None)
+    meta = resumed[0] if resumed else (read_checkpoint(cfg.init)[0] if cfg.init else None)
     if cfg.images:
         if data:
             raise IsingScaleError("give either ensemble files (--data) or --images, not both")
@@ -187,8 +183,6 @@ def _network(cfg: TrainConfig, td: TrainingData, resumed, dev) -> UNet:
     if resumed:
         config = UNetConfig.from_dict(resumed[0]["model"])
     elif cfg.init:
-        from .checkpoint import read_checkpoint
-
         meta, tensors = read_checkpoint(cfg.init)
         config = UNetConfig.from_dict(meta["model"])
     else:
@@ -229,8 +223,6 @@ def _task(cfg: TrainConfig, td: TrainingData, resumed, dev, ctx) -> Task:
     meta = _metadata(cfg, td, schedule, net.config)
 
     def write(path, sampling_net, training, train_tensors):
-        from .checkpoint import save_checkpoint
-
         save_checkpoint(
             path, sampling_net, {**meta, "training": training}, train_state=train_tensors
         )
@@ -262,7 +254,7 @@ def _init_provenance(cfg: TrainConfig, resumed) -> dict:
         return {"init": init} if init else {}
     if not cfg.init:
         return {}
-    t = _read(cfg.init)[0]["training"]
+    t = read_checkpoint(cfg.init)[0]["training"]
     return {
         "init": {
             "path": cfg.init,

@@ -428,3 +428,35 @@ def test_train_help_lists_one_subcommand_per_model():
     assert res.exit_code == 0
     for sub in ("skild", "coarse-stage", "sr3", "cnn"):
         assert f"  {sub} " in res.output, res.output
+
+
+def test_train_help_shows_the_configurations_defaults():
+    # The options default to None and the frozen configuration supplies the value; --help shows
+    # it as text, which must be the configuration's (one source of defaults, checked).
+    from isingscale.baselines import CNNTrainConfig, SR3Config
+    from isingscale.skild import CoarseConfig, TrainConfig
+
+    configs = {"skild": TrainConfig, "coarse-stage": CoarseConfig, "sr3": SR3Config}
+    configs["cnn"] = CNNTrainConfig
+    checked = 0
+    for name, config in configs.items():
+        for param in main.commands["train"].commands[name].params:
+            field = config.__dataclass_fields__.get(param.name)
+            if (
+                field is None
+                or not isinstance(param.show_default, str)
+                or param.default is not None
+            ):
+                continue
+            want = field.default
+            shown = param.show_default
+            if want is None:
+                assert shown == "all", (name, param.name, shown)  # no limit
+            elif isinstance(want, tuple):
+                assert shown == ",".join(map(str, want)), (name, param.name)
+            elif isinstance(want, (int, float)) and not isinstance(want, bool):
+                assert float(shown) == want, (name, param.name, shown, want)
+            else:
+                assert shown == str(want), (name, param.name, shown, want)
+            checked += 1
+    assert checked >= 20

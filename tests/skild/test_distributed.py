@@ -106,10 +106,7 @@ def test_torchrun_two_gloo_processes_match_one_with_double_batch(tmp_path):
     for k in ta:
         torch.testing.assert_close(ta[k], tb[k], rtol=1e-3, atol=1e-4)
     meta = read_checkpoint(tmp_path / "two" / "model.safetensors")[0]
-    assert (
-        meta["training"]["config"]["world_size"] == 2
-        and meta["training"]["lattices_seen"] == 40 * 8
-    )
+    assert meta["training"]["world_size"] == 2 and meta["training"]["lattices_seen"] == 40 * 8
     # Resume under torchrun (20 steps, then --resume to 40) continues the same curve.
     _train(data, tmp_path / "resumed", steps=20, batch=4, procs=2)
     _train(data, tmp_path / "resumed", steps=40, batch=4, procs=2, resume=True)

@@ -77,6 +77,7 @@ def runs(workdir: Path) -> dict[str, np.ndarray]:
     }
     out = {}
     for case, path in coarse.items():
+        torch.set_num_threads(1)  # again: a numba call (e.g. a comparison) resets it
         res = isc.skild.upsample(path, out=workdir / f"{case}.h5", **settings[case], **common)
         out.update(_read(case, res.path))
     gen = {
@@ -84,6 +85,7 @@ def runs(workdir: Path) -> dict[str, np.ndarray]:
         "generate_main_ddim": dict(L=32, samples=2, seed=5, sampler="ddim", coarse_stage=False),
     }
     for case, kw in gen.items():
+        torch.set_num_threads(1)
         path = isc.skild.generate(None, out=workdir / f"{case}.h5", **kw, **common)
         out.update(_read(case, path))
     return out
