@@ -25,7 +25,7 @@ def agreement(a, ea, b, eb=0.0) -> dict:
         z = (a - b) / np.sqrt(ea**2 + eb**2)
     ok = np.isfinite(z)
     if not ok.any():
-        return {"chi2_dof": np.nan, "max_abs_z": np.nan, "argmax": None, "dof": 0, "z": z}
+        return {"chi2_dof": np.nan, "max_abs_z": np.nan, "argmax": None, "dof": 0, "z": z * np.nan}
     zz = np.where(ok, z, 0.0)
     i = int(np.argmax(np.abs(zz)))
     return {

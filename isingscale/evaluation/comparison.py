@@ -65,8 +65,13 @@ def _scalar(a: xr.Dataset, b: xr.Dataset, name: str) -> dict:
         "mc_err": ey,
         "rel_dev": (x - y) / abs(y) if y else math.nan,
         "rel_err": math.hypot(ex, ey) / abs(y) if y else math.nan,
-        "z": (x - y) / math.hypot(ex, ey) if math.hypot(ex, ey) > 0 else math.nan,
+        "z": scalar_z(x, ex, y, ey),
     }
+
+
+def scalar_z(x: float, ex: float, y: float, ey: float) -> float:
+    """z of one scalar against a reference (agreement's z; nan when both errors vanish)."""
+    return float(agreement(x, ex, y, ey)["z"][0])
 
 
 def _curve(a: xr.Dataset, b: xr.Dataset, name: str, r: slice) -> dict:

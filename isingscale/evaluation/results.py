@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
-from .comparison import BAR, compare_measured, passes_bar
+from .comparison import BAR, compare_measured, passes_bar, scalar_z
 
 # Per-part scalars in evaluation.nc (dims method, factor, coarsen), nan for n/a parts.
 SCALARS = (
@@ -99,11 +99,6 @@ def _rel(a: float, b: float) -> float:
     return (a - b) / abs(b) if b else math.nan
 
 
-def _z(a: float, ea: float, b: float, eb: float) -> float:
-    s = math.hypot(ea, eb)
-    return (a - b) / s if s > 0 else math.nan
-
-
 def part_metrics(part: xr.Dataset, mc: xr.Dataset) -> dict:
     """Scalars (see :data:`SCALARS`, cost excluded), r and k curves, and the bar's verdict."""
     c = compare_measured(part, mc)
@@ -134,7 +129,7 @@ def part_metrics(part: xr.Dataset, mc: xr.Dataset) -> dict:
         float(mc["binder"]),
         float(mc["binder_err"]),
     )
-    out.update(binder=b, binder_err=eb, dev_binder=b - bm, z_binder=_z(b, eb, bm, ebm))
+    out.update(binder=b, binder_err=eb, dev_binder=b - bm, z_binder=scalar_z(b, eb, bm, ebm))
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = part["S"].values / mc["S"].values
         db = 10 * np.log10(ratio[1:])
