@@ -66,7 +66,7 @@ def patches(names, per_image: int, seed: int) -> np.ndarray:
 
 def main() -> None:
     import isingscale as isc
-    from isingscale.skild.upsample import upsample_images
+    from isingscale.evaluation.images import upsample_images
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("runs/images"))
@@ -80,16 +80,8 @@ def main() -> None:
     np.savez_compressed(test_npz, patches=patches(TEST, args.test_patches, args.seed + 1))
     run = args.out / "run"
     resume = (run / "checkpoint.safetensors").exists()
-    ckpt = isc.skild.train(
-        None if resume else [],
-        run,
-        images=train_npz,
-        image_size=SIZE,
-        color="grey",
-        minutes=args.minutes,
-        device="auto",
-        resume=resume,
-    )
+    new = {} if resume else dict(images=train_npz, image_size=SIZE, color="grey")
+    ckpt = isc.skild.train([], run, minutes=args.minutes, device="auto", resume=resume, **new)
     rows = []
     for factor in (2, 4):
         res = upsample_images(

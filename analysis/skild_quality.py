@@ -5,7 +5,7 @@
         --samples 1000 --out /tmp/skild_quality.md
     python analysis/skild_quality.py --cases sr4_fourier,generate --samples 128   # quick look
 
-Cases (see ``isingscale.skild.evaluate.default_cases``): ×2 and ×4 super-resolution to the
+Cases (see ``isingscale.evaluation.quality.default_cases``): ×2 and ×4 super-resolution to the
 training size from Fourier-coarsened and majority-rule block inputs, generation from noise,
 ×2.5 (L/2 -> 1.25 L), ×4 to twice the training size (L/2 -> 2L, against MC at 2L), and two
 repeated ×2 steps (L/4 -> L/2 -> L). For each: G2(r) and square G4c(r) against MC (largest
@@ -20,8 +20,9 @@ every case at that L shares, negligible against the SKILD ensemble's (about 1.5 
 is cheap (a few minutes for L = 32, 40 and 64, cached in --workdir and extended, never
 replaced); SKILD sampling dominates the run time.
 
-Public API only (isingscale, isingscale.skild, isingscale.analysis); the evaluation itself
-lives in isingscale.skild.evaluate so that tests/skild/test_quality.py runs the same code.
+Public API only; the evaluation itself lives in isingscale.evaluation.quality (measurement,
+comparison and bar: isingscale.evaluation.comparison, the code every evaluation uses), so that
+the slow test tests/evaluation/test_quality.py runs the same code.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ import sys
 import time
 from pathlib import Path
 
-from isingscale.skild import evaluate as ev
+from isingscale.evaluation import quality as ev
+from isingscale.evaluation import references
 
 
 def main(argv=None) -> int:
@@ -52,8 +54,8 @@ def main(argv=None) -> int:
     p.add_argument(
         "--mc-samples",
         type=int,
-        default=ev.MC_REFERENCE_SAMPLES,
-        help=f"MC reference lattices per L (default {ev.MC_REFERENCE_SAMPLES})",
+        default=references.MC_REFERENCE_SAMPLES,
+        help=f"MC reference lattices per L (default {references.MC_REFERENCE_SAMPLES})",
     )
     p.add_argument(
         "--cases",
@@ -80,15 +82,17 @@ def main(argv=None) -> int:
         "--sweeps",
         type=int,
         default=0,
-        help="heat-bath sweeps at T after sampling (default 0: the diffusion model alone, as the bar asks)",
+        help="heat-bath sweeps at T after sampling (default 0: the diffusion model alone, as the "
+        "bar asks)",
     )
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--seed", type=int, default=0, help="SKILD sampling seed")
     p.add_argument(
         "--split",
         default="test",
-        choices=sorted(ev.SPLITS),
-        help="MC seeds of reference and inputs: test (2, 3; the reported quality) or val (12, 11; for "
+        choices=sorted(references.SPLITS),
+        help="MC seeds of reference and inputs: test (2, 3; the reported quality) or val (12, 11; "
+        "for "
         "choosing between variants without fitting the test inputs)",
     )
     p.add_argument(
@@ -105,7 +109,7 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
 
     progress = not a.quiet
-    seed_truth, seed_inputs = ev.SPLITS[a.split]
+    seed_truth, seed_inputs = references.SPLITS[a.split]
     t0 = time.perf_counter()
     info = ev.checkpoint_info(a.checkpoint)
     L = int(info["L"])
@@ -115,10 +119,11 @@ def main(argv=None) -> int:
         unknown = sorted(set(keys) - {c.key for c in cases})
         if unknown:
             p.error(
-                f"unknown case(s) {', '.join(unknown)}; expected some of {', '.join(c.key for c in cases)}"
+                f"unknown case(s) {', '.join(unknown)}; expected some of "
+                f"{', '.join(c.key for c in cases)}"
             )
         cases = [c for c in cases if c.key in keys]
-    results = ev.evaluate(
+    results = ev.evaluate_quality(
         a.checkpoint,
         cases=cases,
         samples=a.samples,
@@ -155,7 +160,7 @@ def main(argv=None) -> int:
         "heat-bath sweeps": a.sweeps,
         "wall time": f"{(time.perf_counter() - t0) / 60:.1f} min",
     }
-    md = ev.report_markdown(
+    md = ev.quality_report(
         results,
         checkpoint_info=info,
         cost=cost,

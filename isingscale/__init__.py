@@ -10,16 +10,11 @@ The public API is imported lazily (torch and numba load only when first used)::
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("isingscale")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
 
 from .constants import BINDER_CRITICAL, CORRELATION_AMPLITUDE, T_C, U_C
 from .errors import IsingScaleError
 from .io import append_ensemble, create_ensemble, read_attrs, read_ensemble
+from .version import __version__
 
 # name -> module that defines it (a module listed under its own name is returned whole).
 _LAZY = {
@@ -38,8 +33,10 @@ _LAZY = {
     "correlate": "isingscale.analysis.report",
     "show": "isingscale.analysis.show",
     "scaling": "isingscale.analysis.scaling",
-    # SKILD
+    # SKILD, the baselines, and their evaluation against Monte Carlo
     "skild": "isingscale.skild",
+    "baselines": "isingscale.baselines",
+    "evaluation": "isingscale.evaluation",
 }
 
 
@@ -53,6 +50,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "__version__",
     "T_C",
     "U_C",
     "BINDER_CRITICAL",

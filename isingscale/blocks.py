@@ -1,4 +1,4 @@
-"""Majority-rule block spins on ±1 lattices (numpy only; used by coarse-graining and heat-bath sweeps).
+"""Majority-rule block spins on ±1 lattices (numpy only; for coarse-graining and heat-bath sweeps).
 
 Convention: the block spin of a b x b block is the sign of its sum; a tie (even b) takes
 the block's top-left spin, a fixed rule that is reproducible and odd under the global flip.
@@ -17,7 +17,7 @@ def majority_rule(total: np.ndarray, top_left: np.ndarray) -> np.ndarray:
 
 
 def block_totals(spins: np.ndarray, b) -> tuple[np.ndarray, np.ndarray]:
-    """Spin sum and top-left spin of each b x b block of (B, L, L) spins, both (B, L/b, L/b) int32."""
+    """Spin sums and top-left spins of the b x b blocks of (B, L, L) spins: (B, L/b, L/b) int32."""
     spins = np.asarray(spins)
     B, L, _ = spins.shape
     if int(b) != b or b < 2:

@@ -45,7 +45,7 @@ SCALAR_DATASETS = {"energy": np.float64, "magnetization": np.float64, "chain": n
 
 
 def package_version() -> str:
-    from . import __version__
+    from .version import __version__
 
     return __version__
 

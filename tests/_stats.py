@@ -33,6 +33,7 @@ def assert_samples_agree(
     my, sy, ty = mean_error(np.asarray(y), chain=chain_y)
     z = (mx - my) / np.hypot(sx, sy)
     assert abs(z) < n_sigma, (
-        f"{what}: {mx:.6f} ± {sx:.6f} (tau {tx:.2f}) vs {my:.6f} ± {sy:.6f} (tau {ty:.2f}): z = {z:+.2f}"
+        f"{what}: {mx:.6f} ± {sx:.6f} (tau {tx:.2f}) vs {my:.6f} ± {sy:.6f} (tau {ty:.2f}): "
+        f"z = {z:+.2f}"
     )
     return z

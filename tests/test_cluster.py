@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import json
 
+import distributed  # a declared test extra: a broken install fails here, it does not skip
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-distributed = pytest.importorskip("distributed")
-
-from isingscale.cli import main  # noqa: E402
-from isingscale.cluster import scheduler_client  # noqa: E402
-from isingscale.errors import IsingScaleError  # noqa: E402
-from isingscale.io import create_ensemble, read_attrs, read_ensemble  # noqa: E402
+from isingscale.cli import main
+from isingscale.cluster import scheduler_client
+from isingscale.errors import IsingScaleError
+from isingscale.io import create_ensemble, read_attrs, read_ensemble
 
 
 @pytest.fixture(scope="module")
@@ -108,15 +107,12 @@ def test_bad_scheduler_address_is_one_line(tmp_path):
     with pytest.raises(IsingScaleError, match="bad scheduler address"):
         with scheduler_client("not an address"):
             pass
-    res = CliRunner().invoke(
-        main,
-        [
-            "correlate",
-            str(tmp_path / "none.h5"),
-            "--out",
-            str(tmp_path / "o"),
-            "--scheduler",
-            "no-colon",
-        ],
-    )
-    assert res.exit_code == 1 and "Traceback" not in res.output
+    # A valid ensemble, so that the scheduler address is the only thing wrong with the command.
+    spins = np.where(np.random.default_rng(1).random((40, 8, 8)) < 0.6, 1, -1).astype(np.int8)
+    with create_ensemble(tmp_path / "e.h5", L=8, kind="montecarlo", attrs={"T": 2.269}) as w:
+        w.append(spins)
+    args = ["correlate", str(tmp_path / "e.h5"), "--out", str(tmp_path / "o"), "--no-progress"]
+    assert CliRunner().invoke(main, args).exit_code == 0  # the same command without it works
+    res = CliRunner().invoke(main, [*args[:-1], "--out", str(tmp_path / "o2"), "--scheduler", "x"])
+    assert res.exit_code == 1 and "Traceback" not in res.output, res.output
+    assert "bad scheduler address 'x'" in res.output and len(res.output.strip().splitlines()) == 1

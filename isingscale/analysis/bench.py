@@ -521,24 +521,9 @@ def bench_correlate_memory(
             f"  {path.stat().st_size / 1e6:.0f} MB on disk in {write_s:.1f} s; "
             f"chunks of {chunk} lattices ({chunk * L * L / 1e6:.2f} MB of spins)"
         )
-        runs, results = {}, {}
-        log(f"(a) dask worker, memory limit {memory_limit / 1e6:.0f} MB, 1 thread ...")
-        runs["worker"], ds = _measure_on_worker(
-            path, chunk=chunk, memory_limit=memory_limit, progress=progress
+        runs, results = _memory_runs(
+            path, tmp, chunk=chunk, memory_limit=memory_limit, progress=progress, log=log
         )
-        results["worker"] = {k: v.values for k, v in ds.data_vars.items()}
-        for mode, label in (
-            ("stream", "(b) in-process streaming, no scheduler ..."),
-            ("memory", "(c) in memory: whole spins array loaded, then measure ..."),
-        ):
-            log(label)
-            runs[mode] = run_measure_path(
-                mode, path, chunk=chunk, out=tmp / f"{mode}.npz", progress=progress
-            )
-            with np.load(tmp / f"{mode}.npz") as z:
-                results[mode] = {k: z[k] for k in z.files}
-        for mode, r in runs.items():
-            log(f"  {mode}: {r['seconds']:.1f} s, peak RSS {r['rss_peak'] / 1e6:.0f} MB")
         diff = {
             mode: _max_difference(results[mode], results["stream"]) for mode in ("worker", "memory")
         }
@@ -558,6 +543,29 @@ def bench_correlate_memory(
         }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _memory_runs(path, tmp, *, chunk, memory_limit, progress, log) -> tuple[dict, dict]:
+    """The three runs of :func:`bench_correlate_memory`: their timings and their results."""
+    runs, results = {}, {}
+    log(f"(a) dask worker, memory limit {memory_limit / 1e6:.0f} MB, 1 thread ...")
+    runs["worker"], ds = _measure_on_worker(
+        path, chunk=chunk, memory_limit=memory_limit, progress=progress
+    )
+    results["worker"] = {k: v.values for k, v in ds.data_vars.items()}
+    for mode, label in (
+        ("stream", "(b) in-process streaming, no scheduler ..."),
+        ("memory", "(c) in memory: whole spins array loaded, then measure ..."),
+    ):
+        log(label)
+        runs[mode] = run_measure_path(
+            mode, path, chunk=chunk, out=tmp / f"{mode}.npz", progress=progress
+        )
+        with np.load(tmp / f"{mode}.npz") as z:
+            results[mode] = {k: z[k] for k in z.files}
+    for mode, r in runs.items():
+        log(f"  {mode}: {r['seconds']:.1f} s, peak RSS {r['rss_peak'] / 1e6:.0f} MB")
+    return runs, results
 
 
 def format_memory_table(res: dict) -> str:

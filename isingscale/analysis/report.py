@@ -22,6 +22,7 @@ import xarray as xr
 from ..errors import IsingScaleError
 from ..io import writable_dir
 from ..lattices import check_same_L, open_lattices, source_list, unique_names
+from .agreement import agreement
 from .correlators import SHAPES, check_shapes, measure
 from .ensemble import open_ensemble
 from .errors import DEFAULT_BLOCKS
@@ -52,8 +53,7 @@ def correlate(
     progress: bool = True,
     scheduler: str | None = None,
 ) -> xr.Dataset:
-    """Correlate ensembles; with ``out``, write ``out/correlations.nc``, PNG plots and
-    ``out/report.md``.
+    """Correlate ensembles; with ``out``, write correlations.nc, PNG plots and report.md there.
 
     Parameters
     ----------
@@ -61,7 +61,7 @@ def correlate(
         ensemble. A source is an ensemble file, any other file
         :func:`isingscale.lattices.open_lattices` reads (``FILE.h5:/dataset``, ``.npy``,
         ``.npz``, a PNG folder) or an array (numpy, xarray, torch) of shape (n, L, L).
-    out : output directory (created); None: compute and return the Dataset, write nothing.
+    out : output directory (created); None: return the Dataset, write nothing.
     shapes : four-point shapes among ``square``, ``collinear``, ``rectangle``; the first
         is also stored as ``G4c``.
     binarize : take signs of a continuous field / non-+-1 spins (else an error).
@@ -94,22 +94,13 @@ def correlate(
         preload = threading.Thread(target=plots.preload, daemon=True, name="isingscale-plots")
         preload.start()
     ensembles = [open_ensemble(lat, binarize=binarize) for lat in lats]
-    if scheduler is None:
-        ds = _measure_all(ensembles, labels, shapes, n_blocks, progress)
-    else:
-        from ..cluster import scheduler_client
-
-        with scheduler_client(scheduler) as client:
-            ds = _measure_all(ensembles, labels, shapes, n_blocks, progress, client=client)
+    ds = _measure_with(scheduler, ensembles, labels, shapes, n_blocks, progress)
     T = float(ensembles[0].attrs.get("T", np.nan))
     ref, notes = reference_curves(L, T, shapes)
     ds = xr.merge([ds, ref], combine_attrs="override")
     ds["G4c"], ds["G4c_err"] = ds[f"G4c_{shapes[0]}"], ds[f"G4c_{shapes[0]}_err"]
+    ds.attrs.update(L=L, T=T, shapes=",".join(shapes), files=",".join(x.source for x in lats))
     ds.attrs.update(
-        L=L,
-        T=T,
-        shapes=",".join(shapes),
-        files=",".join(lat.source for lat in lats),
         provenance=json.dumps(
             [lat.provenance(sha256=out is not None, progress=progress) for lat in lats]
         ),
@@ -129,6 +120,16 @@ def correlate(
     (out / "report.md").write_text(report_markdown(ds, notes))
     ds.attrs["out"] = str(out)
     return ds
+
+
+def _measure_with(scheduler, ensembles, labels, shapes, n_blocks, progress) -> xr.Dataset:
+    """Every ensemble measured in this process (``scheduler`` None) or on a dask scheduler."""
+    if scheduler is None:
+        return _measure_all(ensembles, labels, shapes, n_blocks, progress)
+    from ..cluster import scheduler_client
+
+    with scheduler_client(scheduler) as client:
+        return _measure_all(ensembles, labels, shapes, n_blocks, progress, client=client)
 
 
 def _check_inputs(lats, labels, n_blocks, scheduler) -> list[str]:
@@ -174,30 +175,6 @@ def _measure_all(ensembles, labels, shapes, n_blocks, progress, client=None) -> 
     ds = ds.assign_coords(ensemble=list(labels))
     ds.attrs.pop("shapes", None)
     return ds
-
-
-# ---------------------------------------------------------------- agreement statistics
-
-
-def agreement(a, ea, b, eb=0.0) -> dict:
-    """z = (a - b)/sqrt(ea^2 + eb^2) over the finite entries: chi^2/dof, max |z|, its index."""
-    shape = np.shape(np.atleast_1d(a))
-    a, ea, b, eb = (
-        np.broadcast_to(np.atleast_1d(np.asarray(v, dtype=float)), shape) for v in (a, ea, b, eb)
-    )
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = (a - b) / np.sqrt(ea**2 + eb**2)
-    ok = np.isfinite(z)
-    if not ok.any():
-        return {"chi2_dof": np.nan, "max_abs_z": np.nan, "argmax": None, "dof": 0}
-    zz = np.where(ok, z, 0.0)
-    i = int(np.argmax(np.abs(zz)))
-    return {
-        "chi2_dof": float(np.sum(zz**2) / ok.sum()),
-        "max_abs_z": float(abs(zz[i])),
-        "argmax": i,
-        "dof": int(ok.sum()),
-    }
 
 
 def _curves(ds: xr.Dataset) -> list[tuple[str, str, str | None]]:

@@ -6,7 +6,8 @@ neighbour), then ``layers`` periodic 3 x 3 convolutions (circular padding) with 
 them and a sigmoid at the end. No biases and an odd activation make the logit odd in the
 input, so p(-x) = 1 - p(x): the Z2 spin-flip symmetry holds by construction. Training:
 binary cross-entropy on pairs (block_spins(x, f), x) of Monte Carlo lattices x, with random
-translations, 90° rotations and reflections of x before blocking.
+translations, 90° rotations and reflections of x before blocking, in the one training loop
+of :mod:`isingscale.skild.loop` (plain Adam: no warm-up, EMA or clipping; resumable).
 
 f = 2 is the native factor of the paper; ``factor=4`` trains a native ×4 network with the
 same convolution stack on ×4-replicated input. ×4, ×8 from a ×2 network: :func:`cnn_upsample`
@@ -17,16 +18,15 @@ Checkpoint (one ``.safetensors`` file, never pickle)::
 
     metadata["isingscale"]   JSON: format="isingscale-cnn", schema_version, task="cnn-sr",
                              lattice="ising-periodic", factor, L, T, model (CNNConfig),
-                             parameters, package_version, training (steps, seconds,
-                             lattices_seen, final_bce, batch, lr, seed, augmentation,
-                             data: path, sha256, n_samples of every file)
+                             parameters, training (config, step, seconds, lattices_seen,
+                             last_loss: the final BCE, augmentation, versions, data: path,
+                             sha256, n_samples of every file)
     model.<param>            conv weights
+    train.*                  (training checkpoints) Adam moments, step, RNG
 """
 
 from __future__ import annotations
 
-import math
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -35,8 +35,20 @@ import torch
 from torch import nn
 
 from ..errors import IsingScaleError
-from ..io import check_spins, file_sha256, package_version, read_attrs, read_ensemble
-from ._inputs import check_coarse
+from ..io import file_sha256
+from ..skild.checkpoint import write_safetensors
+from ..skild.coarsen import block_spins
+from ..skild.data import load_training_data
+from ..skild.loop import (
+    LoopConfig,
+    Task,
+    check_field,
+    distributed,
+    resume_state,
+    run,
+    training_device,
+)
+from .inputs import check_coarse
 
 FORMAT = "isingscale-cnn"
 TASK = "cnn-sr"
@@ -144,7 +156,8 @@ def repeats(n: int, N: int, factor: int) -> int:
         m, K = m * factor, K + 1
     if m != N:
         raise IsingScaleError(
-            f"the ×{factor} CNN upsamples by powers of {factor} only (×{factor}, ×{factor**2}, ...); "
+            f"the ×{factor} CNN upsamples by powers of {factor} only (×{factor}, ×{factor**2}, "
+            "...); "
             f"got N/n = {N}/{n} = {N / n:g}"
         )
     return K
@@ -172,37 +185,6 @@ def cnn_upsample(
 # Training.
 
 
-def _training_data(paths) -> tuple[np.ndarray, int, float, list[dict]]:
-    """(spins (M, L, L) int8, L, T, provenance) from Monte Carlo ensemble files of one L and T."""
-    if not paths:
-        raise IsingScaleError("train_cnn: no data files given")
-    blocks, prov, sizes, temps = [], [], set(), set()
-    for p in map(Path, paths):
-        attrs = read_attrs(p)
-        if "spins" not in attrs["datasets"]:
-            raise IsingScaleError(f"{p} has no ±1 'spins' dataset to train on")
-        blocks.append(
-            check_spins(read_ensemble(p, datasets=("spins",))["spins"], what=f"spins in {p}")
-        )
-        sizes.add(int(attrs["L"]))
-        temps.add(float(attrs.get("T", math.nan)))
-        prov.append(
-            {
-                "path": str(p.resolve()),
-                "sha256": file_sha256(p),
-                "n_samples": int(attrs["n_samples"]),
-            }
-        )
-    if len(sizes) > 1 or len(temps) > 1:
-        raise IsingScaleError(
-            f"train_cnn: the data files differ in L or T ({sorted(sizes)}, {sorted(temps)})"
-        )
-    spins = np.concatenate(blocks)
-    if not len(spins):
-        raise IsingScaleError("train_cnn: the data files hold no lattices")
-    return spins, sizes.pop(), temps.pop(), prov
-
-
 def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Random translation and dihedral transformation of each lattice in (B, L, L)."""
     B, L = x.shape[0], x.shape[-1]
@@ -215,109 +197,134 @@ def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.where(fx, x.flip(-1), x)
 
 
-def bce(net: nn.Module, fine: np.ndarray | torch.Tensor, factor: int) -> torch.Tensor:
+def bce(net, fine: np.ndarray | torch.Tensor, factor: int, *, device="cpu") -> torch.Tensor:
     """Mean binary cross-entropy (nats per site) of p(fine | block_spins(fine, factor))."""
-    from ..skild.coarsen import block_spins
-
     fine = torch.as_tensor(np.asarray(fine))
-    logits = net(replicate(block_spins(fine.numpy(), factor), factor))[:, 0]
-    return nn.functional.binary_cross_entropy_with_logits(logits, (fine > 0).float())
+    logits = net(replicate(block_spins(fine.numpy(), factor), factor).to(device))[:, 0]
+    return nn.functional.binary_cross_entropy_with_logits(logits, (fine > 0).float().to(device))
 
 
-def _run_steps(net, spins, factor, *, steps, minutes, batch, lr, generator, progress):
-    """Adam on BCE until ``steps`` or ``minutes``; returns (steps done, seconds, losses)."""
-    from tqdm.auto import tqdm
+@dataclass(frozen=True)
+class CNNTrainConfig(LoopConfig):
+    """Configuration of a CNN training run (stored in its checkpoints' ``training.config``).
 
-    data = torch.as_tensor(spins)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    bar = tqdm(total=steps, disable=not progress, desc="train cnn", unit="step")
-    losses, t0, step = [], time.perf_counter(), 0
-    while (steps is None or step < steps) and (
-        minutes is None or time.perf_counter() - t0 < 60 * minutes
-    ):
-        idx = torch.randint(len(data), (batch,), generator=generator)
-        loss = bce(net, augment(data[idx], generator), factor)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-        step += 1
-        bar.update(1)
-        if step % 10 == 0:
-            rate = step * batch / (time.perf_counter() - t0)
-            bar.set_postfix(bce=f"{np.mean(losses[-10:]):.4f}", lattices_s=f"{rate:.0f}")
-    bar.close()
-    return step, time.perf_counter() - t0, losses
+    factor: the network's native factor (integer >= 2); channels, layers, kernel_size: the
+    convolution stack (:class:`CNNConfig`). Plain Adam on the BCE: no warm-up, no EMA, no
+    gradient clipping (the paper's recipe).
+    """
+
+    factor: int = 2
+    channels: int = 16
+    layers: int = 4
+    kernel_size: int = 3
+    lr: float = 3e-3
+    warmup: int = 0
+    ema: float | None = None
+    grad_clip: float | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        ok = isinstance(self.factor, int) and not isinstance(self.factor, bool) and self.factor >= 2
+        check_field(self, "factor", ok, "an integer >= 2")
+        self.network()
+
+    def network(self) -> CNNConfig:
+        return CNNConfig(channels=self.channels, layers=self.layers, kernel_size=self.kernel_size)
 
 
 def train_cnn(
     data,
     out,
     *,
-    factor: int = 2,
+    factor: int | None = None,
     steps: int | None = None,
     minutes: float | None = None,
-    batch: int = 64,
-    lr: float = 3e-3,
-    seed: int = 0,
-    config: CNNConfig | None = None,
+    device: str = "auto",
+    resume: bool = False,
     progress: bool = True,
+    **options,
 ) -> Path:
-    """Train a ×factor CNN on Monte Carlo ensembles and write it to ``out`` (.safetensors).
+    """Train a ×factor CNN on Monte Carlo ensembles; returns RUNDIR/model.safetensors.
 
-    data: ensemble files (one L, one T; L divisible by ``factor``). Stops after ``steps``
-    or ``minutes``, whichever comes first (neither: 2000 steps). Each step draws ``batch``
-    lattices, augments them, and minimises the BCE of p(x | block_spins(x, factor)).
-    final_bce in the metadata is the mean over the last 20 steps (nats per site).
+    data: ensemble files (one L, one T; L divisible by ``factor``, default 2). Stops after ``steps``
+    or ``minutes`` (neither: DEFAULT_STEPS steps). Each step draws ``batch`` lattices,
+    augments them, and minimises the BCE of p(x | block_spins(x, factor)); ``last_loss``
+    in the checkpoint's training section is the mean BCE of the last ``log_every`` steps
+    (nats per site). options: the other fields of :class:`CNNTrainConfig`. resume: continue
+    RUNDIR/checkpoint.safetensors with its configuration (only the budget changes).
     """
-    if int(factor) != factor or factor < 2:
-        raise IsingScaleError(f"factor must be an integer >= 2, got {factor}")
-    spins, L, T, provenance = _training_data(data)
-    if L % factor:
-        raise IsingScaleError(f"factor {factor} must divide the training lattice size L={L}")
-    if steps is None and minutes is None:
-        steps = DEFAULT_STEPS
-    config = config or CNNConfig()
-    g = torch.Generator().manual_seed(seed)
+    out = Path(out)
+    resumed = resume_state(out, resume, _read)
+    if resumed is not None:
+        saved = resumed[0]["training"]["config"]
+        given = {**options, **({"factor": factor} if factor is not None else {})}
+        cfg = CNNTrainConfig.resumed(saved, given, steps, minutes)
+    else:
+        factor = 2 if factor is None else factor
+        if int(factor) != factor:
+            raise IsingScaleError(f"factor must be an integer >= 2, got {factor}")
+        unknown = set(options) - set(CNNTrainConfig.__dataclass_fields__)
+        if unknown:
+            raise IsingScaleError(f"unknown CNN option(s): {', '.join(sorted(unknown))}")
+        if steps is None and minutes is None:
+            steps = DEFAULT_STEPS
+        cfg = CNNTrainConfig(steps=steps, minutes=minutes, factor=int(factor), **options)
+    with distributed(device) as ctx:
+        dev = training_device(device, ctx)
+        recorded = resumed[0]["training"]["data"] if resumed else None
+        by_size, provenance, T = load_training_data(data or [d["path"] for d in recorded or []])
+        if resumed and [p["sha256"] for p in provenance] != [p["sha256"] for p in recorded]:
+            raise IsingScaleError(
+                "--resume: the data files differ from those the run was started with"
+            )
+        task = _cnn_task(cfg, by_size, provenance, T, dev)
+        return run(task, out, ctx=ctx, device=dev, resumed=resumed, progress=progress)
+
+
+def _read(path):
+    from ..skild.checkpoint import read_safetensors
+
+    return read_safetensors(path, fmt=FORMAT, schema_version=SCHEMA_VERSION, what="CNN")
+
+
+def _cnn_task(cfg: CNNTrainConfig, by_size: dict, provenance: list, T, dev) -> Task:
+    """The CNN's parts of the training loop: BCE of fine lattices given their block spins."""
+    if len(by_size) > 1:
+        raise IsingScaleError(f"the CNN trains on one lattice size, got {sorted(by_size)}")
+    ((L, spins),) = by_size.items()
+    if L % cfg.factor:
+        raise IsingScaleError(f"factor {cfg.factor} must divide the training lattice size L={L}")
+    data = torch.as_tensor(spins)
     with torch.random.fork_rng():
-        torch.manual_seed(seed)  # initial weights = CNNNet(config) after torch.manual_seed(seed)
-        net = CNNNet(config)
-    done, seconds, losses = _run_steps(
-        net,
-        spins,
-        int(factor),
-        steps=steps,
-        minutes=minutes,
-        batch=batch,
-        lr=lr,
-        generator=g,
-        progress=progress,
-    )
-    training = {
-        "steps": done,
-        "seconds": round(seconds, 2),
-        "lattices_seen": done * batch,
-        "final_bce": float(np.mean(losses[-20:])) if losses else None,
-        "batch": batch,
-        "lr": lr,
-        "seed": seed,
-        "augmentation": AUGMENTATION,
-        "data": provenance,
-    }
+        torch.manual_seed(cfg.seed)  # initial weights = CNNNet(config) after manual_seed(seed)
+        net = CNNNet(cfg.network()).to(dev)
+
+    def step_loss(call, step, g, ctx):
+        B = cfg.batch * ctx.world
+        idx = torch.randint(len(data), (B,), generator=g)
+        fine = augment(data[idx], g)[ctx.part(cfg.batch)]
+        return bce(call, fine, cfg.factor, device=dev), B
+
     meta = {
         "format": FORMAT,
         "schema_version": SCHEMA_VERSION,
         "task": TASK,
         "lattice": "ising-periodic",
-        "factor": int(factor),
+        "factor": cfg.factor,
         "L": L,
         "T": T,
-        "model": config.to_dict(),
+        "model": cfg.network().to_dict(),
         "parameters": sum(p.numel() for p in net.parameters()),
-        "package_version": package_version(),
-        "training": training,
     }
-    return save_cnn(out, net, meta)
+
+    def write(path, sampling_net, training, train_tensors):
+        tensors = {f"model.{k}": v for k, v in sampling_net.state_dict().items()}
+        write_safetensors(
+            Path(path), {**tensors, **(train_tensors or {})}, {**meta, "training": training}
+        )
+
+    provenance = {"data": provenance, "augmentation": AUGMENTATION}
+    return Task(net, cfg, step_loss, write, provenance=provenance, info={"L": L, "T": T})
 
 
 # ----------------------------------------------------------------------------
@@ -326,8 +333,6 @@ def train_cnn(
 
 def save_cnn(path, net: CNNNet, meta: dict) -> Path:
     """Write weights (``model.*``) and metadata atomically (temporary file + os.replace)."""
-    from ..skild.checkpoint import write_safetensors
-
     write_safetensors(Path(path), {f"model.{k}": v for k, v in net.state_dict().items()}, meta)
     return Path(path)
 
@@ -335,9 +340,7 @@ def save_cnn(path, net: CNNNet, meta: dict) -> Path:
 def load_cnn(path) -> CNNModel:
     """Load a CNN checkpoint written by :func:`train_cnn` (CPU, eval mode); never unpickles."""
     path = Path(path)
-    from ..skild.checkpoint import read_safetensors
-
-    meta, tensors = read_safetensors(path, fmt=FORMAT, schema_version=SCHEMA_VERSION, what="CNN")
+    meta, tensors = _read(path)
     try:
         net = CNNNet(CNNConfig.from_dict(meta["model"]))
         net.load_state_dict(

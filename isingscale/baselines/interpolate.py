@@ -1,7 +1,7 @@
 """Deterministic super-resolution baselines: nearest, Fourier (band-limited) and bicubic.
 
 Each follows the baseline convention ``fn(coarse, kind, N, *, generator) -> (B, N, N) int8``
-(see :mod:`isingscale.baselines._inputs`): interpolate the coarse input to N x N on the
+(see :mod:`isingscale.baselines.inputs`): interpolate the coarse input to N x N on the
 torus, then take spins = sign(field), sign(0) = +1. Block spins are treated as a ±1 field.
 The coarse sites are placed where each coarse-graining convention puts them (kind
 "fourier": fine site i f; kind "block": block centre i f + (f - 1) / 2), so an interpolant
@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import map_coordinates
 
-from ._inputs import check_coarse, integer_factor, site_offset, to_spins
+from ..skild.sampler import to_spins
+from .inputs import check_coarse, integer_factor, site_offset
 
 # ----------------------------------------------------------------------------
 # Nearest neighbour (block replication).

@@ -13,7 +13,7 @@ import click
 from ..errors import IsingScaleError
 
 
-class _Group(click.Group):
+class Group(click.Group):
     """Turns :class:`IsingScaleError` (and a few OS errors) into one-line messages."""
 
     def invoke(self, ctx: click.Context):
@@ -27,14 +27,14 @@ class _Group(click.Group):
 
 
 @click.group(
-    cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "show_default": True}
+    cls=Group, context_settings={"help_option_names": ["-h", "--help"], "show_default": True}
 )
 @click.version_option(package_name="isingscale")
 def main() -> None:
     """Critical 2-D Ising lattices: simulate, super-resolve with SKILD, and check the physics."""
 
 
-@main.group(cls=_Group)
+@main.group(cls=Group)
 def bench() -> None:
     """Benchmarks: throughput figures, reported as ratios against a baseline run side by side."""
 
@@ -43,7 +43,7 @@ def _register() -> None:
     # Each module adds its commands to `main` (and `bench`) when imported.
     import importlib
 
-    for name in ("simulate", "correlate", "lattices", "show", "skild", "evaluate"):
+    for name in ("simulate", "correlate", "lattices", "show", "skild", "train", "evaluate"):
         try:
             importlib.import_module(f"{__name__}.{name}")
         except ModuleNotFoundError as e:  # a command module not written yet

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from . import bench, main
-from ._options import lattice_options
+from .options import lattice_options
 
 
 @main.command()

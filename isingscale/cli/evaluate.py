@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from . import bench, main
-from ._options import device_option
+from .options import device_option
 
 _in_file = click.Path(dir_okay=False)
 
@@ -32,8 +32,7 @@ _in_file = click.Path(dir_okay=False)
     default="skild,nearest,fourier,bicubic",
     show_default=True,
     metavar="NAME,...",
-    help="Methods, comma-separated: skild, skild-sweep, ssd, conditional, cnn, cnn-ki, nearest, fourier, "
-    "bicubic.",
+    help="Methods, comma-separated: skild, ssd, sr3, cnn, cnn-ki, nearest, fourier, bicubic.",
 )
 @click.option(
     "--coarsen",
@@ -78,11 +77,11 @@ _in_file = click.Path(dir_okay=False)
     help="SKILD checkpoint for skild and ssd.",
 )
 @click.option(
-    "--conditional-checkpoint",
-    "conditional",
+    "--sr3-checkpoint",
+    "sr3",
     multiple=True,
     metavar="F=PATH",
-    help="Conditional (SR3-style) checkpoint for factor F; repeatable, one per factor.",
+    help="SR3 baseline checkpoint for factor F (isingscale train sr3); repeatable, one per factor.",
 )
 @click.option(
     "--cnn-checkpoint",
@@ -140,7 +139,7 @@ def evaluate(
     samples,
     data,
     checkpoint,
-    conditional,
+    sr3,
     cnn_checkpoint,
     resume,
     scheduler,
@@ -150,7 +149,7 @@ def evaluate(
     plots,
     progress,
 ):
-    """Compare super-resolution methods with Monte Carlo: a method × factor table of agreement and cost.
+    """Super-resolution methods against Monte Carlo: a method × factor table of agreement and cost.
 
     Simulates two independent Monte Carlo ensembles at L (or splits --data), coarse-grains
     the inputs with each convention, runs every method, and compares G2, square G4c, energy,
@@ -161,8 +160,8 @@ def evaluate(
     Examples:
 
     \b
-      isingscale evaluate --factors 2,4 --methods nearest,fourier,bicubic --L 32 --samples 500 --out eval/
-      isingscale evaluate --methods skild,conditional,cnn --conditional-checkpoint 4=runs/cond_x4/model.safetensors \\
+      isingscale evaluate --factors 2,4 --methods nearest,fourier,bicubic --samples 500 --out eval/
+      isingscale evaluate --methods skild,sr3,cnn --sr3-checkpoint 4=runs/sr3/model.safetensors \\
           --cnn-checkpoint runs/cnn_x2/model.safetensors --factors 2,4,8 --out eval/
       isingscale evaluate --data data/ising_L32_test.h5 --factors 4 --out eval/ --resume
       isingscale evaluate --L 128 --samples 1000 --scheduler tcp://scheduler:8786 --out eval128/
@@ -178,7 +177,7 @@ def evaluate(
         samples=samples,
         data=data,
         checkpoint=checkpoint,
-        conditional_checkpoints=list(conditional),
+        sr3_checkpoints=list(sr3),
         cnn_checkpoint=cnn_checkpoint,
         seed=seed,
         resume=resume,
@@ -198,14 +197,14 @@ def evaluate(
     required=True,
     type=click.Path(dir_okay=False),
     metavar="CKPT",
-    help="×2 CNN checkpoint (isingscale train --cnn --factor 2).",
+    help="×2 CNN checkpoint (isingscale train cnn --factor 2).",
 )
 @click.option(
     "--native",
     required=True,
     type=click.Path(dir_okay=False),
     metavar="CKPT",
-    help="CNN trained natively at the target factor (isingscale train --cnn --factor F).",
+    help="CNN trained natively at the target factor (isingscale train cnn --factor F).",
 )
 @click.option(
     "--L",
@@ -250,8 +249,8 @@ def kernel_interp(cnn2, native, L, samples, workdir, seed):
     from pathlib import Path
 
     from ..baselines.cnn import load_cnn
-    from ..baselines.kernel_interp import compare_kernel_interpolation
-    from ..skild.evaluate import SEED_INPUTS, SEED_TRUTH, mc_ensemble
+    from ..evaluation.kernel_interp import compare_kernel_interpolation
+    from ..evaluation.references import SEED_INPUTS, SEED_TRUTH, mc_ensemble
 
     model2, model_native = load_cnn(cnn2), load_cnn(native)
     work = Path(workdir)
@@ -274,13 +273,16 @@ def kernel_interp(cnn2, native, L, samples, workdir, seed):
         f"(MC energy {res['mc']['energy']:.4f} ± {res['mc']['energy_err']:.4f}):"
     )
     click.echo(
-        "| network | G2 χ²/dof | G2 max|z| | G2(1) Δ | G2(L/4) Δ | Δu/u | ms/lattice | × native time |"
+        "| network | G2 χ²/dof | G2 max|z| | G2(1) Δ | G2(L/4) Δ | Δu/u | ms/lattice | × native "
+        "time |"
     )
     click.echo("|---|---|---|---|---|---|---|---|")
     for name, row in res["methods"].items():
         t = row["seconds_per_lattice"]
         click.echo(
-            f"| {name} | {row['G2_chi2_dof']:.2f} | {row['G2_max_abs_z']:.2f} | {100 * row['G2_rel_r1']:+.1f} % "
-            f"| {100 * row['G2_rel_rL4']:+.1f} % | {100 * row['energy']['rel_dev']:+.2f} % | {1e3 * t:.3g} "
+            f"| {name} | {row['G2_chi2_dof']:.2f} | {row['G2_max_abs_z']:.2f} | "
+            f"{100 * row['G2_rel_r1']:+.1f} % "
+            f"| {100 * row['G2_rel_rL4']:+.1f} % | {100 * row['energy']['rel_dev']:+.2f} % | "
+            f"{1e3 * t:.3g} "
             f"| {t / base:.2f} |"
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from . import bench, main
-from ._options import lattice_options
+from .options import lattice_options
 
 _progress = click.option(
     "--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr."

@@ -11,7 +11,7 @@ import click
 
 from ..constants import DEFAULT_DECORRELATE, DEFAULT_THERMALIZE, T_C
 from . import bench, main
-from ._options import default_threads
+from .options import default_threads
 
 
 def _int_list(ctx, param, value: str) -> list[int]:

@@ -1,13 +1,21 @@
-"""Evaluation harness: every super-resolution method at every factor against Monte Carlo.
+"""Evaluation: every super-resolution method, and SKILD's own quality, against Monte Carlo.
 
-``evaluate(out, factors=(2, 4, 8), methods=("skild", "nearest", ...))`` simulates (or reads)
-two independent ground-truth ensembles, coarse-grains the inputs with both conventions, runs
-every method, measures G2, square G4c, energy, |m|, Binder U4 and S(k) of each output with
-jackknife errors, and writes DIR/evaluation.nc, DIR/plots/ and DIR/report.md (a method ×
-factor table of agreement and cost). Methods live in :mod:`isingscale.evaluation.methods`;
-:func:`register` adds one.
+One pipeline. Every comparison measures with :func:`measure_file` and compares with
+:func:`compare_measured` (z per r with the combined standard error, summarised by
+:func:`isingscale.analysis.agreement.agreement`) and judges with :func:`passes_bar`:
+
+``comparison``     measure_file, compare_measured, passes_bar, and ``compare(path, reference)``
+                   for two files (what ``isingscale upsample`` prints after writing its file)
+``references``     held-out Monte Carlo references and inputs, cached (seeds, splits)
+``harness``        ``evaluate(out, factors=(2, 4, 8), methods=(...))``: a method × factor
+                   table against independent Monte Carlo (evaluation.nc, report.md, plots/)
+``methods``        the methods by name; :func:`register` adds one
+``quality``        the SKILD quality table of a checkpoint (``analysis/skild_quality.py``)
+``kernel_interp``  the kernel-interpolated CNN against native and repeated CNNs
+``images``         image super-resolution scored against the originals (PSNR, SSIM, spectrum)
 """
 
+from .comparison import Comparison, compare, compare_measured, measure_file, passes_bar
 from .harness import Evaluation, evaluate, open_evaluation
 from .methods import (
     CONVENTIONS,
@@ -24,6 +32,11 @@ from .report import report_markdown, summary
 from .results import part_metrics
 
 __all__ = [
+    "compare",
+    "Comparison",
+    "compare_measured",
+    "measure_file",
+    "passes_bar",
     "evaluate",
     "Evaluation",
     "open_evaluation",

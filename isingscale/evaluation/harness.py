@@ -1,6 +1,7 @@
 """``isingscale evaluate``: every super-resolution method at every factor against Monte Carlo.
 
-Protocol (DESIGN.md §4–5; the SKILD-only version is :mod:`isingscale.skild.evaluate`):
+Protocol (docs/design.md, "Evaluation"; the SKILD quality table is
+:mod:`isingscale.evaluation.quality`, with the same measurement and comparison):
 
 1. Ground truth at L: two independent Wolff ensembles of ``samples`` lattices, the
    *reference* (seed 2) that outputs are compared with and the *inputs* (seed 3) that are
@@ -43,11 +44,10 @@ import xarray as xr
 from ..errors import IsingScaleError
 from ..io import writable_dir
 from . import methods as registry
+from .comparison import N_BLOCKS, measure_file
 from .plan import DEFAULT_FACTORS, DEFAULT_METHODS, RESUME_KEYS, Plan, make_plan, part_name
+from .references import SEED_INPUTS, SEED_TRUTH, mc_ensemble
 from .results import PartResult, assemble, netcdf_attrs, part_metrics
-
-N_BLOCKS = 32  # jackknife blocks, as skild.evaluate.measure_file
-
 
 # ----------------------------------------------------------------------------
 # Output directory, ground truth, coarse inputs.
@@ -123,7 +123,6 @@ def _copy_range(src: Path, start: int, stop: int, out: Path, role: str) -> Path:
 def ground_truth(plan: Plan, out: Path, progress: bool) -> tuple[Path, Path]:
     """(reference, inputs) ensemble files of ``plan.samples`` lattices each, independent."""
     from ..io import read_attrs
-    from ..skild.evaluate import SEED_INPUTS, SEED_TRUTH, mc_ensemble
 
     mc = out / "mc"
     if plan.data is not None:
@@ -172,27 +171,6 @@ def coarse_input(
 # Measurement.
 
 
-def measure_path(path: Path, client=None) -> xr.Dataset:
-    """skild.evaluate.measure_file (square G4c, 32 jackknife blocks), optionally on a dask client."""
-    from ..skild.evaluate import measure_file
-
-    # A degenerate output (e.g. all-equal lattices) has S(k) = 0 somewhere: nan exponents, no warnings.
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if client is None:
-            ds = measure_file(path, n_blocks=N_BLOCKS)
-        else:
-            from ..analysis.correlators import measure
-            from ..analysis.ensemble import open_ensemble
-
-            e = open_ensemble(path)
-            try:
-                ds = measure(e, shapes=("square",), n_blocks=N_BLOCKS, client=client).load()
-            finally:
-                e.close()
-    ds.attrs["shapes"] = "square"
-    return ds
-
-
 def _save_nc(ds: xr.Dataset, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     ds = ds.copy()
@@ -215,7 +193,7 @@ def measured_reference(reference: Path, out: Path, client) -> xr.Dataset:
         ds = _load_nc(path)
         if ds.attrs.get("ensemble") == str(reference):
             return ds
-    ds = measure_path(reference, client)
+    ds = measure_file(reference, client=client)
     ds.attrs["ensemble"] = str(reference)
     _save_nc(ds, path)
     return ds
@@ -376,7 +354,8 @@ def _run_parts(
                     _log(_part_line(part, float(part.measured.attrs["seconds"])), progress)
             else:
                 _log(
-                    f"[evaluate] {part.method} ×{part.factor:g} {part.coarsen}: n/a ({part.reason})",
+                    f"[evaluate] {part.method} ×{part.factor:g} {part.coarsen}: n/a "
+                    f"({part.reason})",
                     progress,
                 )
             bar.update(1)
@@ -412,7 +391,7 @@ def _compute_part(
     except IsingScaleError as e:  # e.g. a network that needs other lattice sizes
         part.status, part.reason = "n/a", str(e)
         return
-    measured = measure_path(ens, client)
+    measured = measure_file(ens, client=client)
     attrs = read_attrs(ens)
     keep = (
         "method",
@@ -445,7 +424,7 @@ def _outputs(
     plots: bool,
     interrupted: bool = False,
 ) -> Evaluation:
-    from .. import __version__
+    from ..version import __version__
     from .report import report_markdown
 
     settings = plan.settings()
@@ -501,7 +480,7 @@ def evaluate(
     samples: int = 1000,
     data=None,
     checkpoint=None,
-    conditional_checkpoints: dict | Sequence[str] | None = None,
+    sr3_checkpoints: dict | Sequence[str] | None = None,
     cnn_checkpoint=None,
     seed: int = 0,
     resume: bool = False,
@@ -519,7 +498,7 @@ def evaluate(
     L : output lattice size; default 32, or the L of ``data``.
     factors : super-resolution factors F > 1 ("2,4,8" or a sequence).
     methods : names from :func:`isingscale.evaluation.methods.method_names`: skild, ssd,
-        conditional, cnn, cnn-ki, nearest, fourier, bicubic, and any registered ones.
+        sr3, cnn, cnn-ki, nearest, fourier, bicubic, and any registered ones.
     coarsen : conventions of the coarse input: "fourier" (truncation) and/or "block"
         (majority rule). A convention that does not fit a factor (block spins need an
         integer factor dividing L) is n/a for it; a factor that fits none is an error.
@@ -527,7 +506,7 @@ def evaluate(
     data : ensemble file of ±1 lattices at L: first half inputs, second half reference
         (instead of simulating).
     checkpoint : SKILD checkpoint for "skild" and "ssd" (None: the shipped one).
-    conditional_checkpoints : {F: path} or ["F=PATH", ...], one per factor.
+    sr3_checkpoints : {F: path} or ["F=PATH", ...], one SR3 checkpoint per factor.
     cnn_checkpoint : ×2 CNN checkpoint for "cnn" and "cnn-ki".
     seed : seed of each method's noise (the same fresh generator for every part).
     resume : continue ``out``: parts whose DIR/parts/*.nc exists are skipped, MC and
@@ -553,7 +532,7 @@ def evaluate(
         samples=samples,
         data=data,
         checkpoint=checkpoint,
-        conditional_checkpoints=conditional_checkpoints,
+        sr3_checkpoints=sr3_checkpoints,
         cnn_checkpoint=cnn_checkpoint,
         seed=seed,
         batch=batch,
@@ -592,7 +571,6 @@ __all__ = [
     "evaluate",
     "Evaluation",
     "open_evaluation",
-    "measure_path",
     "ground_truth",
     "coarse_input",
     "run_part",

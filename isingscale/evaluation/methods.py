@@ -1,4 +1,4 @@
-"""The super-resolution methods the evaluation harness runs, by name (DESIGN.md §5).
+"""The super-resolution methods the evaluation harness runs, by name (docs/design.md, "Evaluation").
 
 Every method, once prepared for a factor, is a plain callable with one convention::
 
@@ -11,8 +11,8 @@ CPU :class:`torch.Generator` (deterministic methods ignore it).
 
 A :class:`Method` says which conventions it accepts and how to build that callable from
 the evaluation's options (checkpoints, device). A method that cannot run for a factor
-(no checkpoint given, a checkpoint for another factor, a module not installed) raises
-:class:`NotAvailable` with the reason; the harness records the part as "n/a", not an error.
+(no checkpoint given, a checkpoint for another factor) raises :class:`NotAvailable` with
+the reason; the harness records the part as "n/a", not an error.
 
 :func:`register` adds a method (tests register trivial ones)::
 
@@ -21,7 +21,6 @@ the evaluation's options (checkpoints, device). A method that cannot run for a f
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,7 +51,7 @@ class Options:
     """What methods are built from: checkpoints and device (one per evaluation)."""
 
     checkpoint: Path | None = None  # SKILD (and SSD); None: the shipped one
-    conditional_checkpoints: dict[float, Path] = field(default_factory=dict)  # factor -> path
+    sr3_checkpoints: dict[float, Path] = field(default_factory=dict)  # factor -> path
     cnn_checkpoint: Path | None = None
     device: str = "auto"
     _cache: dict = field(default_factory=dict, repr=False)
@@ -65,7 +64,7 @@ class Options:
 
     @property
     def torch_device(self):
-        from ..skild.train import resolve_device
+        from ..device import resolve_device
 
         return self.cached("device", lambda: resolve_device(self.device))
 
@@ -167,22 +166,11 @@ def get_method(name: str) -> Method:
 # Helpers for the builders.
 
 
-def _import(module: str):
-    """Import a method's module; one that does not exist (yet) in this tree is NotAvailable."""
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        if e.name and module.startswith(e.name):
-            raise NotAvailable(f"{module} is not installed in this tree") from None
-        raise
-
-
 def train_seconds(path, meta: dict | None = None) -> float:
-    """Training wall time of a checkpoint (with that of the checkpoint it was fine-tuned from), else loss.csv beside it."""
-    from ..skild.evaluate import training_summary
-    from ..skild.train import training_seconds
+    """Training wall time of a checkpoint (with that of the checkpoint it was fine-tuned
+    from), else the loss.csv beside it; nan when neither records it."""
+    from ..skild.loop import training_seconds
+    from .quality import training_summary
 
     seconds = training_seconds(meta or {})
     if seconds is not None:
@@ -224,10 +212,9 @@ def _file_meta(path: Path) -> dict:
 
 def _interpolation(name: str) -> Callable[[Options, float], Prepared]:
     def build(options: Options, factor: float) -> Prepared:
-        mod = _import("isingscale.baselines.interpolate")
-        if not hasattr(mod, name):
-            raise NotAvailable(f"isingscale.baselines.interpolate has no {name}()")
-        return Prepared(getattr(mod, name))
+        from ..baselines import interpolate
+
+        return Prepared(getattr(interpolate, name))
 
     return build
 
@@ -245,45 +232,34 @@ def _skild_model(options: Options):
     )
 
 
-def _build_skild(options: Options, factor: float, *, sweeps: int = 0) -> Prepared:
-    import torch
-
-    from ..skild.generate import heatbath_sweeps, resolve_sampler, to_spins
-    from ..skild.upsample import BLOCK_S_OFFSET, preserved_block, upsample_stage
+def _build_skild(options: Options, factor: float) -> Prepared:
+    from ..skild.coarsen import BLOCK_S_OFFSET
+    from ..skild.sampler import resolve_sampler, to_spins
+    from ..skild.upsample import upsample_stage
 
     model, dev = _skild_model(options), options.torch_device
     sampler = resolve_sampler(None)
 
     def fn(coarse, kind, N, *, generator):
-        spins = to_spins(
-            upsample_stage(
-                model,
-                coarse,
-                kind,
-                N,
-                steps=None,
-                sampler=sampler,
-                s_offset=None,
-                generator=generator,
-                device=dev,
-            )
+        field_ = upsample_stage(
+            model,
+            coarse,
+            kind,
+            N,
+            steps=None,
+            sampler=sampler,
+            s_offset=None,
+            generator=generator,
+            device=dev,
         )
-        if not sweeps:
-            return spins  # before drawing a sweep seed, so plain skild keeps its generator stream
-        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-        b = preserved_block(kind, coarse.shape[-1], N)
-        return heatbath_sweeps(spins, model, sweeps, seed=seed, preserve_blocks=b)
+        return to_spins(field_)
 
-    hb = (
-        f", then {sweeps} heat-bath sweep{'s' if sweeps > 1 else ''} at the checkpoint's T"
-        if sweeps
-        else ""
-    )
     return Prepared(
         fn,
         _checkpoint_id(model.path, model.sha256),
         train_seconds(model.path, model.meta),
-        note=f"{sampler} sampler, default steps, s* = log2 F (+ {BLOCK_S_OFFSET:g} for block spins){hb}",
+        note=f"{sampler} sampler, default steps, s* = log2 F (+ {BLOCK_S_OFFSET:g} for block "
+        "spins)",
     )
 
 
@@ -294,8 +270,8 @@ def ssd_margin(n: int, N: int) -> float:
 
 
 def _build_ssd(options: Options, factor: float) -> Prepared:
-    ssd = _import("isingscale.skild.ssd")
-    from ..skild.generate import to_spins
+    from ..skild import ssd
+    from ..skild.sampler import to_spins
 
     model, dev = _skild_model(options), options.torch_device
 
@@ -328,10 +304,10 @@ def _build_ssd(options: Options, factor: float) -> Prepared:
 def ssd_cost(options: Options, n: int, N: int) -> str:
     """isingscale.skild.ssd.ssd_plan's cost summary against plain SKILD, per input convention
     (block spins start BLOCK_S_OFFSET octaves higher, so their plan differs)."""
-    from ..skild.upsample import start_offset
+    from ..skild import ssd
+    from ..skild.coarsen import start_offset
 
     try:
-        ssd = _import("isingscale.skild.ssd")
         model = _skild_model(options)
         return "; ".join(
             f"{kind} input: "
@@ -340,7 +316,7 @@ def ssd_cost(options: Options, n: int, N: int) -> str:
             ).summary()
             for kind in ("fourier", "block")
         )
-    except (NotAvailable, IsingScaleError, AttributeError, TypeError) as e:
+    except IsingScaleError as e:
         return f"(no SSD plan: {e})"
 
 
@@ -351,30 +327,27 @@ def _lookup_factor(table: dict[float, Path], factor: float) -> Path | None:
     return None
 
 
-def _build_conditional(options: Options, factor: float) -> Prepared:
+def _build_sr3(options: Options, factor: float) -> Prepared:
+    from ..baselines import sr3
     from ..skild import load_checkpoint
-    from ..skild.generate import to_spins
+    from ..skild.sampler import to_spins
 
-    path = _lookup_factor(options.conditional_checkpoints, factor)
+    path = _lookup_factor(options.sr3_checkpoints, factor)
     if path is None:
         raise NotAvailable(
-            f"no conditional checkpoint for ×{factor:g} (one per factor: "
-            f"--conditional-checkpoint {factor:g}=PATH)"
+            f"no SR3 checkpoint for ×{factor:g} (one per factor: --sr3-checkpoint {factor:g}=PATH)"
         )
-    cond = _import("isingscale.skild.conditional")
     dev = options.torch_device
-    model = options.cached(
-        ("conditional", path), lambda: load_checkpoint(path, device=dev, task=None)
-    )
-    if model.meta.get("task") != getattr(cond, "TASK", "conditional-sr"):
-        raise NotAvailable(f"{path} is not a conditional super-resolution checkpoint")
+    model = options.cached(("sr3", path), lambda: load_checkpoint(path, device=dev, task=None))
+    if model.meta.get("task") != sr3.TASK:
+        raise NotAvailable(f"{path} is not an SR3 (conditional super-resolution) checkpoint")
     trained = float(model.meta.get("factor", math.nan))
     if not abs(trained - factor) < 1e-6:
         raise NotAvailable(f"{path} was trained for ×{trained:g}, not ×{factor:g}")
 
     def fn(coarse, kind, N, *, generator):
         return to_spins(
-            cond.conditional_upsample_stage(
+            sr3.sr3_upsample_stage(
                 model, coarse, kind, N, steps=None, generator=generator, device=dev
             )
         )
@@ -393,10 +366,13 @@ def _build_conditional(options: Options, factor: float) -> Prepared:
 
 def _cnn(module: str, func: str) -> Callable[[Options, float], Prepared]:
     def build(options: Options, factor: float) -> Prepared:
+        import importlib
+
+        from ..baselines import cnn
+
         if options.cnn_checkpoint is None:
             raise NotAvailable("no CNN checkpoint given (--cnn-checkpoint PATH)")
-        cnn = _import("isingscale.baselines.cnn")
-        mod = cnn if module == "cnn" else _import(f"isingscale.baselines.{module}")
+        mod = importlib.import_module(f"isingscale.baselines.{module}")
         path = Path(options.cnn_checkpoint)
         model = options.cached(("cnn", path), lambda: cnn.load_cnn(path))
         run = getattr(mod, func)
@@ -420,17 +396,12 @@ register(
     "skild", build=_build_skild, description="SKILD, one unconditional checkpoint for every factor"
 )
 register(
-    "skild-sweep",
-    build=functools.partial(_build_skild, sweeps=1),
-    description="SKILD, then one exact heat-bath sweep at the checkpoint's T (upsample --sweeps 1)",
-)
-register(
     "ssd", build=_build_ssd, description="scale-space diffusion sampling with the SKILD checkpoint"
 )
 register(
-    "conditional",
-    build=_build_conditional,
-    description="SR3-style conditional diffusion, one per factor",
+    "sr3",
+    build=_build_sr3,
+    description="SR3-style conditional diffusion, one model per factor",
 )
 register(
     "cnn",

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..errors import IsingScaleError
 from . import methods as registry
+from .references import SEED_INPUTS, SEED_TRUTH
 
 DEFAULT_METHODS = ("skild", "nearest", "fourier", "bicubic")
 DEFAULT_FACTORS = (2.0, 4.0, 8.0)
@@ -38,8 +39,6 @@ class Plan:
     misfit: dict = field(default_factory=dict)  # (F, c) -> reason the convention does not fit
 
     def settings(self) -> dict:
-        from ..skild.evaluate import SEED_INPUTS, SEED_TRUTH
-
         return {
             "L": self.L,
             "samples": self.samples,
@@ -54,9 +53,7 @@ class Plan:
             "device": self.options.device,
             "checkpoint": _str(self.options.checkpoint),
             "cnn_checkpoint": _str(self.options.cnn_checkpoint),
-            "conditional_checkpoints": {
-                f"{f:g}": str(p) for f, p in self.options.conditional_checkpoints.items()
-            },
+            "sr3_checkpoints": {f"{f:g}": str(p) for f, p in self.options.sr3_checkpoints.items()},
         }
 
     def command(self, out: Path) -> str:
@@ -72,9 +69,7 @@ class Plan:
         ]
         words += [f"--data {self.data}"] if self.data else []
         words += [f"--checkpoint {o.checkpoint}"] if o.checkpoint else []
-        words += [
-            f"--conditional-checkpoint {f:g}={p}" for f, p in o.conditional_checkpoints.items()
-        ]
+        words += [f"--sr3-checkpoint {f:g}={p}" for f, p in o.sr3_checkpoints.items()]
         words += [f"--cnn-checkpoint {o.cnn_checkpoint}"] if o.cnn_checkpoint else []
         words += [
             f"--seed {self.seed}",
@@ -123,8 +118,9 @@ def parse_factors(text: str | Sequence[float]) -> tuple[float, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def parse_conditional_checkpoints(items: Sequence[str] | dict | None) -> dict[float, Path]:
-    """["4=run/x4.safetensors", ...] (or a dict) -> {4.0: Path}; one checkpoint per factor."""
+def parse_checkpoints_per_factor(items: Sequence[str] | dict | None) -> dict[float, Path]:
+    """["4=run/x4.safetensors", ...] (or a dict) -> {4.0: Path}; one checkpoint per factor
+    (the SR3 baseline's --sr3-checkpoint)."""
     if not items:
         return {}
     if isinstance(items, dict):
@@ -135,18 +131,17 @@ def parse_conditional_checkpoints(items: Sequence[str] | dict | None) -> dict[fl
             f, sep, path = str(item).partition("=")
             if not sep or not f.strip() or not path.strip():
                 raise IsingScaleError(
-                    f"bad --conditional-checkpoint {item!r}; "
-                    "expected F=PATH, e.g. 4=run/x4.safetensors"
+                    f"bad --sr3-checkpoint {item!r}; expected F=PATH, e.g. 4=run/x4.safetensors"
                 )
             pairs.append((f.strip(), path.strip()))
     out: dict[float, Path] = {}
     for f, path in pairs:
         (factor,) = parse_factors([f])
         if factor in out:
-            raise IsingScaleError(f"two conditional checkpoints for ×{factor:g}")
+            raise IsingScaleError(f"two SR3 checkpoints for ×{factor:g}")
         out[factor] = Path(path)
         if not out[factor].is_file():
-            raise IsingScaleError(f"--conditional-checkpoint {factor:g}={path}: no such file")
+            raise IsingScaleError(f"--sr3-checkpoint {factor:g}={path}: no such file")
     return out
 
 
@@ -181,7 +176,7 @@ def make_plan(
     samples,
     data,
     checkpoint,
-    conditional_checkpoints,
+    sr3_checkpoints,
     cnn_checkpoint,
     seed,
     batch,
@@ -219,7 +214,7 @@ def make_plan(
         raise IsingScaleError(f"L must be even and at least 4, got {L}")
     options = registry.Options(
         checkpoint=_check_file(checkpoint, "--checkpoint"),
-        conditional_checkpoints=parse_conditional_checkpoints(conditional_checkpoints),
+        sr3_checkpoints=parse_checkpoints_per_factor(sr3_checkpoints),
         cnn_checkpoint=_check_file(cnn_checkpoint, "--cnn-checkpoint"),
         device=device,
     )
@@ -242,7 +237,7 @@ __all__ = [
     "make_plan",
     "parse_list",
     "parse_factors",
-    "parse_conditional_checkpoints",
+    "parse_checkpoints_per_factor",
     "part_name",
     "DEFAULT_METHODS",
     "DEFAULT_FACTORS",

@@ -37,7 +37,7 @@ def _with_mc(
 
 
 def plot_deviations(ds: xr.Dataset, path: Path) -> Path:
-    """Δu/u, Δ|m|/|m| (%) and ΔU4 per method; one marker per (factor, convention), combined errors."""
+    """Δu/u, Δ|m|/|m| (%) and ΔU4 per method; a marker per (factor, convention), combined errors."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7.0, 7.5))

@@ -12,7 +12,8 @@ from .results import BAR, INDEPENDENCE
 
 _TITLE = {"fourier": "Fourier-truncated inputs", "block": "Majority-rule block-spin inputs"}
 _HEAD = (
-    "| method | ×F | n → L | G2 χ²/dof | G2 max\\|z\\| (r) | G4c χ²/dof | G4c max\\|z\\| (r) | Δu/u "
+    "| method | ×F | n → L | G2 χ²/dof | G2 max\\|z\\| (r) | G4c χ²/dof | G4c max\\|z\\| (r) | "
+    "Δu/u "
     "| Δ\\|m\\|/\\|m\\| | ΔU4 | S(k) err | bar | s / lattice | training |"
 )
 _NCOLS = _HEAD.count("|") - _HEAD.count("\\|") - 1
@@ -56,11 +57,12 @@ def _row(p: xr.Dataset, L: int, n: int) -> str:
         "none" if str(p["checkpoint"].item()) == "none" else duration(float(p["train_seconds"]))
     )
     return (
-        lead
-        + f"| {_f(float(p['chi2_dof_G2']))} | {zr('G2')} | {_f(float(p['chi2_dof_G4c']))} | {zr('G4c')} "
+        lead + f"| {_f(float(p['chi2_dof_G2']))} | {zr('G2')} "
+        f"| {_f(float(p['chi2_dof_G4c']))} | {zr('G4c')} "
         f"| {_pct(float(p['rel_dev_energy']))} | {_pct(float(p['rel_dev_abs_m']))} "
         f"| {float(p['dev_binder']):+.3f} ± {_f(float(p['binder_err']), '.3f')} "
-        f"| {_f(float(p['spectrum_error_db']))} dB | {bar} | {_f(float(p['seconds_per_lattice']), '.3g')} "
+        f"| {_f(float(p['spectrum_error_db']))} dB | {bar} | "
+        f"{_f(float(p['seconds_per_lattice']), '.3g')} "
         f"| {training} |"
     )
 
@@ -78,17 +80,21 @@ def method_table(ds: xr.Dataset, coarsen: str) -> str:
 
 def _mc_line(ds: xr.Dataset) -> str:
     return (
-        f"Monte Carlo reference ({int(ds['mc_n_samples'])} lattices): u = {float(ds['mc_energy']):.5f} ± "
+        f"Monte Carlo reference ({int(ds['mc_n_samples'])} lattices): u = "
+        f"{float(ds['mc_energy']):.5f} ± "
         f"{float(ds['mc_energy_err']):.5f}, <|m|> = {float(ds['mc_abs_m']):.4f} ± "
         f"{float(ds['mc_abs_m_err']):.4f}, "
-        f"U4 = {float(ds['mc_binder']):.4f} ± {float(ds['mc_binder_err']):.4f} (U4* = 0.6107 as L → ∞)."
+        f"U4 = {float(ds['mc_binder']):.4f} ± {float(ds['mc_binder_err']):.4f} (U4* = 0.6107 as L "
+        "→ ∞)."
     )
 
 
 _HOW_TO_READ = (
     "How to read: per r = 1 … L/2, z = (method − MC) / sqrt(se²_method + se²_MC) with jackknife "
-    "errors; χ²/dof = mean z² (neighbouring r are correlated, so read it as a guide, not a p-value); "
-    "max |z| and the r where it occurs locate the failure (small r: wrong short-distance structure, "
+    "errors; χ²/dof = mean z² (neighbouring r are correlated, so read it as a guide, not a "
+    "p-value); "
+    "max |z| and the r where it occurs locate the failure (small r: wrong short-distance "
+    "structure, "
     "e.g. block replication; large r: wrong magnetisation or long-range order). Δ columns are "
     "relative deviations method/MC − 1 (energy per site u, <|m|>); ΔU4 is the Binder cumulant "
     "difference ± the method's error; S(k) err is the RMS over k > 0 of 10 log10(S_method / S_MC). "
@@ -116,19 +122,22 @@ def report_markdown(ds: xr.Dataset, *, why: dict | None = None, plots=()) -> str
             "",
         ]
     source = (
-        f"`{ds.attrs['data']}`, first half = inputs, second half = reference (independent as far as "
+        f"`{ds.attrs['data']}`, first half = inputs, second half = reference (independent as far "
+        "as "
         "the file's lattices are: samples of one Markov chain next to the split are correlated)"
         if ds.attrs.get("data") not in (None, "none")
         else f"Wolff Monte Carlo at L = {L}, seeds {ds.attrs['seed_reference']} (reference) and "
         f"{ds.attrs['seed_inputs']} (inputs); training data used seed 1"
     )
     lines += [
-        f"Settings: L = {L}, {ds.attrs['samples']} lattices requested per ensemble, methods' noise seed "
-        f"{ds.attrs['seed']}, device {opts.get('device', '?')}, isingscale {ds.attrs.get('package_version')}, "
+        f"Settings: L = {L}, {ds.attrs['samples']} lattices requested per ensemble, methods' noise "
+        "seed "
+        f"{ds.attrs['seed']}, device {opts.get('device', '?')}, isingscale "
+        f"{ds.attrs.get('package_version')}, "
         f"{ds.attrs.get('created', '')}.",
         "",
-        f"Ground truth: {source}. Reference `{ds.attrs['reference']}`; inputs `{ds.attrs['inputs']}`. "
-        + INDEPENDENCE,
+        f"Ground truth: {source}. Reference `{ds.attrs['reference']}`; inputs "
+        f"`{ds.attrs['inputs']}`. " + INDEPENDENCE,
         "",
         _mc_line(ds),
         "",
@@ -141,7 +150,8 @@ def report_markdown(ds: xr.Dataset, *, why: dict | None = None, plots=()) -> str
     if failing:
         lines += ["## Why parts fail the bar", "", *failing, ""]
     notes = [
-        f"- {m} ×{float(f):g} {c}: {_cell(ds['note'].sel({'method': m, 'factor': f, 'coarsen': c}).item())}"
+        f"- {m} ×{float(f):g} {c}: "
+        f"{_cell(ds['note'].sel({'method': m, 'factor': f, 'coarsen': c}).item())}"
         for m in ds["method"].values
         for f in ds["factor"].values
         for c in ds["coarsen"].values
@@ -156,7 +166,8 @@ def report_markdown(ds: xr.Dataset, *, why: dict | None = None, plots=()) -> str
         "## Files",
         "",
         "- `evaluation.nc`: every curve and metric (dims method, factor, coarsen, r, k; "
-        "MC reference as mc_*); `parts/`: one measured part each; `ensembles/`: the output lattices.",
+        "MC reference as mc_*); `parts/`: one measured part each; `ensembles/`: the output "
+        "lattices.",
     ]
     if plots:
         lines.append("- Plots: " + ", ".join(f"`plots/{Path(p).name}`" for p in plots) + ".")
@@ -170,7 +181,8 @@ def summary(ds: xr.Dataset, *, files=()) -> str:
         "max|z| over r = 1..L/2 (r at max)"
     ]
     head = (
-        f"  {'method':<12} {'×F':>5}  {'G2 max|z|':>12}  {'G4c max|z|':>12}  {'Δu/u':>9}  {'bar':<5} "
+        f"  {'method':<12} {'×F':>5}  {'G2 max|z|':>12}  {'G4c max|z|':>12}  {'Δu/u':>9}  "
+        f"{'bar':<5} "
         f"{'s/lattice':>9}"
     )
     for c in ds["coarsen"].values:
@@ -187,7 +199,8 @@ def summary(ds: xr.Dataset, *, files=()) -> str:
                 z4 = f"{float(p['max_abs_z_G4c']):.2f} ({float(p['r_at_max_G4c']):.0f})"
                 bar = "pass" if float(p["passes"]) == 1 else "FAIL"
                 lines.append(
-                    f"  {str(m):<12} {f:>5g}  {z2:>12}  {z4:>12}  {_pct(float(p['rel_dev_energy'])):>9}  "
+                    f"  {str(m):<12} {f:>5g}  {z2:>12}  {z4:>12}  "
+                    f"{_pct(float(p['rel_dev_energy'])):>9}  "
                     f"{bar:<5} {float(p['seconds_per_lattice']):>9.3g}"
                 )
     if files:

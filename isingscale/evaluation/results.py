@@ -3,9 +3,9 @@
 A *part* is one (method, factor, convention): its output ensemble measured by
 :func:`isingscale.analysis.correlators.measure` (G2, square G4c, energy, |m|, Binder
 U4 = 1 - <m^4>/(3<m^2>^2) and the radial spectrum S(k), all with jackknife errors). Its
-agreement with the reference is :func:`isingscale.skild.evaluate.compare` (z per r =
-1 ... L/2 with the combined standard error, χ²/dof, max |z| and where) plus the Binder
-deviation and the spectrum ratio; the bar is :func:`isingscale.skild.evaluate.passes_bar`.
+agreement with the reference is :func:`isingscale.evaluation.comparison.compare_measured` (z per
+r = 1 ... L/2 with the combined standard error, χ²/dof, max |z| and where) plus the Binder
+deviation and the spectrum ratio; the bar is :func:`isingscale.evaluation.comparison.passes_bar`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import xarray as xr
+
+from .comparison import BAR, compare_measured, passes_bar, scalar_z
 
 # Per-part scalars in evaluation.nc (dims method, factor, coarsen), nan for n/a parts.
 SCALARS = (
@@ -72,10 +74,6 @@ MC_VARS = (
     "n_samples",
 )
 
-BAR = (
-    "G2 and square G4c within 2 combined standard errors at every r = 1 ... L/2, "
-    "and |Δu/u| < 1 % (energy per site)"
-)
 INDEPENDENCE = (
     "The reference and the coarse-grained inputs are independent Monte Carlo ensembles "
     "(different seeds, or the two halves of --data). Comparing outputs with the very lattices "
@@ -101,17 +99,10 @@ def _rel(a: float, b: float) -> float:
     return (a - b) / abs(b) if b else math.nan
 
 
-def _z(a: float, ea: float, b: float, eb: float) -> float:
-    s = math.hypot(ea, eb)
-    return (a - b) / s if s > 0 else math.nan
-
-
 def part_metrics(part: xr.Dataset, mc: xr.Dataset) -> dict:
     """Scalars (see :data:`SCALARS`, cost excluded), r and k curves, and the bar's verdict."""
-    from ..skild.evaluate import compare, passes_bar
-
-    c = compare(part, mc)
-    ok, why = passes_bar({"comparison": c})
+    c = compare_measured(part, mc)
+    ok, why = passes_bar(c)
     out = {"why": why}
     for name, short in (("G2", "G2"), ("G4c_square", "G4c")):
         g = c[name]
@@ -138,7 +129,7 @@ def part_metrics(part: xr.Dataset, mc: xr.Dataset) -> dict:
         float(mc["binder"]),
         float(mc["binder_err"]),
     )
-    out.update(binder=b, binder_err=eb, dev_binder=b - bm, z_binder=_z(b, eb, bm, ebm))
+    out.update(binder=b, binder_err=eb, dev_binder=b - bm, z_binder=scalar_z(b, eb, bm, ebm))
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = part["S"].values / mc["S"].values
         db = 10 * np.log10(ratio[1:])
@@ -239,11 +230,14 @@ def _describe(ds: xr.Dataset) -> None:
         "spectrum_error_db": "RMS over k > 0 of 10 log10(S / mc_S)",
         "rel_dev_energy": "u / mc_u - 1 (energy per site)",
         "dev_binder": "U4 - mc_U4, U4 = 1 - <m^4>/(3<m^2>^2)",
-        "seconds_per_lattice": "wall time of the method's calls per output lattice (checkpoint loading excluded)",
-        "train_seconds": "training wall time from the checkpoint metadata or its loss.csv; nan if not recorded",
+        "seconds_per_lattice": "wall time of the method's calls per output lattice "
+        "(checkpoint loading excluded)",
+        "train_seconds": "training wall time from the checkpoint metadata or its loss.csv; "
+        "nan if not recorded",
         "status": "done | n/a | pending",
         "reason": "why a part is n/a",
-        "n_coarse": "coarse lattice size n for (factor, coarsen); -1 where the convention does not fit",
+        "n_coarse": "coarse lattice size n for (factor, coarsen); -1 where the convention "
+        "does not fit",
     }
     for name, t in text.items():
         ds[name].attrs["description"] = t

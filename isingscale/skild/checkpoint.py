@@ -12,7 +12,8 @@ File layout (one ``.safetensors`` file)::
                              optimizer hyper-parameters and step
     model.<param>            EMA weights, the ones used for sampling
     coarse.<param>           (optional) EMA weights of the coarse stage, described by
-                             metadata["coarse"] (see coarse.py); generation uses it
+                             metadata["coarse"] = {model, size, margin, s_min, training}
+                             (:class:`CoarseStage`; trained and run by coarse.py)
     train.raw.<param>        (training checkpoints) raw weights
     train.optim.<i>.<key>    (training checkpoints) Adam moments and step per parameter
     train.rng                (training checkpoints) torch generator state, uint8
@@ -21,10 +22,10 @@ File layout (one ``.safetensors`` file)::
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -46,7 +47,8 @@ def repository_root() -> Path:
 
 def default_checkpoint() -> Path:
     """The shipped checkpoint: data/checkpoints/ in the source tree (editable install), else the
-    copy a regular install puts under <sys.prefix>/share/isingscale/checkpoints/ (pyproject data-files)."""
+    copy a regular install puts under <sys.prefix>/share/isingscale/checkpoints/ (pyproject
+    data-files)."""
     import sys
 
     candidates = [
@@ -58,8 +60,42 @@ def default_checkpoint() -> Path:
             return path
     raise IsingScaleError(
         f"no shipped checkpoint at {' or '.join(map(str, candidates))}; "
-        "install isingscale from its repository, or train one with 'isingscale train' and pass --checkpoint"
+        "install isingscale from its repository, or train one with 'isingscale train skild' and "
+        "pass --checkpoint"
     )
+
+
+@dataclass
+class CoarseStage:
+    """A loaded coarse stage: network (eval mode) on size x size, handing over at s' = margin.
+
+    Generation at N >= 2 size draws the lowest modes with it (:mod:`isingscale.skild.coarse`).
+    """
+
+    net: UNet
+    size: int
+    margin: float
+    meta: dict
+
+    def applies(self, N: int) -> bool:
+        """Whether generation at N uses the stage (N ≥ 2 x size)."""
+        return N >= 2 * self.size
+
+    def s_lift(self, N: int) -> float:
+        """The scale on N at which the state moves from the coarse to the main network."""
+        return math.log2(N / self.size) + self.margin
+
+
+def coarse_stage(meta: dict, tensors: dict[str, torch.Tensor], device) -> CoarseStage | None:
+    """The coarse stage recorded in a checkpoint (``coarse.*`` weights, metadata["coarse"])."""
+    c = meta.get("coarse")
+    if c is None:
+        return None
+    net = UNet(UNetConfig.from_dict(c["model"]))
+    net.load_state_dict(
+        {k[len("coarse.") :]: v for k, v in tensors.items() if k.startswith("coarse.")}
+    )
+    return CoarseStage(net.to(device).eval(), int(c["size"]), float(c["margin"]), c)
 
 
 @dataclass
@@ -72,9 +108,7 @@ class SkildModel:
     meta: dict
     path: Path | None = None
     sha256: str | None = None
-    coarse: Any = (
-        None  # coarse.CoarseStage: the network generation uses for the lowest modes, or None
-    )
+    coarse: CoarseStage | None = None  # the network generation uses for the lowest modes
     whitener: Whitener = field(init=False)
 
     def __post_init__(self):
@@ -96,7 +130,7 @@ class SkildModel:
 
     @property
     def temperature(self) -> float | None:
-        """T the training lattices were simulated at (units of J/k_B); None where there is none (images)."""
+        """T of the training lattices (units of J/k_B); None where there is none (images)."""
         T = self.meta.get("T")
         return None if T in (None, "none") else float(T)
 
@@ -106,7 +140,8 @@ class SkildModel:
 
 
 def write_safetensors(path: Path, tensors: dict[str, torch.Tensor], meta: dict) -> None:
-    """Tensors + JSON metadata (key "isingscale") to ``path`` atomically (temporary file + os.replace)."""
+    """Tensors + JSON metadata (key "isingscale") to ``path`` atomically (temporary file +
+    os.replace)."""
     from safetensors.torch import save_file
 
     path = Path(path)
@@ -138,7 +173,7 @@ def save_checkpoint(
 def read_safetensors(
     path, *, fmt: str, schema_version: int, what: str
 ) -> tuple[dict, dict[str, torch.Tensor]]:
-    """(metadata, tensors) of an isingscale safetensors checkpoint of format ``fmt``; never unpickles.
+    """(metadata, tensors) of an isingscale safetensors file of format ``fmt``; never unpickles.
 
     what: the kind named in error messages ("SKILD", "CNN"). Each problem (missing file,
     not safetensors, no or corrupt metadata, another format, a newer schema) is a one-line
@@ -195,17 +230,15 @@ def load_checkpoint(
 
     ``lattice`` is what the caller will run it on; a mismatch (e.g. an "image-dct"
     checkpoint used on periodic lattices) is an error. ``task``: "skild" (unconditional),
-    "conditional-sr" (skild.conditional), or None for either.
+    "conditional-sr" (the SR3 baseline, :mod:`isingscale.baselines.sr3`), or None for either.
     """
-    from .coarse import from_checkpoint as coarse_from_checkpoint  # coarse -> ssd -> this module
-
     path = default_checkpoint() if path is None else Path(path)
     meta, tensors = read_checkpoint(path)
     have_task = meta.get("task", "skild")
     if task is not None and have_task != task:
         what = {
             "skild": "an unconditional SKILD checkpoint",
-            "conditional-sr": f"a conditional ×{meta.get('factor', '?')} super-resolver (SR3 baseline)",
+            "conditional-sr": f"an SR3 baseline ×{meta.get('factor', '?')} super-resolver",
         }
         raise IsingScaleError(
             f"{path} is {what.get(have_task, repr(have_task))}, not {what.get(task, repr(task))}"
@@ -224,10 +257,11 @@ def load_checkpoint(
         )
         spectrum = spectrum_from_meta(meta["spectrum"])
         schedule = Schedule.from_dict(meta["schedule"])
-        coarse = coarse_from_checkpoint(meta, tensors, device)
+        coarse = coarse_stage(meta, tensors, device)
     except (KeyError, RuntimeError, TypeError) as e:
         raise IsingScaleError(
-            f"{path}: checkpoint is incomplete or does not match its model config ({type(e).__name__})"
+            f"{path}: checkpoint is incomplete or does not match its model config "
+            f"({type(e).__name__})"
         ) from None
     net.to(device).eval()
     return SkildModel(
@@ -238,24 +272,3 @@ def load_checkpoint(
 def spectrum_from_meta(d: dict | list) -> Spectrum | list[Spectrum]:
     """A checkpoint's ``spectrum``: one dict (Ising) or a list, one per image channel."""
     return [Spectrum.from_dict(x) for x in d] if isinstance(d, list) else Spectrum.from_dict(d)
-
-
-def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Adam state as flat tensors + JSON-able param groups (for safetensors)."""
-    sd = opt.state_dict()
-    tensors = {}
-    for i, st in sd["state"].items():
-        for key, value in st.items():
-            tensors[f"train.optim.{i}.{key}"] = torch.as_tensor(value)
-    return tensors, {"param_groups": sd["param_groups"]}
-
-
-def restore_optimizer(
-    opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: dict[str, Any]
-) -> None:
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for name, value in tensors.items():
-        if name.startswith("train.optim."):
-            i, key = name[len("train.optim.") :].split(".", 1)
-            state.setdefault(int(i), {})[key] = value
-    opt.load_state_dict({"state": state, "param_groups": groups["param_groups"]})

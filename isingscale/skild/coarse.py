@@ -9,11 +9,11 @@ s a state carries only its lowest modes (k_c(s) = k_Nyq 2^-s), so those steps ar
 problem of their own.
 
 What. A UNet of the same class (no colored I/O) on the Nc x Nc band of whitened lattices:
-y'(q) = y(q) for the modes |q_x|, |q_y| < Nc/2 that Nc shares with N (:func:`ssd.restrict`:
-factor 1, the Nc Nyquist lines filled with unit noise), trained with the ε loss of
-:func:`process.skild_loss` at s' ∈ [s_min, s_max(Nc)] on Nc's own schedule. By the lift
-identity of :mod:`isingscale.skild.ssd`, the reverse process on Nc at s' = s - log2(N/Nc) is
-that of N's band at s, so generation at N ≥ 2 Nc runs::
+y'(q) = y(q) for the modes |q_x|, |q_y| < Nc/2 that Nc shares with N
+(:func:`isingscale.skild.ssd.restrict`: factor 1, the Nc Nyquist lines filled with unit noise),
+trained with the ε loss of :func:`isingscale.skild.process.skild_loss` at s' ∈ [s_min, s_max(Nc)]
+on Nc's own schedule. By the lift identity of :mod:`isingscale.skild.ssd`, the reverse process
+on Nc at s' = s - log2(N/Nc) is that of N's band at s, so generation at N ≥ 2 Nc runs::
 
     noise on Nc  --coarse net: s_max(Nc) -> margin-->  lift to N at s_lift = log2(N/Nc) + margin
                  --main net: s_lift -> 0-->  lattice
@@ -25,96 +25,84 @@ are distributed alike at every size up to corrections to scaling (the RG stateme
 relies on too).
 
 Checkpoint layout: the main checkpoint's tensors and metadata unchanged, plus ``coarse.<param>``
-(EMA weights) and metadata ``coarse`` = {model, size, margin, s_min, training}.
+(EMA weights) and metadata ``coarse`` = {model, size, margin, s_min, training}; loaded into
+:class:`isingscale.skild.checkpoint.CoarseStage`. Training (:func:`train_coarse`) runs the
+one loop of :mod:`isingscale.skild.loop`.
 """
 
 from __future__ import annotations
 
-import copy
-import json
-import math
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ..errors import IsingScaleError
-from .process import loss_weights, skild_loss
-from .sampler import SAMPLERS
-from .ssd import _steps, lift, restrict
+from ..io import file_sha256
+from .checkpoint import CoarseStage, SkildModel, load_checkpoint, read_checkpoint, write_safetensors
+from .data import TrainingData, check_same_data, check_temperature, load_ising
+from .loop import LoopConfig, Task, check_field, distributed, resume_state, run, training_device
+from .process import draw_scales, loss_weights, skild_loss
+from .sampler import SAMPLERS, default_steps, model_net
+from .ssd import lift, restrict
 from .unet import UNet, UNetConfig, count_parameters
 
 # Default steps per octave on both legs. For "sde" this is a calibrated choice, not a
 # convergence setting: on the validation split, generation through the shipped 16 x 16 stage
 # is too disordered at 10 per octave (G2(L/4) -1.8 % mean of two seeds) and too ordered at 5.1
 # (+0.5 %); 7.3, 50 steps at N = 32, lies between them (data/README.md, "The coarse stage").
-STEPS_PER_OCTAVE = {"ddpm": 20, "ddim": 6, "sde": 7.3}
+STAGE_STEPS_PER_OCTAVE = {"ddpm": 20, "ddim": 6, "sde": 7.3}
+
+__all__ = [
+    "CoarseStage",
+    "CoarseConfig",
+    "STAGE_STEPS_PER_OCTAVE",
+    "band",
+    "plan",
+    "describe",
+    "generate_batch",
+    "train_coarse",
+]
 
 
-@dataclass
-class CoarseStage:
-    """A loaded coarse stage: network (eval mode) on size x size, handing over at s' = margin."""
-
-    net: UNet
-    size: int
-    margin: float
-    meta: dict
-
-    def applies(self, N: int) -> bool:
-        """Whether generation at N uses the stage (N ≥ 2 x size)."""
-        return N >= 2 * self.size
-
-    def s_lift(self, N: int) -> float:
-        """The scale on N at which the state moves from the coarse to the main network."""
-        return math.log2(N / self.size) + self.margin
-
-
-def from_checkpoint(meta: dict, tensors: dict[str, torch.Tensor], device) -> CoarseStage | None:
-    """The coarse stage recorded in a checkpoint, or None when it has none."""
-    c = meta.get("coarse")
-    if c is None:
-        return None
-    net = UNet(UNetConfig.from_dict(c["model"]))
-    net.load_state_dict(
-        {k[len("coarse.") :]: v for k, v in tensors.items() if k.startswith("coarse.")}
-    )
-    return CoarseStage(net.to(device).eval(), int(c["size"]), float(c["margin"]), c)
-
-
-def band(model, x: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+def band(model: SkildModel, x: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
     """±1 lattices (B, N, N) -> whitened size x size band (B, size, size), whitened at N."""
     return restrict(model.whitener.whiten(x.float()), size, model.basis, generator=generator)
 
 
 def plan(
-    model, N: int, sampler: str, rate: float | None = None
+    model: SkildModel, N: int, sampler: str, rate: float | None = None
 ) -> list[tuple[int, float, float, int]]:
     """[(lattice, s_start, s_end, steps)] of the two legs of generation at N (coarse first).
 
-    rate: steps per octave on both legs (None: this module's STEPS_PER_OCTAVE of the sampler).
+    rate: steps per octave on both legs (None: STAGE_STEPS_PER_OCTAVE of the sampler).
     """
-    rate = STEPS_PER_OCTAVE[sampler] if rate is None else rate
+    rate = STAGE_STEPS_PER_OCTAVE[sampler] if rate is None else rate
     st = model.coarse
     s_top = model.schedule.s_max(st.size)
     s_lift = st.s_lift(N)
     return [
-        (st.size, s_top, st.margin, _steps(sampler, s_top - st.margin, rate)),
-        (N, s_lift, 0.0, _steps(sampler, s_lift, rate)),
+        (st.size, s_top, st.margin, default_steps(sampler, s_top - st.margin, rate)),
+        (N, s_lift, 0.0, default_steps(sampler, s_lift, rate)),
     ]
 
 
 def describe(legs) -> str:
-    """The legs of :func:`plan` in words, e.g. '8x8: s 4.84 -> 1.20, 37 steps; 32x32: s 3.20 -> 0.00, 32 steps'."""
+    """The legs of :func:`plan` in words, e.g. '8x8: s 4.84 -> 1.20, 37 steps; 32x32: ...'."""
     return "; ".join(f"{n}x{n}: s {a:.2f} -> {b:.2f}, {k} steps" for n, a, b, k in legs)
 
 
 def generate_batch(
-    model, B: int, N: int, *, sampler: str, rate: float | None, generator: torch.Generator, device
+    model: SkildModel,
+    B: int,
+    N: int,
+    *,
+    sampler: str,
+    rate: float | None,
+    generator: torch.Generator,
+    device,
 ) -> torch.Tensor:
-    """B lattices from noise through the coarse stage -> colored real-space field (B, N, N) on the CPU."""
-    from .generate import model_net
-
+    """B lattices from noise through the coarse stage -> colored field (B, N, N) on the CPU."""
     legs = plan(model, N, sampler, rate)
     coarse = model.coarse.net
     nets = [lambda y, s: coarse(y, s).float(), model_net(model, torch.device(device))]
@@ -139,75 +127,46 @@ def generate_batch(
 # Training.
 
 
-@dataclass
-class CoarseConfig:
+@dataclass(frozen=True)
+class CoarseConfig(LoopConfig):
+    """Configuration of a coarse-stage training run (stored in ``coarse.training.config``).
+
+    size: the band Nc x Nc; margin: the hand-over scale on Nc's own schedule; training scales
+    s' ~ U(s_min, s_max(Nc)). init: the SKILD checkpoint whose stage this is. The network:
+    base_channels, depth, channel_mult (no colored I/O: it works on a band of whitened modes).
+    """
+
     size: int = 8
-    margin: float = 1.2  # hand-over scale on size's own schedule
-    s_min: float = 1.0  # training scales s' ~ U(s_min, s_max(size))
+    margin: float = 1.2
+    s_min: float = 1.0
     base_channels: int = 32
     depth: int = 2
     channel_mult: tuple[int, ...] = (1, 2, 2)
     batch: int = 256
-    steps: int | None = None
-    minutes: float | None = None
-    lr: float = 1e-3
-    warmup: int = 200
-    lr_decay: str = "constant"  # or "cosine" from lr to lr/10 over --steps
-    ema: float = 0.999
-    seed: int = 0
-    grad_clip: float = 1.0
-    checkpoint_every: int = 500
-    log_every: int = 20
-    init: dict = field(default_factory=dict)  # the main checkpoint: path, sha256
-    data: list = field(default_factory=list)
+    init: str | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_field(self, "size", isinstance(self.size, int) and self.size >= 4, "an integer >= 4")
+        check_field(self, "s_min", self.s_min >= 0, "non-negative")
+        check_field(
+            self,
+            "margin",
+            self.margin > self.s_min,
+            "above s_min (the stage trains below its hand-over)",
+        )
+        check_field(
+            self, "init", bool(self.init), "the SKILD checkpoint whose stage this is (--init)"
+        )
+        self.model_config().check_size(self.size)
 
     def model_config(self) -> UNetConfig:
         return UNetConfig(
             base_channels=self.base_channels,
             depth=self.depth,
             channel_mult=tuple(self.channel_mult),
+            colored_io=False,
         )
-
-
-def _check(cfg: CoarseConfig, sizes) -> None:
-    UNet(cfg.model_config()).check_size(cfg.size)
-    small = [N for N in sizes if N < 2 * cfg.size]
-    if small:
-        raise IsingScaleError(
-            f"--coarse {cfg.size}: training lattices must be at least {2 * cfg.size} wide, got "
-            f"{', '.join(map(str, small))}"
-        )
-    if cfg.lr_decay not in ("constant", "cosine"):
-        raise IsingScaleError(f"lr_decay must be 'constant' or 'cosine', got {cfg.lr_decay!r}")
-    if cfg.lr_decay == "cosine" and cfg.steps is None:
-        raise IsingScaleError("--lr-decay cosine needs --steps (the decay runs over them)")
-    if not 0 <= cfg.s_min < cfg.margin:
-        raise IsingScaleError(
-            f"the coarse stage must train below its hand-over: need 0 <= s_min < margin, got "
-            f"{cfg.s_min}, {cfg.margin}"
-        )
-
-
-def _coarse_meta(cfg: CoarseConfig, state: dict) -> dict:
-    from .. import __version__
-
-    return {
-        "model": cfg.model_config().to_dict(),
-        "size": cfg.size,
-        "margin": cfg.margin,
-        "s_min": cfg.s_min,
-        "training": {
-            "data": cfg.data,
-            "config": {k: v for k, v in asdict(cfg).items() if k != "data"},
-            "step": state["step"],
-            "samples_seen": state["seen"],
-            "seconds": round(state.get("seconds", 0.0), 3),
-            "last_loss": state.get("loss"),
-            "package_version": __version__,
-            "torch_version": torch.__version__,
-            "saved": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        },
-    }
 
 
 def train_coarse(
@@ -222,170 +181,104 @@ def train_coarse(
     progress: bool = True,
     **options,
 ) -> Path:
-    """Train the coarse stage of SKILD checkpoint `init` on ±1 lattices; returns RUNDIR/model.safetensors.
+    """Train the coarse stage of SKILD checkpoint `init` on ±1 lattices; returns
+    RUNDIR/model.safetensors: `init`'s network, spectrum and metadata unchanged plus the stage.
 
-    The output is `init`'s network, spectrum and metadata unchanged plus the coarse stage. The
-    main network is not trained. options: the fields of :class:`CoarseConfig` (size, margin,
-    s_min, base_channels, depth, channel_mult, batch, lr, lr_decay, ema, seed, ...). resume:
-    continue RUNDIR/checkpoint.safetensors (coarse weights, EMA, Adam, step, RNG; `init` and
-    data are taken from it).
+    The main network is not trained. options: the other fields of :class:`CoarseConfig`
+    (size, margin, s_min, base_channels, depth, channel_mult, batch, lr, lr_decay, ema, seed,
+    ...). resume: continue RUNDIR/checkpoint.safetensors (`init` and data are taken from it).
     """
-    from ..io import file_sha256, writable_dir
-    from .checkpoint import (
-        load_checkpoint,
-        optimizer_tensors,
-        read_checkpoint,
-        restore_optimizer,
-        write_safetensors,
-    )
-    from .train import (
-        DistContext,
-        _loop,
-        _truncate_log,
-        draw_scales,
-        learning_rate,
-        load_ising,
-        optimizer_step,
-        resolve_device,
-    )
-
-    if steps is None and minutes is None:
-        raise IsingScaleError("give --steps or --minutes")
     out = Path(out)
-    ckpt_path = out / "checkpoint.safetensors"
-    dev = resolve_device(device)
-    if resume:
-        if not ckpt_path.exists():
-            raise IsingScaleError(f"--resume: {out} holds no checkpoint.safetensors")
-        meta, tensors = read_checkpoint(ckpt_path)
-        if "coarse" not in meta:
-            raise IsingScaleError(f"--resume: {ckpt_path} is not a coarse-stage training run")
-        saved = meta["coarse"]["training"]["config"]
-        cfg = CoarseConfig(
-            **{
-                **saved,
-                "channel_mult": tuple(saved["channel_mult"]),
-                "steps": steps,
-                "minutes": minutes,
-            }
-        )
-        cfg.data = meta["coarse"]["training"]["data"]
-        main_path = ckpt_path
-        data = data or [d["path"] for d in cfg.data]
+    resumed = resume_state(out, resume, read_checkpoint)
+    if resumed is not None:
+        if "coarse" not in resumed[0]:
+            raise IsingScaleError(f"--resume: {out} is not a coarse-stage training run")
+        saved = dict(resumed[0]["coarse"]["training"]["config"])
+        if isinstance(saved.get("init"), dict):  # recorded as {path, sha256} before 0.2
+            saved["init"] = saved["init"]["path"]
+        given = {**options, **({"init": init} if init else {})}
+        cfg = CoarseConfig.resumed(saved, given, steps, minutes)
     else:
-        if ckpt_path.exists():
-            raise IsingScaleError(
-                f"{out} already holds a training run; use --resume or another --out"
-            )
-        if init is None:
-            raise IsingScaleError(
-                "--coarse trains the coarse stage of a SKILD checkpoint: give it with --init"
-            )
         unknown = set(options) - set(CoarseConfig.__dataclass_fields__)
         if unknown:
             raise IsingScaleError(f"unknown coarse-stage option(s): {', '.join(sorted(unknown))}")
-        cfg = CoarseConfig(
-            **{
-                **options,
-                "steps": steps,
-                "minutes": minutes,
-                "init": {"path": str(Path(init).resolve()), "sha256": file_sha256(init)},
-            }
+        init = str(Path(init).resolve()) if init else None
+        cfg = CoarseConfig(steps=steps, minutes=minutes, init=init, **options)
+    with distributed(device) as ctx:
+        dev = training_device(device, ctx)
+        # The main network comes from the run's own checkpoint when resuming (the same weights).
+        main = load_checkpoint(
+            out / "checkpoint.safetensors" if resumed else cfg.init,
+            lattice="ising-periodic",
+            task="skild",
+            device=dev,
         )
-        main_path = init
-    model = load_checkpoint(main_path, lattice="ising-periodic", task="skild", device=dev)
-    main_meta = {k: v for k, v in model.meta.items() if k != "coarse"}
-    main_tensors = {f"model.{k}": v for k, v in model.net.state_dict().items()}
-    td = load_ising(data, main_meta)
-    if resume and [p["sha256"] for p in td.provenance] != [p["sha256"] for p in cfg.data]:
-        raise IsingScaleError("--resume: the data files differ from those the run was started with")
-    if (
-        td.T is not None
-        and main_meta.get("T") is not None
-        and abs(float(td.T) - float(main_meta["T"])) > 1e-9
-    ):
+        task = _coarse_task(cfg, main, data, resumed, dev)
+        return run(task, out, ctx=ctx, device=dev, resumed=resumed, progress=progress)
+
+
+def _coarse_data(cfg: CoarseConfig, main: SkildModel, data, resumed) -> TrainingData:
+    main_meta = {k: v for k, v in main.meta.items() if k != "coarse"}
+    recorded = resumed[0]["coarse"]["training"]["data"] if resumed else None
+    td = load_ising(data or [d["path"] for d in recorded or []], main_meta)
+    if resumed:
+        check_same_data(td, recorded)
+    check_temperature(td, main_meta)
+    small = [N for N in td.sizes if N < 2 * cfg.size]
+    if small:
         raise IsingScaleError(
-            f"--init: the checkpoint was trained at T={main_meta['T']}, the data are at T={td.T}"
+            f"--coarse {cfg.size}: training lattices must be at least {2 * cfg.size} wide, got "
+            f"{', '.join(map(str, small))}"
         )
-    cfg.data = td.provenance
-    _check(cfg, td.sizes)
-    schedule, basis = model.schedule, model.basis
+    return td
+
+
+def _coarse_task(cfg: CoarseConfig, main: SkildModel, data, resumed, dev) -> Task:
+    """The coarse stage's parts of the training loop: bands of the main model's whitened data."""
+    td = _coarse_data(cfg, main, data, resumed)
+    schedule, basis = main.schedule, main.basis
     s_top = schedule.s_max(cfg.size)
     w = torch.as_tensor(loss_weights(cfg.size), dtype=torch.float32, device=dev)
     torch.manual_seed(cfg.seed)
     net = UNet(cfg.model_config()).to(dev)
-    net_ema = copy.deepcopy(net).eval().requires_grad_(False)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    g = torch.Generator().manual_seed(cfg.seed)
-    state = {"step": 0, "seen": 0}
-    if resume:
-        t = meta["coarse"]["training"]
-        net.load_state_dict(
-            {k[len("train.raw.") :]: v for k, v in tensors.items() if k.startswith("train.raw.")}
-        )
-        net_ema.load_state_dict(
-            {k[len("coarse.") :]: v for k, v in tensors.items() if k.startswith("coarse.")}
-        )
-        restore_optimizer(opt, tensors, t["optimizer"])
-        g.set_state(tensors["train.rng"])
-        state.update(step=int(t["step"]), seen=int(t["samples_seen"]), seconds=float(t["seconds"]))
-        _truncate_log(out / "loss.csv", state["step"])
-    else:
-        writable_dir(out)
-    (out / "config.json").write_text(
-        json.dumps(
-            {
-                **asdict(cfg),
-                "device": str(dev),
-                "sizes": td.sizes,
-                "s_max": s_top,
-                "parameters": count_parameters(net),
-            },
-            indent=1,
-        )
-    )
-    amp = dev.type == "cuda"
 
-    def save(path: Path, training: bool = False) -> None:
-        meta = {**main_meta, "coarse": _coarse_meta(cfg, state)}
-        extra = {}
-        if training:  # the resumable state too
-            opt_t, groups = optimizer_tensors(opt)
-            meta["coarse"]["training"]["optimizer"] = groups
-            extra = {
-                **{f"train.raw.{k}": v for k, v in net.state_dict().items()},
-                **opt_t,
-                "train.rng": g.get_state(),
-            }
+    def step_loss(call, step, g, ctx):
+        # The lattice sizes in turn; every size gives a size x size band, so the batch is the same.
+        B = cfg.batch * ctx.world
+        x = td.batch(B, g, td.size_at(step))
+        with torch.no_grad():
+            y0 = band(main, x, cfg.size, g)
+        s = cfg.s_min + draw_scales(B, s_top - cfg.s_min, 1.0, g)
+        eps = torch.randn(y0.shape, generator=g)
+        part = ctx.part(cfg.batch)
+        y0, s, eps = y0[part].to(dev), s[part].to(dev), eps[part].to(dev)
+        return skild_loss(call, basis, schedule, y0, s, eps, w), B
+
+    main_meta = {k: v for k, v in main.meta.items() if k != "coarse"}
+    main_tensors = {f"model.{k}": v for k, v in main.net.state_dict().items()}
+    stage = {"model": cfg.model_config().to_dict(), "size": cfg.size, "margin": cfg.margin}
+
+    def write(path, sampling_net, training, train_tensors):
+        meta = {**main_meta, "coarse": {**stage, "s_min": cfg.s_min, "training": training}}
         tensors = {
             **main_tensors,
-            **{f"coarse.{k}": v for k, v in net_ema.state_dict().items()},
-            **extra,
+            **{f"coarse.{k}": v for k, v in sampling_net.state_dict().items()},
         }
-        write_safetensors(path, tensors, meta)
+        write_safetensors(path, {**tensors, **(train_tensors or {})}, meta)
 
-    def step_once() -> float:
-        # The lattice sizes in turn; every size gives a size x size band, so the batch is the same.
-        N = td.size_at(state["step"])
-        x = td.batch(cfg.batch, g, N)
-        with torch.no_grad():
-            y0 = band(model, x, cfg.size, g)
-        s = cfg.s_min + draw_scales(cfg.batch, s_top - cfg.s_min, 1.0, g)
-        eps = torch.randn(y0.shape, generator=g)
-        lr_now = learning_rate(cfg, state["step"])
-        for group in opt.param_groups:
-            group["lr"] = lr_now
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-            loss = skild_loss(net, basis, schedule, y0.to(dev), s.to(dev), eps.to(dev), w)
-        optimizer_step(loss, opt, net, net_ema, cfg, state["step"])
-        state["step"] += 1
-        state["seen"] += cfg.batch
-        state["lr"] = lr_now
-        return loss.item()
-
-    _loop(
-        cfg, out, DistContext(), state, step_once, lambda: save(ckpt_path, training=True), progress
+    if resumed:
+        provenance = {"init": resumed[0]["coarse"]["training"].get("init")}
+    else:
+        provenance = {"init": {"path": cfg.init, "sha256": file_sha256(cfg.init)}}
+    info = {"sizes": td.sizes, "s_max": s_top, "parameters": count_parameters(net)}
+    return Task(
+        net,
+        cfg,
+        step_loss,
+        write,
+        section=lambda meta: meta["coarse"]["training"],
+        prefix="coarse.",
+        seen_key="samples_seen",
+        provenance={"data": td.provenance, **provenance},
+        info=info,
     )
-    final = out / "model.safetensors"
-    save(final)
-    return final

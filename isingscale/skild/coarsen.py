@@ -1,6 +1,6 @@
 """Coarse-graining operators and the embedding of a coarse lattice into a fine spectrum.
 
-Conventions (DESIGN.md §3):
+Conventions (docs/design.md, "Coarse inputs"):
 
 * **Fourier truncation** (the forward process's own operator). An N x N lattice goes to
   an n x n field, n = round(N / F), f = N / n. Coarse orthonormal coefficients are the
@@ -22,6 +22,11 @@ Conventions (DESIGN.md §3):
   (coarse cycles per site), stored in the checkpoint, and applied to block inputs before
   embedding (constant beyond the measured range; log-interpolated in log b for other
   factors, with g_1 ≡ 1).
+* **Start scale** of super-resolution by F: s* = log2 F + offset, where k_c(s*) is the
+  coarse Nyquist. The offset is 0 for Fourier inputs, whose low band is exact, and
+  ``BLOCK_S_OFFSET`` for block spins: the transfer function fixes their two-point
+  amplitude, but near the coarse Nyquist majority-rule spins are sharper than Fourier
+  modes, so those modes are noised further and regenerated.
 """
 
 from __future__ import annotations
@@ -71,7 +76,7 @@ def coarse_size(L: int, factor: float, method: str = "fourier") -> int:
 def fourier_truncate(
     x: np.ndarray | torch.Tensor, n: int, *, lattice: str = "ising-periodic"
 ) -> torch.Tensor:
-    """(B, N, N) lattice -> (B, n, n) low-band field on the fine amplitude scale (see module doc)."""
+    """(B, N, N) lattice -> (B, n, n) low-band field on the fine amplitude scale (module doc)."""
     x = torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x).double()
     N = x.shape[-1]
     f = N / n
@@ -106,7 +111,7 @@ def embed(
     generator: torch.Generator | None = None,
     noise_fill: bool = True,
 ) -> torch.Tensor:
-    """Coarse (B, n, n) field -> whitened fine (B, N, N) field: low band × f / √S_N, high band noise.
+    """Coarse (B, n, n) field -> whitened fine (B, N, N): low band × f / √S_N, high band noise.
 
     With ``noise_fill=False`` the high band is zero (used to check that embedding inverts
     truncation exactly: ``fourier_truncate(color(embed(...)))`` returns the input).
@@ -138,11 +143,16 @@ def embed(
 
 
 # ----------------------------------------------------------------------------
-# Majority-rule block spins.
+# Block-spin transfer function and start scale.
+
+BLOCK_S_OFFSET = 1.0  # octaves added to s* for block-spin inputs (measured: data/README.md)
 
 
-# ----------------------------------------------------------------------------
-# Block-spin transfer function.
+def start_offset(kind: str, s_offset: float | None = None) -> float:
+    """The s* offset of a stage: `s_offset` if given, else 0 (Fourier) or BLOCK_S_OFFSET (block)."""
+    if s_offset is not None:
+        return float(s_offset)
+    return BLOCK_S_OFFSET if kind == "block" else 0.0
 
 
 def measure_block_transfer(spins: np.ndarray, b: int) -> dict:

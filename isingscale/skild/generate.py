@@ -1,4 +1,9 @@
-"""Generation from noise with a trained checkpoint: start at s_max(N) from white (whitened) noise."""
+"""Generation from noise with a trained checkpoint: start at s_max(N) from white (whitened) noise.
+
+With a coarse stage in the checkpoint (:mod:`isingscale.skild.coarse`) and N at least twice its
+size, the lowest modes are drawn by the stage and lifted to N; otherwise the main network runs
+from s_max(N) to 0. Spins are the sign of the final field.
+"""
 
 from __future__ import annotations
 
@@ -8,70 +13,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..device import resolve_device
 from ..errors import IsingScaleError
 from ..mc.heatbath import check_sweeps, heatbath
+from . import coarse
 from .checkpoint import SkildModel, load_checkpoint
 from .coarsen import lattice_energy
-from .sampler import SAMPLERS
-
-STEPS_PER_OCTAVE = {"ddpm": 20, "ddim": 6, "sde": 10}
-# The stochastic Heun sampler forgets an approximate start (an embedded coarse input) and
-# corrects its own step errors on the way down; on the shipped checkpoint it is the best of
-# the three for generation and for super-resolution alike (data/README.md, "Samplers").
-DEFAULT_SAMPLER = "sde"
-
-
-def default_steps(sampler: str, s_start: float) -> int:
-    return max(2, math.ceil(STEPS_PER_OCTAVE[sampler] * s_start))
-
-
-def resolve_sampler(sampler: str | None) -> str:
-    """`sampler`, checked, or DEFAULT_SAMPLER when None."""
-    sampler = DEFAULT_SAMPLER if sampler is None else sampler
-    if sampler not in SAMPLERS:
-        raise IsingScaleError(f"unknown sampler {sampler!r}; expected one of {', '.join(SAMPLERS)}")
-    return sampler
-
-
-def model_net(model: SkildModel, device: torch.device):
-    """net(y, s[, cond]) in inference mode, bfloat16 autocast on CUDA."""
-    amp = torch.device(device).type == "cuda"
-
-    def net(y, s, *cond):
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-            return model.net(y, s, *cond).float()
-
-    return net
-
-
-def reverse(
-    model: SkildModel,
-    y_start: torch.Tensor,
-    s_start: float,
-    *,
-    steps: int,
-    sampler: str,
-    generator: torch.Generator,
-    device: torch.device,
-) -> torch.Tensor:
-    """Run the reverse process from s_start to 0 and return the fine field x (colored, real space)."""
-    net = model_net(model, device)
-    y0 = SAMPLERS[sampler](
-        net,
-        y_start.to(device),
-        s_start,
-        steps,
-        basis=model.basis,
-        schedule=model.schedule,
-        generator=generator,
-    )
-    return model.whitener.color(y0).cpu()
-
-
-def to_spins(x: torch.Tensor | np.ndarray) -> np.ndarray:
-    """Sign of the field, 0 mapped to +1, as int8."""
-    x = np.asarray(x)
-    return np.where(x >= 0, 1, -1).astype(np.int8)
+from .sampler import default_steps, resolve_sampler, reverse, to_spins
 
 
 def heatbath_sweeps(
@@ -93,6 +41,7 @@ def heatbath_sweeps(
 
 
 def checkpoint_attrs(model: SkildModel) -> dict:
+    """The provenance attributes every file sampled with a checkpoint carries."""
     return {
         "checkpoint": str(model.path),
         "checkpoint_sha256": model.sha256,
@@ -121,21 +70,19 @@ def generate(
     """Generate `samples` L x L lattices from noise; returns the output ensemble path.
 
     L: any size the network takes (divisible by 2**depth). steps: reverse steps from
-    s_max(L) to 0 (default: STEPS_PER_OCTAVE of the sampler; with the coarse stage, the same
-    steps per octave on both legs, by default coarse.STEPS_PER_OCTAVE). coarse_stage: when the
-    checkpoint has one and L is at least twice its size, draw the lowest modes with it (see
-    :mod:`isingscale.skild.coarse`); False: the main network from s_max(L). sampler: None = DEFAULT_SAMPLER
-    ("sde": Heun steps with forward re-noising); "ddim" is the deterministic Heun ODE, "ddpm"
-    the first-order ancestral sampler.
-    sweeps: heat-bath sweeps at the checkpoint's T applied to the sampled spins (default 0:
-    the lattices are the diffusion model's alone; see :func:`heatbath_sweeps`).
-    An image checkpoint (lattice type "image-dct") writes L x L images to an ``.npz``
-    instead (see :func:`generate_images`).
+    s_max(L) to 0 (default: the sampler's STEPS_PER_OCTAVE; with the coarse stage, the same
+    steps per octave on both legs, by default coarse.STAGE_STEPS_PER_OCTAVE). coarse_stage:
+    when the checkpoint has one and L is at least twice its size, draw the lowest modes with
+    it (see :mod:`isingscale.skild.coarse`); False: the main network from s_max(L). sampler:
+    None = DEFAULT_SAMPLER ("sde": Heun steps with forward re-noising); "ddim" is the
+    deterministic Heun ODE, "ddpm" the first-order ancestral sampler. sweeps: heat-bath
+    sweeps at the checkpoint's T applied to the sampled spins (default 0: the lattices are
+    the diffusion model's alone; see :func:`heatbath_sweeps`). An image checkpoint (lattice
+    type "image-dct") writes L x L images to an ``.npz`` instead (:func:`generate_images`).
     """
     from tqdm.auto import tqdm
 
     from ..io import create_ensemble
-    from .train import resolve_device
 
     sampler = resolve_sampler(sampler)
     sweeps = check_sweeps(sweeps)
@@ -144,14 +91,11 @@ def generate(
     dev = resolve_device(device)
     model = load_checkpoint(checkpoint, lattice=None, device=dev)
     model.net.check_size(L)
-    s_max = model.schedule.s_max(L)
-    use_coarse = coarse_stage and model.coarse is not None and model.coarse.applies(L)
-    rate = steps / s_max if steps else None
-    steps = steps or default_steps(sampler, s_max)
     g = torch.Generator().manual_seed(seed)
-    if sweeps and model.lattice == "image-dct":
-        raise IsingScaleError("heat-bath sweeps apply to Ising lattices, not images")
     if model.lattice == "image-dct":
+        if sweeps:
+            raise IsingScaleError("heat-bath sweeps apply to Ising lattices, not images")
+        steps = steps or default_steps(sampler, model.schedule.s_max(L))
         return generate_images(
             model,
             L=L,
@@ -170,33 +114,11 @@ def generate(
         raise IsingScaleError(
             f"{model.path} is an Ising checkpoint: it writes HDF5 ensembles, not {out}"
         )
-    attrs = {
-        **checkpoint_attrs(model),
-        "method": f"skild-generate ({sampler})",
-        "sampler": sampler,
-        "steps": steps,
-        "seed": seed,
-        "s_start": s_max,
-        "sweeps": sweeps,
-        "coarse_stage": "none",
-    }
-    if use_coarse:
-        from . import coarse
-
-        legs = coarse.plan(model, L, sampler, rate)
-        attrs.update(steps=sum(leg[3] for leg in legs), coarse_stage=coarse.describe(legs))
+    draw, attrs = _sampling_plan(model, L, steps, sampler, coarse_stage, dev)
+    attrs.update(seed=seed, sweeps=sweeps)
     with create_ensemble(out, L=L, kind="generated", attrs=attrs, overwrite=overwrite) as w:
         for start in tqdm(range(0, samples, batch), disable=not progress, desc="generate"):
-            B = min(batch, samples - start)
-            if use_coarse:
-                x = coarse.generate_batch(
-                    model, B, L, sampler=sampler, rate=rate, generator=g, device=dev
-                ).numpy()
-            else:
-                y_start = torch.randn((B, L, L), generator=g)
-                x = reverse(
-                    model, y_start, s_max, steps=steps, sampler=sampler, generator=g, device=dev
-                ).numpy()
+            x = draw(min(batch, samples - start), g)
             spins = heatbath_sweeps(to_spins(x), model, sweeps, seed=[seed, start])
             extra = {"field": x} if save_field else {}
             w.append(
@@ -206,6 +128,38 @@ def generate(
                 **extra,
             )
     return Path(out)
+
+
+def _sampling_plan(model: SkildModel, L: int, steps, sampler: str, coarse_stage: bool, dev):
+    """(draw(B, generator) -> field (B, L, L) numpy, file attributes) of generation at L."""
+    s_max = model.schedule.s_max(L)
+    attrs = {
+        **checkpoint_attrs(model),
+        "method": f"skild-generate ({sampler})",
+        "sampler": sampler,
+        "steps": steps or default_steps(sampler, s_max),
+        "s_start": s_max,
+        "coarse_stage": "none",
+    }
+    if coarse_stage and model.coarse is not None and model.coarse.applies(L):
+        rate = steps / s_max if steps else None
+        legs = coarse.plan(model, L, sampler, rate)
+        attrs.update(steps=sum(leg[3] for leg in legs), coarse_stage=coarse.describe(legs))
+
+        def draw(B, g):
+            return coarse.generate_batch(
+                model, B, L, sampler=sampler, rate=rate, generator=g, device=dev
+            ).numpy()
+
+        return draw, attrs
+
+    def draw(B, g):
+        y_start = torch.randn((B, L, L), generator=g)
+        return reverse(
+            model, y_start, s_max, steps=attrs["steps"], sampler=sampler, generator=g, device=dev
+        ).numpy()
+
+    return draw, attrs
 
 
 def generate_images(
@@ -223,7 +177,8 @@ def generate_images(
     overwrite: bool = False,
     progress: bool = True,
 ) -> Path:
-    """Images from noise with an "image-dct" checkpoint -> ``out`` (.npz: ``images`` uint8 (n, L, L, C))."""
+    """Images from noise with an "image-dct" checkpoint -> ``out`` (.npz: ``images`` uint8
+    (n, L, L, C))."""
     from tqdm.auto import tqdm
 
     from .images import to_pixels, to_uint8_hwc, write_images_npz
@@ -254,9 +209,10 @@ def generate_images(
 
 
 def generate_summary(path) -> str:
-    """One line on a generated Ising ensemble: size, sampler legs, energy per site u against the
-    exact torus value (Kaufman) at the file's L and T as (u - u_exact)/|u_exact| (positive: less
-    ordered), and ⟨|m|⟩, with standard errors of independent lattices when there are several."""
+    """One line on a generated Ising ensemble: size, sampler legs, energy per site u against
+    the exact torus value (Kaufman) at the file's L and T as (u - u_exact)/|u_exact|
+    (positive: less ordered), and ⟨|m|⟩, with standard errors of independent lattices when
+    there are several."""
     from ..exact import torus_energy
     from ..io import read_ensemble
 
@@ -271,6 +227,8 @@ def generate_summary(path) -> str:
     legs = a.get("coarse_stage", "none")
     how = f"{a['sampler']}, {legs}" if legs != "none" else f"{a['sampler']}, {a['steps']} steps"
     return (
-        f"{n} lattice{'s' if n > 1 else ''} {L}x{L} ({how}); energy per site {u.mean():.4f}{pm(u, 4)} "
-        f"(exact {u_exact:.4f}, {100 * (u.mean() - u_exact) / abs(u_exact):+.2f} %), <|m|> {m.mean():.3f}{pm(m, 3)}"
+        f"{n} lattice{'s' if n > 1 else ''} {L}x{L} ({how}); energy per site "
+        f"{u.mean():.4f}{pm(u, 4)} "
+        f"(exact {u_exact:.4f}, {100 * (u.mean() - u_exact) / abs(u_exact):+.2f} %), <|m|> "
+        f"{m.mean():.3f}{pm(m, 3)}"
     )

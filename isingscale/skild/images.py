@@ -1,4 +1,4 @@
-"""Images for SKILD (DESIGN.md §6): loaders, normalisation, and super-resolution metrics.
+"""Images for SKILD (docs/design.md, "Images"): loaders, normalisation, output files.
 
 Sources, read by :func:`load_images` (a directory is searched recursively):
 
@@ -16,17 +16,13 @@ bicubic) and returned in [0, 1] as float32 (n, C, size, size), C = 1 (grey, ITU-
 luma) or 3 (RGB). The model sees ``x = 2 (p - mean_c)``: pixels p centred on the dataset's
 per-channel mean (stored in the checkpoint as ``pixel_mean``), range about [-1, 1].
 
-Metrics for super-resolution against the originals, on pixels in [0, 1]:
-PSNR = 10 log10(1 / MSE); SSIM (Wang et al. 2004, IEEE TIP 13, 600): 11 x 11 Gaussian
-window, σ = 1.5, K1 = 0.01, K2 = 0.03, averaged over channels; and the spectrum error,
-the RMS over DCT shells of 10 log10(S_sr / S_orig), in dB (0 dB: the super-resolved
-images carry the originals' power at every scale).
+Scoring super-resolved images against their originals (PSNR, SSIM, spectrum error) is
+evaluation, in :mod:`isingscale.evaluation.images`.
 """
 
 from __future__ import annotations
 
 import io
-import math
 import pickle
 from pathlib import Path
 
@@ -176,7 +172,8 @@ def image_files(source) -> list[Path]:
     )
     if not files:
         raise IsingScaleError(
-            f"{source}: no images found (PNG/JPEG, .npy/.npz or CIFAR-10 batches, searched recursively)"
+            f"{source}: no images found (PNG/JPEG, .npy/.npz or CIFAR-10 batches, searched "
+            "recursively)"
         )
     return files
 
@@ -270,73 +267,11 @@ def to_uint8_hwc(p: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------
-# Metrics.
-
-
-def psnr(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """Per-image PSNR = 10 log10(1 / MSE) in dB for (n, C, H, W) pixels in [0, 1] (inf if equal)."""
-    mse = np.mean((np.asarray(x, np.float64) - np.asarray(ref, np.float64)) ** 2, axis=(1, 2, 3))
-    with np.errstate(divide="ignore"):
-        return 10.0 * np.log10(1.0 / mse)
-
-
-def _gaussian_filter(a: np.ndarray, sigma: float = 1.5, truncate: float = 3.5) -> np.ndarray:
-    from scipy.ndimage import gaussian_filter
-
-    return gaussian_filter(a, sigma=(0, sigma, sigma), truncate=truncate, mode="reflect")
-
-
-def ssim(x: np.ndarray, ref: np.ndarray, *, data_range: float = 1.0) -> np.ndarray:
-    """Per-image SSIM (Wang et al. 2004; Gaussian window σ = 1.5, 11 x 11), mean over channels and pixels.
-
-    Same conventions as ``skimage.metrics.structural_similarity(gaussian_weights=True,
-    sigma=1.5, use_sample_covariance=False, data_range=1)``, including its crop of the
-    window half-width at the borders.
-    """
-    x, y = np.asarray(x, np.float64), np.asarray(ref, np.float64)
-    n, C = x.shape[:2]
-    a, b = x.reshape(n * C, *x.shape[2:]), y.reshape(n * C, *y.shape[2:])
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    mx, my = _gaussian_filter(a), _gaussian_filter(b)
-    vx = _gaussian_filter(a * a) - mx * mx
-    vy = _gaussian_filter(b * b) - my * my
-    cxy = _gaussian_filter(a * b) - mx * my
-    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
-    pad = 5  # (win_size - 1) // 2 for the 11 x 11 window
-    return s[:, pad:-pad, pad:-pad].mean(axis=(1, 2)).reshape(n, C).mean(axis=1)
-
-
-def spectrum_error(x: np.ndarray, ref: np.ndarray) -> float:
-    """RMS over DCT shells (k > 0) of 10 log10(S_x / S_ref), dB, all channels pooled."""
-    from .spectral import power_spectrum, radial_average
-
-    N = x.shape[-1]
-    xs, rs = (np.asarray(v, np.float64).reshape(-1, N, N) for v in (x, ref))
-    _, Sx = radial_average(power_spectrum(xs, "image-dct"), "image-dct")
-    _, Sr = radial_average(power_spectrum(rs, "image-dct"), "image-dct")
-    tiny = 1e-30
-    return float(np.sqrt(np.mean((10.0 * np.log10((Sx + tiny) / (Sr + tiny))) ** 2)))
-
-
-def quality(x: np.ndarray, ref: np.ndarray) -> dict:
-    """PSNR and SSIM (mean ± standard error over images) and the spectrum error (dB)."""
-    out = {}
-    for name, v in (("psnr_db", psnr(x, ref)), ("ssim", ssim(x, ref))):
-        out[name] = float(np.mean(v))  # inf PSNR for identical images
-        finite = len(v) > 1 and np.isfinite(v).all()
-        out[f"{name}_err"] = (
-            float(np.std(v, ddof=1) / math.sqrt(len(v))) if finite else float("nan")
-        )
-    out["spectrum_error_db"] = spectrum_error(x, ref)
-    return out
-
-
-# ----------------------------------------------------------------------------
 # Output files.
 
 
 def write_images_npz(out, *, overwrite: bool, attrs: dict, **arrays: np.ndarray) -> Path:
-    """Write arrays (images as uint8 (n, H, W, C)) and JSON ``attrs`` to ``out`` (.npz), atomically."""
+    """Write arrays (images: uint8 (n, H, W, C)) and JSON ``attrs`` to ``out`` (.npz) atomically."""
     import json
     import os
 

@@ -1,4 +1,4 @@
-"""The SKILD forward process: scale schedule a_s(k), marginals, posterior, loss (DESIGN.md §3).
+"""The SKILD forward process: schedule a_s(k), marginals, loss (docs/design.md, "SKILD").
 
 Whitened coordinates y(k) = x̂(k) / √S(k). Forward marginal, per frequency::
 
@@ -77,11 +77,6 @@ class Schedule:
     @classmethod
     def from_dict(cls, d: dict) -> Schedule:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
-
-
-def start_scale(factor: float, offset: float = 0.0) -> float:
-    """s* for super-resolution by `factor`: k_c(s*) = the coarse lattice's Nyquist."""
-    return math.log2(factor) + offset
 
 
 # ----------------------------------------------------------------------------
@@ -175,13 +170,13 @@ def net_eps(
 # Loss.
 
 
-def loss_weights(N: int, lattice: str = "ising-periodic", *, power: float = 1.0) -> np.ndarray:
-    """w(k) ∝ (k_Nyq/|k|)^power, mean 1: the lowest modes (zero mode: N·power-fold) weighted up.
+def loss_weights(N: int, lattice: str = "ising-periodic") -> np.ndarray:
+    """w(k) ∝ k_Nyq/|k|, mean 1: the lowest modes (the zero mode N-fold) weighted up.
 
     A pixel-space MSE gives the zero mode 1/N² of the loss although it carries the
     magnetisation; this weighting (scale-free, like the data) restores it.
     """
-    w = (K_NYQUIST / radial_k(N, lattice)) ** power
+    w = K_NYQUIST / radial_k(N, lattice)
     return w / w.mean()
 
 
@@ -201,3 +196,12 @@ def skild_loss(
     v_hat = net(basis.inverse(ys_k), s)
     err = ys_k * b + basis.forward(v_hat.float()) * a - eps_k
     return (err.abs() ** 2 * w).mean()
+
+
+def draw_scales(B: int, s_max: float, power: float, generator: torch.Generator) -> torch.Tensor:
+    """B training scales s = s_max u^power, u ~ U(0, 1) (octaves; power 1: uniform on [0, s_max]).
+
+    power > 1 puts more of the steps at small s, where the finest modes are decided: the
+    density is ∝ s^(1/power - 1), P(s < x) = (x / s_max)^(1/power).
+    """
+    return torch.rand(B, generator=generator) ** power * s_max

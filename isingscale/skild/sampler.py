@@ -1,4 +1,6 @@
-"""Samplers: plain functions of (net, y_start, s_start, steps, ...) -> y_0 (EDM style).
+"""Samplers: plain functions of (net, y_start, s_start, steps, ...) -> y_0 (EDM style), and
+the helpers every sampling path shares (default sampler and step counts, the network call of
+a loaded checkpoint, the reverse process to a colored field, the sign of a field).
 
 ``net(y_s, s)`` is any callable returning v̂ (zero = the Gaussian Bayes-optimal denoiser,
 see process.py), so tests drive the samplers with ``lambda y, s: torch.zeros_like(y)``.
@@ -11,10 +13,14 @@ applied per frequency.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..device import autocast
+from ..errors import IsingScaleError
 from .process import Schedule
 from .spectral import Basis
 
@@ -194,3 +200,76 @@ def sde_sampler(
 
 
 SAMPLERS = {"ddpm": ddpm_sampler, "ddim": ode_sampler, "sde": sde_sampler}
+
+# ----------------------------------------------------------------------------
+# Shared by generation, super-resolution, scale-space sampling and the coarse stage.
+
+STEPS_PER_OCTAVE = {"ddpm": 20, "ddim": 6, "sde": 10}
+# The stochastic Heun sampler forgets an approximate start (an embedded coarse input) and
+# corrects its own step errors on the way down; on the shipped checkpoint it is the best of
+# the three for generation and for super-resolution alike (data/README.md, "Samplers").
+DEFAULT_SAMPLER = "sde"
+
+
+def resolve_sampler(sampler: str | None) -> str:
+    """`sampler`, checked, or DEFAULT_SAMPLER when None."""
+    sampler = DEFAULT_SAMPLER if sampler is None else sampler
+    if sampler not in SAMPLERS:
+        raise IsingScaleError(f"unknown sampler {sampler!r}; expected one of {', '.join(SAMPLERS)}")
+    return sampler
+
+
+def default_steps(sampler: str, octaves: float, rate: float | None = None) -> int:
+    """Reverse steps over `octaves` of s: STEPS_PER_OCTAVE[sampler] per octave, or `rate`; >= 2."""
+    if rate is None:
+        return max(2, math.ceil(STEPS_PER_OCTAVE[sampler] * octaves))
+    return max(2, math.ceil(rate * octaves - 1e-9))
+
+
+def net_calls(sampler: str, steps: int, s_end: float = 0.0) -> int:
+    """Network calls of a run: Heun samplers 2 a step (the last correction skipped at s_end = 0)."""
+    if sampler in ("ddim", "sde"):
+        return 2 * steps - (1 if s_end == 0.0 else 0)
+    return steps
+
+
+def model_net(model, device):
+    """net(y, s[, cond]) of a loaded checkpoint's network, float32 out (bf16 autocast on CUDA)."""
+    device = torch.device(device)
+
+    def net(y, s, *cond):
+        with autocast(device):
+            return model.net(y, s, *cond).float()
+
+    return net
+
+
+def reverse(
+    model,
+    y_start: torch.Tensor,
+    s_start: float,
+    *,
+    steps: int,
+    sampler: str,
+    generator: torch.Generator,
+    device,
+) -> torch.Tensor:
+    """Reverse process of a loaded checkpoint (``model``: net, basis, schedule, whitener) from
+    the whitened state y_start at s_start to 0; returns the fine field x, colored (data units),
+    on the CPU."""
+    net = model_net(model, device)
+    y0 = SAMPLERS[sampler](
+        net,
+        y_start.to(device),
+        s_start,
+        steps,
+        basis=model.basis,
+        schedule=model.schedule,
+        generator=generator,
+    )
+    return model.whitener.color(y0).cpu()
+
+
+def to_spins(x) -> np.ndarray:
+    """Sign of a field (array or tensor), 0 mapped to +1, as int8 ±1."""
+    return np.where(np.asarray(x) >= 0, 1, -1).astype(np.int8)

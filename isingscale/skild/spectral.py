@@ -1,4 +1,4 @@
-"""Orthonormal spectral bases and the data spectrum S(k) (DESIGN.md §3).
+"""Orthonormal spectral bases and the data spectrum S(k) (docs/design.md, "Spectrum").
 
 Two bases, both orthonormal so that Parseval holds and white noise stays white:
 
@@ -9,7 +9,7 @@ Two bases, both orthonormal so that Parseval holds and white noise stays white:
 Every operator SKILD needs is *diagonal* in k with a real multiplier m(|k|) (whitening,
 the schedule a_s(k), noise shaping), so the code works with real fields and applies
 multipliers with :meth:`Basis.multiply`; the zero mode gets the effective radius
-|k|_0 = 1 / (2L) (DESIGN §3: "effective |k| of the zero mode 1/(2L)").
+|k|_0 = 1 / (2L) (docs/design.md, "Spectrum").
 
 The spectrum S(k) = E|x̂(k)|² is estimated from data, radially averaged in shells of
 width 1/L, floored away from zero, and fitted by a power law A |k|^(-p) over the lowest

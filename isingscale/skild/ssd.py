@@ -62,10 +62,9 @@ import torch
 
 from ..errors import IsingScaleError
 from .checkpoint import SkildModel
-from .coarsen import band_indices, embed, normalise_block_input
-from .generate import default_steps, model_net, resolve_sampler
+from .coarsen import band_indices, embed, normalise_block_input, start_offset
 from .process import Schedule, forward_marginal
-from .sampler import SAMPLERS
+from .sampler import SAMPLERS, default_steps, model_net, net_calls, resolve_sampler
 from .spectral import Basis
 
 # ----------------------------------------------------------------------------
@@ -82,7 +81,8 @@ def _band(Nc: int, N: int, lattice: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _noise(shape, generator, like: torch.Tensor) -> torch.Tensor:
-    """Unit white noise drawn on the CPU generator (as the samplers do), float64 on like's device."""
+    """Unit white noise, drawn on the CPU generator as the samplers draw it, float64, on like's
+    device."""
     return torch.randn(shape, generator=generator, dtype=torch.float64).to(like.device)
 
 
@@ -149,21 +149,6 @@ def lift(
 # The plan: levels, steps, cost.
 
 
-def _net_calls(sampler: str, steps: int, s_end: float) -> int:
-    if sampler in (
-        "ddim",
-        "sde",
-    ):  # Heun: 2 calls a step, the last step's correction skipped when ending at 0
-        return 2 * steps - (1 if s_end == 0.0 else 0)
-    return steps
-
-
-def _steps(sampler: str, octaves: float, rate: float | None) -> int:
-    if rate is None:
-        return default_steps(sampler, octaves)
-    return max(2, math.ceil(rate * octaves - 1e-9))
-
-
 @dataclass
 class SSDLevel:
     N: int
@@ -190,7 +175,7 @@ class SSDPlan:
     s_lift: float | None  # fine-lattice scale of the lift (None: decimate = 0)
     levels: list[SSDLevel]
     plain: SSDLevel
-    rate: float | None = None  # steps per octave (None: generate.STEPS_PER_OCTAVE)
+    rate: float | None = None  # steps per octave (None: sampler.STEPS_PER_OCTAVE)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -211,7 +196,7 @@ class SSDPlan:
 
     @property
     def ratio(self) -> float:
-        """SSD cost / plain SKILD cost (network site-evaluations); 1 - ratio is the compute saved."""
+        """SSD cost / plain SKILD cost (network site-evaluations); 1 - ratio is what is saved."""
         return self.site_evals / self.plain_site_evals
 
     def to_dict(self) -> dict:
@@ -233,6 +218,37 @@ class SSDPlan:
         )
 
 
+def _check_plan_options(decimate, margin, steps, steps_per_octave) -> int:
+    """One-line errors for bad SSD options; returns decimate as an int."""
+    if int(decimate) != decimate or decimate < 0:
+        raise IsingScaleError(f"decimate must be a non-negative integer, got {decimate}")
+    if not (math.isfinite(margin) and margin >= 0):
+        raise IsingScaleError(f"margin must be a non-negative number of octaves, got {margin}")
+    if steps is not None and steps < 1:
+        raise IsingScaleError(f"steps must be at least 1, got {steps}")
+    if steps_per_octave is not None and not steps_per_octave > 0:
+        raise IsingScaleError(f"steps_per_octave must be positive, got {steps_per_octave}")
+    return int(decimate)
+
+
+def _intermediate_size(model: SkildModel, n: int | None, N: int, decimate: int) -> int:
+    """N' = N / 2^decimate, checked: divides N, exceeds the input n, and the network takes it."""
+    f = 2**decimate
+    what = f"decimate={decimate} (N' = {N}/{f})"
+    if N % f:
+        raise IsingScaleError(f"{what}: N={N} is not divisible by {f}")
+    Nc = N // f
+    if n is not None and Nc <= n:
+        raise IsingScaleError(
+            f"{what}: the intermediate lattice {Nc} must exceed the input size n={n}"
+        )
+    try:
+        model.net.check_size(Nc)
+    except IsingScaleError as e:
+        raise IsingScaleError(f"{what}: {e}") from None
+    return Nc
+
+
 def ssd_plan(
     model: SkildModel,
     n: int | None,
@@ -248,21 +264,13 @@ def ssd_plan(
     """Levels, step counts and cost of SSD generation (n=None) or super-resolution n -> N.
 
     Steps: the same steps per octave as plain SKILD on each level: steps_per_octave (default
-    generate.STEPS_PER_OCTAVE[sampler]); for super-resolution, ``steps`` (plain SKILD's step
+    sampler.STEPS_PER_OCTAVE[sampler]); for super-resolution, ``steps`` (plain SKILD's step
     count from s* to 0, as upsample_stage takes it) sets the rate steps / s* instead. Cost:
     network calls x N'² per lattice, against plain SKILD with the same rate.
     Raises IsingScaleError when the decimation leaves no room.
     """
     sampler = resolve_sampler(sampler)
-    if int(decimate) != decimate or decimate < 0:
-        raise IsingScaleError(f"decimate must be a non-negative integer, got {decimate}")
-    decimate = int(decimate)
-    if not (math.isfinite(margin) and margin >= 0):
-        raise IsingScaleError(f"margin must be a non-negative number of octaves, got {margin}")
-    if steps is not None and steps < 1:
-        raise IsingScaleError(f"steps must be at least 1, got {steps}")
-    if steps_per_octave is not None and not steps_per_octave > 0:
-        raise IsingScaleError(f"steps_per_octave must be positive, got {steps_per_octave}")
+    decimate = _check_plan_options(decimate, margin, steps, steps_per_octave)
     model.net.check_size(N)
     schedule = model.schedule
     if n is None:
@@ -275,43 +283,29 @@ def ssd_plan(
         if not s_top > 0:
             raise IsingScaleError(f"start scale s* = log2({N}/{n}) + {s_offset} must be positive")
         rate = steps / s_top if steps is not None else steps_per_octave
-    plain_steps = steps if (n is not None and steps is not None) else _steps(sampler, s_top, rate)
-    plain = SSDLevel(N, s_top, 0.0, plain_steps, _net_calls(sampler, plain_steps, 0.0))
+    plain_steps = (
+        steps if (n is not None and steps is not None) else default_steps(sampler, s_top, rate)
+    )
+    plain = SSDLevel(N, s_top, 0.0, plain_steps, net_calls(sampler, plain_steps, 0.0))
     common = dict(
         N=N, n=n, decimate=decimate, margin=float(margin), sampler=sampler, plain=plain, rate=rate
     )
     if decimate == 0:
         return SSDPlan(s_lift=None, levels=[plain], **common)
-    f = 2**decimate
-    what = f"decimate={decimate} (N' = {N}/{f})"
-    if N % f:
-        raise IsingScaleError(f"{what}: N={N} is not divisible by {f}")
-    Nc = N // f
-    if n is not None and Nc <= n:
-        raise IsingScaleError(
-            f"{what}: the intermediate lattice {Nc} must exceed the input size n={n}"
-        )
-    try:
-        model.net.check_size(Nc)
-    except IsingScaleError as e:
-        raise IsingScaleError(f"{what}: {e}") from None
+    Nc = _intermediate_size(model, n, N, decimate)
     s_lift = decimate + float(margin)
     s_coarse = s_top - decimate if n is not None else schedule.s_max(Nc)  # on N''s own scale
     if not s_coarse > margin:
-        where = (
-            f"s* - {decimate} = {s_coarse:.3f}"
-            if n is not None
-            else f"s_max({Nc}) = {s_coarse:.3f}"
-        )
+        where = f"s* - {decimate}" if n is not None else f"s_max({Nc})"
         raise IsingScaleError(
-            f"{what}, margin {margin:g}: no room for coarse steps ({where} <= margin); "
-            "use a smaller decimate or margin"
+            f"decimate={decimate} (N' = {Nc}), margin {margin:g}: no room for coarse steps "
+            f"({where} = {s_coarse:.3f} <= margin); use a smaller decimate or margin"
         )
-    c_steps = _steps(sampler, s_coarse - margin, rate)
-    f_steps = _steps(sampler, s_lift, rate)
+    c_steps = default_steps(sampler, s_coarse - margin, rate)
+    f_steps = default_steps(sampler, s_lift, rate)
     levels = [
-        SSDLevel(Nc, s_coarse, float(margin), c_steps, _net_calls(sampler, c_steps, float(margin))),
-        SSDLevel(N, s_lift, 0.0, f_steps, _net_calls(sampler, f_steps, 0.0)),
+        SSDLevel(Nc, s_coarse, float(margin), c_steps, net_calls(sampler, c_steps, float(margin))),
+        SSDLevel(N, s_lift, 0.0, f_steps, net_calls(sampler, f_steps, 0.0)),
     ]
     return SSDPlan(s_lift=s_lift, levels=levels, **common)
 
@@ -347,7 +341,7 @@ def _field_shape(model: SkildModel, B: int, N: int) -> tuple[int, ...]:
 def _run_plan(
     model: SkildModel, plan: SSDPlan, y: torch.Tensor, generator: torch.Generator, device
 ) -> torch.Tensor:
-    """Reverse on each level of the plan (y: whitened start on the first level) with its sampler, lift between."""
+    """Reverse on each level of the plan (y: whitened start on the first level), lift between."""
     net = model_net(model, torch.device(device))
     y = y.to(device)
     for i, level in enumerate(plan.levels):
@@ -406,10 +400,8 @@ def ssd_upsample_stage(
     kind: "fourier" (float field) or "block" (±1 spins, normalised with the checkpoint's block
     transfer function). steps: plain SKILD's step count from s* to 0 (None: default), turned
     into the same steps per octave on each level. decimate=0 is upsample.upsample_stage, bit
-    for bit. s_offset None: by input kind, as upsample.start_offset.
+    for bit. s_offset None: by input kind, as coarsen.start_offset.
     """
-    from .upsample import start_offset
-
     if kind not in ("fourier", "block"):
         raise IsingScaleError(f"unknown coarse input kind {kind!r}; expected fourier or block")
     n = coarse.shape[-1]

@@ -1,6 +1,6 @@
 """The SKILD network: a fully convolutional UNet, conditioned on the scale s only.
 
-Properties the maths relies on (DESIGN.md §3), each tested:
+Properties the maths relies on (docs/design.md, "The network"), each tested:
 
 * fully convolutional with circular padding (periodic lattices; reflect for DCT images),
   so it runs at any N divisible by 2**depth and commutes with periodic translations by
@@ -19,7 +19,8 @@ Properties the maths relies on (DESIGN.md §3), each tested:
   drifting; kept deliberately, so one network serves both data types;
 * the output convolution starts at zero, so an untrained network is the Gaussian
   Bayes-optimal denoiser (see process.py);
-* ``colored_io``: the network also sees the field in data units, x_s = color(y_s) (for
+* colored I/O (``colored_io``, the architecture of every new network): the network also
+  sees the field in data units, x_s = color(y_s) (for
   Ising, spin units: near s = 0 it is the ±1 lattice itself), as a second input channel,
   and a second output channel u, written in data units, is whitened and added:
   v̂ = o + whiten(u). A correction that is local in spins (E[x_0 | x_s] near the sign of
@@ -27,7 +28,10 @@ Properties the maths relies on (DESIGN.md §3), each tested:
   diagonal in k, so oddness and periodic translation equivariance are kept, and a zero
   output is still the Gaussian optimum. The network needs the spectrum's Whitener
   (:meth:`UNet.set_whitener`; a loaded :class:`~isingscale.skild.checkpoint.SkildModel`
-  attaches it).
+  attaches it). Checkpoints written before it was the default record ``colored_io: false``
+  (or nothing) and load and run as they were trained. Networks that work on something other
+  than the whitened field of one spectrum (the coarse stage's band, the SR3 baseline's pixel
+  space) set it to False.
 """
 
 from __future__ import annotations
@@ -45,25 +49,13 @@ from ..errors import IsingScaleError
 class UNetConfig:
     base_channels: int = 32
     depth: int = 3  # number of 2x poolings; N must be divisible by 2**depth
-    channel_mult: tuple[int, ...] = (
-        1,
-        2,
-        2,
-        4,
-    )  # channels per level = base * mult (depth + 1 levels)
+    channel_mult: tuple[int, ...] = (1, 2, 2, 4)  # channels per level = base * mult (depth + 1)
     blocks: int = 1  # residual blocks per level
     padding: str = "circular"  # "circular" (ising-periodic) or "reflect" (image-dct)
     s_scale: float = 8.0  # s is embedded as s / s_scale
-    channels: int = (
-        1  # field channels: 1 (Ising spins, grey images; input (B, N, N)) or 3 (RGB, (B, 3, N, N))
-    )
-    cond_channels: int = (
-        0  # extra input channels (conditional SR: the upsampled coarse lattice); output unchanged
-    )
-    head_blocks: int = 0  # full-resolution ResBlock(identity_init=True) blocks before the output
-    colored_io: bool = (
-        False  # also see and write the field in data units (x = color(y)); needs set_whitener
-    )
+    channels: int = 1  # field channels: 1 (Ising, grey; input (B, N, N)) or 3 (RGB, (B, 3, N, N))
+    cond_channels: int = 0  # extra input channels (the SR3 baseline's coarse lattice)
+    colored_io: bool = True  # also see and write the field in data units (needs set_whitener)
 
     def __post_init__(self):
         if self.base_channels < 4 or self.base_channels % 4:
@@ -74,8 +66,6 @@ class UNetConfig:
             raise IsingScaleError(f"channels must be at least 1, got {self.channels}")
         if self.cond_channels < 0:
             raise IsingScaleError(f"cond_channels must be non-negative, got {self.cond_channels}")
-        if self.head_blocks < 0:
-            raise IsingScaleError(f"head_blocks must be non-negative, got {self.head_blocks}")
         if self.depth < 1:
             raise IsingScaleError(f"depth must be at least 1, got {self.depth}")
         if len(self.channel_mult) < self.depth + 1:
@@ -87,6 +77,14 @@ class UNetConfig:
             self, "channel_mult", tuple(int(m) for m in self.channel_mult[: self.depth + 1])
         )
 
+    def check_size(self, N: int) -> None:
+        """Sizes this network takes: multiples of 2**depth."""
+        m = 2**self.depth
+        if N % m or N < m:
+            raise IsingScaleError(
+                f"this network takes lattice sizes divisible by {m} (depth {self.depth}); got {N}"
+            )
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["channel_mult"] = list(self.channel_mult)
@@ -94,7 +92,13 @@ class UNetConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> UNetConfig:
-        d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        """A checkpoint's model config. One without ``colored_io`` predates it: False."""
+        if int(d.get("head_blocks", 0)):
+            raise IsingScaleError(
+                "this checkpoint's network has full-resolution head blocks, an experiment this "
+                "version no longer runs (data/README.md records its results)"
+            )
+        d = {"colored_io": False, **{k: v for k, v in d.items() if k in cls.__dataclass_fields__}}
         if "channel_mult" in d:
             d["channel_mult"] = tuple(d["channel_mult"])
         return cls(**d)
@@ -140,43 +144,22 @@ def conv(cin: int, cout: int, k: int, padding: str) -> nn.Conv2d:
 
 
 class ResBlock(nn.Module):
-    """Pre-norm residual block, (f(x) + skip(x)) / √2, with s as a per-channel gain inside f.
+    """Pre-norm residual block, (f(x) + skip(x)) / √2, with s as a per-channel gain inside f."""
 
-    ``identity_init`` makes it a head block (``UNetConfig.head_blocks``): x + f(x) with f's
-    last convolution starting at zero, hidden width ``hidden``. Extra capacity for the finest
-    modes, which the 2x2 average pooling removes before any coarser level sees them (k = π
-    along an axis or the diagonal is in its null space). It starts as the identity, so blocks
-    can be added to a trained network (``train --init --head-blocks``) without changing what
-    it computes.
-    """
-
-    def __init__(
-        self,
-        cin: int,
-        cout: int,
-        emb: int,
-        padding: str,
-        *,
-        hidden: int | None = None,
-        identity_init: bool = False,
-    ):
+    def __init__(self, cin: int, cout: int, emb: int, padding: str):
         super().__init__()
-        hidden = hidden or cout
-        self.norm1, self.conv1 = OddGroupNorm(cin), conv(cin, hidden, 3, padding)
-        self.scale = nn.Linear(emb, hidden)  # s -> multiplicative modulation (keeps oddness)
-        self.norm2, self.conv2 = OddGroupNorm(hidden), conv(hidden, cout, 3, padding)
+        self.norm1, self.conv1 = OddGroupNorm(cin), conv(cin, cout, 3, padding)
+        self.scale = nn.Linear(emb, cout)  # s -> multiplicative modulation (keeps oddness)
+        self.norm2, self.conv2 = OddGroupNorm(cout), conv(cout, cout, 3, padding)
         self.skip = conv(cin, cout, 1, padding) if cin != cout else nn.Identity()
-        self.out_scale = 1.0 if identity_init else math.sqrt(2.0)
         nn.init.zeros_(self.scale.weight)
         nn.init.zeros_(self.scale.bias)
-        if identity_init:
-            nn.init.zeros_(self.conv2.weight)
 
     def forward(self, x, e):
         h = self.conv1(odd_act(self.norm1(x)))
         h = h * (1.0 + self.scale(e))[:, :, None, None]
         h = self.conv2(odd_act(self.norm2(h)))
-        return (h + self.skip(x)) / self.out_scale
+        return (h + self.skip(x)) / math.sqrt(2.0)
 
 
 class GlobalBlock(nn.Module):
@@ -216,7 +199,7 @@ class UNet(nn.Module):
 
     With ``channels`` C > 1 (RGB images) fields are (B, C, N, N) in and out; a
     single-channel network also takes (B, 1, N, N) and then returns that shape.
-    With ``cond_channels`` > 0 (conditional super-resolution, skild.conditional)
+    With ``cond_channels`` > 0 (the SR3 baseline, :mod:`isingscale.baselines.sr3`)
     ``cond`` (B, cond_channels, N, N) is concatenated to the input channels.
     """
 
@@ -227,9 +210,7 @@ class UNet(nn.Module):
         emb = 4 * c.base_channels
         self.embed = ScaleEmbedding(emb, c.s_scale)
         io = c.channels * (2 if c.colored_io else 1)
-        self.whitener = (
-            None  # the spectrum's Whitener, for colored_io (set_whitener); not a parameter
-        )
+        self.whitener = None  # the spectrum's Whitener, for colored_io (set_whitener)
         self.inp = conv(io + c.cond_channels, ch[0], 3, c.padding)
         self.down = nn.ModuleList()
         for i in range(c.depth + 1):
@@ -256,12 +237,6 @@ class UNet(nn.Module):
                     ]
                 )
             )
-        self.head = nn.ModuleList(
-            [
-                ResBlock(ch[0], ch[0], emb, c.padding, hidden=2 * ch[0], identity_init=True)
-                for _ in range(c.head_blocks)
-            ]
-        )
         self.out_norm = OddGroupNorm(ch[0])
         self.out = conv(ch[0], io, 3, c.padding)
         nn.init.zeros_(self.out.weight)
@@ -269,11 +244,7 @@ class UNet(nn.Module):
         self.to(memory_format=torch.channels_last)
 
     def check_size(self, N: int) -> None:
-        m = 2**self.config.depth
-        if N % m or N < m:
-            raise IsingScaleError(
-                f"this network takes lattice sizes divisible by {m} (depth {self.config.depth}); got {N}"
-            )
+        self.config.check_size(N)
 
     def forward(
         self, y: torch.Tensor, s: torch.Tensor, cond: torch.Tensor | None = None
@@ -314,50 +285,14 @@ class UNet(nn.Module):
             h = torch.cat([h, skips.pop()], dim=1)
             for block in blocks:
                 h = block(h, e)
-        for block in self.head:
-            h = block(h, e)
         out = self.out(odd_act(self.out_norm(h)))
         if self.config.colored_io:
             C = self.config.channels
             out = out[:, :C] + self._colored().whiten(out[:, C:].float()).to(out.dtype)
         return out[:, 0] if squeeze else out
 
-    def load_grown(self, state: dict[str, torch.Tensor]) -> None:
-        """Load the weights of a smaller network of the same family, so that this one computes what it did.
-
-        Allowed growth (``train --init``): extra head blocks (they start as the identity) and
-        colored_io (the data-unit input channel starts with zero weights, the data-unit output
-        channel at zero). Anything else that does not fit is a one-line error.
-        """
-        state = dict(state)
-        C = self.config.channels
-        for name, axis in (("inp.weight", 1), ("out.weight", 0)):
-            have, want = state.get(name), self.get_parameter(name)
-            if (
-                have is not None
-                and self.config.colored_io
-                and have.shape[axis] == want.shape[axis] - C
-            ):
-                grown = torch.zeros_like(want)
-                # Input channels are [y, (x), (cond...)]: the old y weights first, cond after the new x.
-                if axis == 1:
-                    grown[:, :C], grown[:, 2 * C :] = have[:, :C], have[:, C:]
-                else:
-                    grown[:C] = have
-                state[name] = grown
-        try:
-            missing, unexpected = self.load_state_dict(state, strict=False)
-        except RuntimeError as e:
-            raise IsingScaleError(
-                f"--init: the checkpoint's weights do not fit this network ({str(e).splitlines()[-1].strip()[:100]})"
-            ) from None
-        if unexpected or any(not k.startswith("head.") for k in missing):
-            raise IsingScaleError(
-                f"--init: the checkpoint's weights do not fit this network ({(unexpected + missing)[0]})"
-            )
-
     def set_whitener(self, whitener) -> UNet:
-        """Attach the checkpoint's :class:`~isingscale.skild.process.Whitener` (needed by colored_io)."""
+        """Attach the spectrum's :class:`~isingscale.skild.process.Whitener` (for colored I/O)."""
         self.whitener = whitener
         return self
 

@@ -1,4 +1,4 @@
-"""Super-resolution by any factor F > 1 with the unconditional model (DESIGN.md §3).
+"""Super-resolution by any factor F > 1 with the unconditional model (docs/design.md, "SKILD").
 
 Per stage, a coarse n x n input becomes N = round(F n):
 
@@ -7,7 +7,8 @@ Per stage, a coarse n x n input becomes N = round(F n):
 2. the coarse spectrum is embedded into N x N (× f = N/n, whitened, high band filled with
    unit-variance noise), the forward marginal is applied at s* = log2(N/n) + s_offset,
    where k_c(s*) is the coarse lattice's Nyquist. The default offset (``s_offset=None``)
-   is 0 for Fourier inputs, whose low band is exact, and :data:`BLOCK_S_OFFSET` for block
+   is 0 for Fourier inputs, whose low band is exact, and
+   :data:`isingscale.skild.coarsen.BLOCK_S_OFFSET` for block
    spins: the transfer function fixes their two-point amplitude, but near the coarse
    Nyquist majority-rule spins are not Fourier modes (sharper, binary), so those modes are
    noised further and regenerated;
@@ -19,18 +20,26 @@ Per stage, a coarse n x n input becomes N = round(F n):
 ``repeat=K`` applies K stages; stages after the first take the previous stage's spins as
 block-spin input (a critical lattice is, to good approximation, the majority-rule image
 of a larger one). Without an input file, fresh Monte Carlo lattices at L_fine are
-simulated, coarse-grained by F**K, and the result is compared with them.
+simulated and coarse-grained by F**K; the result names them as its ground truth, and
+``isingscale.evaluation.compare(result.path, result.ground_truth)`` compares the two (the
+``upsample`` command prints that comparison). The model does not judge itself here.
+
+:func:`superresolve` is the file-level driver (input, stages, heat-bath sweeps, output) with
+the stage passed in; :func:`upsample` runs it with SKILD's stage, and the SR3 baseline
+(:mod:`isingscale.baselines.sr3`) with its own.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..device import resolve_device
 from ..errors import IsingScaleError
 from ..io import numbered_path, writable_dir
 from ..mc.heatbath import check_sweeps
@@ -42,91 +51,66 @@ from .coarsen import (
     fourier_truncate,
     lattice_energy,
     normalise_block_input,
+    start_offset,
 )
-from .conditional import TASK, check_factor, conditional_upsample_stage
-from .generate import (
-    checkpoint_attrs,
-    default_steps,
-    heatbath_sweeps,
-    resolve_sampler,
-    reverse,
-    to_spins,
-)
+from .generate import checkpoint_attrs, heatbath_sweeps
 from .process import forward_marginal
+from .sampler import default_steps, resolve_sampler, reverse, to_spins
 
 
 @dataclass
 class UpsampleResult:
+    """The output file, the sizes of every stage, and the Monte Carlo ground truth (or None).
+
+    The ground truth is the fresh Monte Carlo the input was coarse-grained from (upsample
+    without an input file), or the ``source`` an input file records when it exists.
+    ``isingscale.evaluation.compare(path, ground_truth)`` compares the two.
+    """
+
     path: Path
     sizes: list[int]
     ground_truth: Path | None = None
-    comparison: dict = field(default_factory=dict)
     sweeps: int = 0
 
     def summary(self) -> str:
-        hb = (
-            f", {self.sweeps} heat-bath sweep{'s' if self.sweeps > 1 else ''} per stage"
-            if self.sweeps
-            else ""
-        )
-        lines = [f"wrote {self.path} ({' -> '.join(map(str, self.sizes))}{hb})"]
-        if self.comparison:
-            lines.append(
-                f"comparison with ground truth {self.ground_truth} (the input was coarse-grained from it, "
-                "so errors are correlated and z understates differences; "
-                "analysis/skild_quality.py compares independent ensembles):"
-            )
-            for name, row in self.comparison.items():
-                if isinstance(row, dict):
-                    lines.append(
-                        f"  {name:>12}: SKILD {row['skild']:+.4f} ± {row['skild_err']:.4f}   "
-                        f"MC {row['mc']:+.4f} ± {row['mc_err']:.4f}   z = {row['z']:+.2f}"
-                    )
-                else:
-                    lines.append(f"  {name}: {row}")
-        return "\n".join(lines)
+        hb = ""
+        if self.sweeps:
+            hb = f", {self.sweeps} heat-bath sweep{'s' if self.sweeps > 1 else ''} per stage"
+        return f"wrote {self.path} ({' -> '.join(map(str, self.sizes))}{hb})"
 
 
 def read_coarse_input(path, samples: int | None) -> tuple[str, np.ndarray, dict]:
-    """('fourier', float field) or ('block', ±1 spins) from an ensemble file."""
+    """('fourier', float field) or ('block', ±1 spins) from an ensemble file, and its attrs."""
     from ..io import read_attrs, read_ensemble
 
     attrs = read_attrs(path)
-    stop = None if samples is None else samples
     if attrs["n_samples"] == 0:
         raise IsingScaleError(f"{path} holds no lattices")
     if "field" in attrs["datasets"]:
-        x = read_ensemble(path, stop=stop, datasets=("field",))["field"]
+        x = read_ensemble(path, stop=samples, datasets=("field",))["field"]
         if not np.issubdtype(x.dtype, np.floating) or not np.all(np.isfinite(x)):
             raise IsingScaleError(f"{path}: 'field' must hold finite floats")
         return "fourier", x.astype(np.float32), attrs
-    x = read_ensemble(path, stop=stop, datasets=("spins",))["spins"]
+    x = read_ensemble(path, stop=samples, datasets=("spins",))["spins"]
     if not np.all(np.abs(x) == 1):
         raise IsingScaleError(f"{path}: coarse input is neither ±1 'spins' nor a float 'field'")
     return "block", x.astype(np.int8), attrs
 
 
 def stage_sizes(n: int, factor: float, repeat: int, model: SkildModel) -> list[int]:
+    """[n, round(F n), ...]: the lattice size after each of `repeat` stages, each one a size
+    the network takes."""
     sizes = [n]
     for _ in range(repeat):
         sizes.append(int(round(factor * sizes[-1])))
         m = 2**model.net.config.depth
         if sizes[-1] % m:
             raise IsingScaleError(
-                f"output size {sizes[-1]} (= round({factor} x {sizes[-2]})) is not divisible by {m}, "
-                f"which this network needs; choose a factor or input size that gives a multiple of {m}"
+                f"output size {sizes[-1]} (= round({factor} x {sizes[-2]})) is not divisible by "
+                f"{m}, which this network needs; choose a factor or input size that gives a "
+                f"multiple of {m}"
             )
     return sizes
-
-
-BLOCK_S_OFFSET = 1.0  # octaves added to s* for block-spin inputs (measured: data/README.md)
-
-
-def start_offset(kind: str, s_offset: float | None = None) -> float:
-    """The s* offset of a stage: ``s_offset`` if given, else 0 (Fourier) or BLOCK_S_OFFSET (block)."""
-    if s_offset is not None:
-        return float(s_offset)
-    return BLOCK_S_OFFSET if kind == "block" else 0.0
 
 
 def preserved_block(kind: str, n: int, N: int) -> int | None:
@@ -147,12 +131,13 @@ def upsample_stage(
     generator: torch.Generator,
     device,
 ) -> np.ndarray:
-    """One stage on a batch: coarse (B, n, n) -> fine field (B, N, N). s_offset None: by input kind."""
+    """One stage on a batch: coarse (B, n, n) -> fine field (B, N, N). s_offset None: by kind."""
     n = x.shape[-1]
     f = N / n
-    xc = (
-        normalise_block_input(x, model.block_transfer, f) if kind == "block" else torch.as_tensor(x)
-    )
+    if kind == "block":
+        xc = normalise_block_input(x, model.block_transfer, f)
+    else:
+        xc = torch.as_tensor(x)
     y_embed = embed(xc, N, model.whitener, generator=generator)
     s_star = math.log2(f) + start_offset(kind, s_offset)
     eps = torch.randn(y_embed.shape, generator=generator)
@@ -161,19 +146,6 @@ def upsample_stage(
     return reverse(
         model, y_start, s_star, steps=steps, sampler=sampler, generator=generator, device=device
     ).numpy()
-
-
-def _fresh_ground_truth(
-    model: SkildModel, L_fine: int, samples: int, seed: int, out: Path, progress: bool
-) -> Path:
-    from .. import simulate
-
-    truth = out.with_name(out.stem + "_truth.h5")
-    kwargs = {} if model.temperature is None else {"T": model.temperature}
-    res = simulate(
-        L_fine, samples=samples, seed=seed, out=truth, overwrite=True, progress=progress, **kwargs
-    )
-    return Path(getattr(res, "path", truth))
 
 
 def upsample(
@@ -202,331 +174,186 @@ def upsample(
     out: output file; default ``data/upsample_x{F}-NNNN.h5``, the first unused number.
     input: ensemble with float ``field`` (Fourier-coarsened) or ±1 ``spins`` (block spins);
     None: simulate `samples` (default 64) fresh Monte Carlo lattices at L (default the
-    checkpoint's L), coarse-grain them with `coarsen` ("fourier" | "block") by F**repeat,
-    super-resolve, and compare with them. Returns an :class:`UpsampleResult`.
+    checkpoint's L) and coarse-grain them with `coarsen` ("fourier" | "block") by F**repeat;
+    they are the result's ``ground_truth``. Returns an :class:`UpsampleResult`.
 
-    sampler: None = "sde" (DEFAULT_SAMPLER: Heun steps with forward re-noising,
-    which forgets that the embedded coarse input is only approximately a forward marginal);
-    steps: default STEPS_PER_OCTAVE[sampler] x s* per stage.
+    checkpoint: an unconditional SKILD checkpoint (any factor; None: the shipped one).
+    sampler: None = "sde" (DEFAULT_SAMPLER: Heun steps with forward re-noising, which forgets
+    that the embedded coarse input is only approximately a forward marginal); steps: default
+    STEPS_PER_OCTAVE[sampler] x s* per stage. s_offset: added to s* = log2 F (None: 0 for
+    Fourier inputs, BLOCK_S_OFFSET for block spins). sweeps: heat-bath sweeps at the
+    checkpoint's T after every stage (default 0: the lattices are the diffusion model's
+    alone); a stage from block spins by an integer factor b keeps its output's b x b
+    majority image (:func:`isingscale.skild.generate.heatbath_sweeps`).
+    """
+    sampler = resolve_sampler(sampler)
+    check_sweeps(sweeps)
+    _check_request(factor, repeat, coarsen, out, overwrite)  # before loading anything
+    dev = resolve_device(device)
+    model = load_checkpoint(checkpoint, lattice="ising-periodic", device=dev, task="skild")
 
-    sweeps: heat-bath sweeps at the checkpoint's T after every stage (default 0: the lattices
-    are the diffusion model's alone); a stage from block spins by an integer factor b keeps
-    its output's b x b majority image (:func:`isingscale.skild.generate.heatbath_sweeps`).
+    def stage(x, kind, N, generator):
+        return upsample_stage(
+            model,
+            x,
+            kind,
+            N,
+            steps=steps,
+            sampler=sampler,
+            s_offset=s_offset,
+            generator=generator,
+            device=dev,
+        )
 
-    checkpoint: an unconditional SKILD checkpoint (any factor), or a conditional SR3-style
-    checkpoint from ``train(..., conditional=True, factor=F)`` (that factor only; it runs
-    its own sampler from pure noise, ``steps`` default 50, and ignores ``sampler``).
+    attrs = {"method": f"skild-upsample ({sampler})", "sampler": sampler}
+    attrs["s_offset"] = "auto" if s_offset is None else s_offset
+    return superresolve(
+        model,
+        stage,
+        input=input,
+        factor=factor,
+        out=out,
+        L=L,
+        coarsen=coarsen,
+        samples=samples,
+        repeat=repeat,
+        steps=steps,
+        seed=seed,
+        save_field=save_field,
+        sweeps=sweeps,
+        batch=batch,
+        overwrite=overwrite,
+        progress=progress,
+        attrs=attrs,
+        s_offset=s_offset,
+    )
+
+
+Stage = Callable[[np.ndarray, str, int, torch.Generator], np.ndarray]
+
+
+def superresolve(
+    model: SkildModel,
+    stage: Stage,
+    *,
+    input,
+    factor: float,
+    out,
+    L: int | None,
+    coarsen: str,
+    samples: int | None,
+    repeat: int,
+    steps: int | None,
+    seed: int,
+    save_field: bool,
+    sweeps: int,
+    batch: int,
+    overwrite: bool,
+    progress: bool,
+    attrs: dict,
+    s_offset: float | None = None,
+) -> UpsampleResult:
+    """The file-level driver of :func:`upsample` with the stage passed in.
+
+    stage(x, kind, N, generator) -> fine field (B, N, N) for coarse (B, n, n) of ``kind``
+    ("fourier" or "block"). Input (a file, or fresh Monte Carlo at L coarse-grained with
+    ``coarsen``), ``repeat`` stages per batch (later stages read spins as block spins), heat-bath
+    sweeps, output file with the provenance attributes plus ``attrs``.
     """
     from tqdm.auto import tqdm
 
     from ..io import create_ensemble
-    from .train import resolve_device
 
-    if not factor > 1:
-        raise IsingScaleError(f"factor must be greater than 1, got {factor}")
-    if repeat < 1:
-        raise IsingScaleError(f"repeat must be at least 1, got {repeat}")
-    if coarsen not in ("fourier", "block"):
-        raise IsingScaleError(f"unknown coarsening {coarsen!r}; expected fourier or block")
-    sampler = resolve_sampler(sampler)
+    out = _check_request(factor, repeat, coarsen, out, overwrite)
     sweeps = check_sweeps(sweeps)
-    out = Path(out) if out is not None else numbered_path(f"upsample_x{factor:g}")
-    if out.exists() and not overwrite:
-        raise IsingScaleError(f"{out} already exists (use --overwrite to replace it)")
-    writable_dir(out.parent)  # fail before simulating or sampling
-    dev = resolve_device(device)
-    model = load_checkpoint(checkpoint, lattice="ising-periodic", device=dev, task=None)
-    conditional = model.meta.get("task") == TASK
-    if conditional:
-        check_factor(model, factor)
-    truth = None
-    if input is not None:
-        kind, x, in_attrs = read_coarse_input(input, samples)
-        source = str(Path(input).resolve())
-        src = in_attrs.get("source")
-        if src and Path(str(src)).is_file() and int(in_attrs.get("source_L", -1)) > 0:
-            truth = Path(str(src))
-    else:
-        L_fine = int(L or model.meta["L"])
-        n = coarse_size(L_fine, factor**repeat, coarsen)
-        stage_sizes(n, factor, repeat, model)  # fail before simulating
-        truth = _fresh_ground_truth(model, L_fine, samples or 64, seed, out, progress)
-        from ..io import read_ensemble
-
-        spins = read_ensemble(truth, datasets=("spins",))["spins"]
-        kind = coarsen
-        x = (
-            fourier_truncate(spins.astype(np.float64), n).numpy()
-            if kind == "fourier"
-            else block_spins(spins, L_fine // n)
-        )
-        source = str(truth)
-    if x.ndim != 3 or x.shape[1] != x.shape[2]:
-        raise IsingScaleError(f"coarse lattices must be square, got shape {x.shape[1:]}")
+    kind, x, source, truth = _coarse_lattices(
+        model, input, factor, repeat, L, coarsen, samples, seed, out, progress
+    )
     sizes = stage_sizes(x.shape[-1], factor, repeat, model)
     g = torch.Generator().manual_seed(seed)
-    method = "conditional-sr (ddpm)" if conditional else f"skild-upsample ({sampler})"
+    kinds = [kind] + ["block"] * (repeat - 1)
     attrs = {
         **checkpoint_attrs(model),
-        "method": method,
         "input_kind": kind,
         "factor": float(factor),
         "repeat": repeat,
         "sizes": sizes,
-        "sampler": sampler,
         "steps": steps or "auto",
         "seed": seed,
-        "s_offset": "auto" if s_offset is None else s_offset,
-        "stage_s_offsets": [
-            start_offset(kind if i == 0 else "block", s_offset) for i in range(repeat)
-        ],
+        "stage_s_offsets": [start_offset(k, s_offset) for k in kinds],
         "sweeps": sweeps,
         "source": source,
+        **attrs,
     }
     with create_ensemble(
         out, L=sizes[-1], kind="superresolved", attrs=attrs, overwrite=overwrite
     ) as w:
         for start in tqdm(range(0, len(x), batch), disable=not progress, desc="upsample"):
             xb, kb = x[start : start + batch], kind
-            for stage, N in enumerate(sizes[1:]):
+            for i, N in enumerate(sizes[1:]):
                 b = preserved_block(kb, xb.shape[-1], N)
-                if conditional:
-                    field_ = conditional_upsample_stage(
-                        model, xb, kb, N, steps=steps, generator=g, device=dev
-                    )
-                else:
-                    field_ = upsample_stage(
-                        model,
-                        xb,
-                        kb,
-                        N,
-                        steps=steps,
-                        sampler=sampler,
-                        s_offset=s_offset,
-                        generator=g,
-                        device=dev,
-                    )
-                xb = heatbath_sweeps(
-                    to_spins(field_), model, sweeps, seed=[seed, start, stage], preserve_blocks=b
-                )
+                field_ = stage(xb, kb, N, g)
+                spins = to_spins(field_)
+                xb = heatbath_sweeps(spins, model, sweeps, seed=[seed, start, i], preserve_blocks=b)
                 kb = "block"
             extra = {"field": field_} if save_field else {}
             w.append(xb, energy=lattice_energy(xb), magnetization=xb.mean(axis=(-2, -1)), **extra)
-    result = UpsampleResult(out, sizes, truth, sweeps=sweeps)
-    if truth is not None:
-        result.comparison = compare(out, truth)
-    return result
+    return UpsampleResult(out, sizes, truth, sweeps=sweeps)
 
 
-# ----------------------------------------------------------------------------
-# Comparison with the ground truth.
-
-
-def _mean_err(v: np.ndarray) -> tuple[float, float]:
-    v = np.asarray(v, dtype=np.float64)
-    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else float("nan")
-
-
-def compare(path, truth) -> dict:
-    """Energy per site, |m|, and (via isingscale.analysis when present) G2 / G4c agreement."""
-    from ..io import read_ensemble
-
-    a = read_ensemble(path, datasets=("spins",))["spins"]
-    b = read_ensemble(truth, datasets=("spins",))["spins"]
-    out: dict = {}
-    if a.shape[-1] != b.shape[-1]:
-        out["note"] = (
-            f"sizes differ (SKILD {a.shape[-1]}, MC {b.shape[-1]}): finite-size effects enter"
-        )
-    for name, fn in (("energy", lattice_energy), ("|m|", lambda s: np.abs(s.mean(axis=(-2, -1))))):
-        (ma, ea), (mb, eb) = _mean_err(fn(a)), _mean_err(fn(b))
-        out[name] = {
-            "skild": ma,
-            "skild_err": ea,
-            "mc": mb,
-            "mc_err": eb,
-            "z": (ma - mb) / math.hypot(ea, eb),
-        }
-    if a.shape[-1] == b.shape[-1]:
-        out.update(_correlator_agreement(path, truth))
-    return out
-
-
-def _correlator_agreement(path, truth) -> dict:
-    """Hook into the analysis layer: chi²/dof of G2 and G4c_square (r >= 1) when available."""
-    try:
-        from ..analysis.correlators import measure
-        from ..analysis.ensemble import open_ensemble
-    except ImportError:  # analysis layer not installed in this tree
-        return {"correlators": "isingscale.analysis not available; G2/G4c not compared"}
-    try:
-        ma, mb = measure(open_ensemble(path)), measure(open_ensemble(truth))
-    except Exception as e:  # keep the comparison best-effort; the output file is already written
-        return {"correlators": f"not compared ({type(e).__name__}: {e})"}
-    out = {}
-    for name in ("G2", "G4c_square"):
-        if name in ma and name in mb:
-            d = (ma[name] - mb[name]).values[1:]
-            e = np.hypot(ma[f"{name}_err"].values[1:], mb[f"{name}_err"].values[1:])
-            ok = e > 0
-            out[f"{name} chi2/dof"] = (
-                f"{float(np.mean((d[ok] / e[ok]) ** 2)):.2f} over r = 1..{len(d)}"
-            )
-    return out
-
-
-# ----------------------------------------------------------------------------
-# Images: super-resolve DCT-coarsened originals and score them against the originals.
-
-
-@dataclass
-class ImageUpsampleResult:
-    path: Path
-    report: Path
-    sizes: list[int]
-    metrics: dict  # method -> {psnr_db, ssim (mean, _err), spectrum_error_db}
-
-    def summary(self) -> str:
-        lines = [f"wrote {self.path} and {self.report} ({' -> '.join(map(str, self.sizes))})"]
-        for name, m in self.metrics.items():
-            lines.append(
-                f"  {name:>14}: PSNR {m['psnr_db']:6.2f} ± {m['psnr_db_err']:.2f} dB   "
-                f"SSIM {m['ssim']:.4f} ± {m['ssim_err']:.4f}   spectrum error {m['spectrum_error_db']:.2f} dB"
-            )
-        return "\n".join(lines)
-
-
-def upsample_images(
-    images,
-    *,
-    factor: float,
-    out,
-    checkpoint=None,
-    size: int | None = None,
-    samples: int | None = None,
-    steps: int | None = None,
-    sampler: str | None = None,
-    seed: int = 0,
-    device: str = "auto",
-    s_offset: float | None = None,
-    batch: int = 32,
-    overwrite: bool = False,
-    progress: bool = True,
-) -> ImageUpsampleResult:
-    """Super-resolution of images by `factor`, scored against the originals.
-
-    The originals (file or directory, see :mod:`isingscale.skild.images`) are loaded at
-    `size` (default the checkpoint's), DCT-truncated to n = round(size / factor) (the forward
-    process's own coarsening), super-resolved back to `size` with an "image-dct" checkpoint,
-    and compared with the originals: PSNR, SSIM and spectrum error, for SKILD and for the
-    bicubic and DCT zero-fill (ideal low-pass) baselines. Writes ``out`` (.npz: originals,
-    coarse, skild, bicubic as uint8 (n, H, W, C)) and the report ``out`` with suffix ``.md``.
-    """
-    from tqdm.auto import tqdm
-
-    from .images import load_images, quality, to_model, to_pixels, to_uint8_hwc, write_images_npz
-    from .train import resolve_device
-
+def _check_request(factor, repeat, coarsen, out, overwrite) -> Path:
+    """Checks before any work; the output path (default: data/upsample_x{F}-NNNN.h5)."""
     if not factor > 1:
         raise IsingScaleError(f"factor must be greater than 1, got {factor}")
-    sampler = resolve_sampler(sampler)
-    out = (
-        Path(out)
-        if out is not None
-        else numbered_path(f"upsample_images_x{factor:g}", suffix=".npz")
-    )
-    if out.suffix != ".npz":
-        raise IsingScaleError(f"image super-resolution writes an .npz file; got --out {out}")
+    if repeat < 1:
+        raise IsingScaleError(f"repeat must be at least 1, got {repeat}")
+    if coarsen not in ("fourier", "block"):
+        raise IsingScaleError(f"unknown coarsening {coarsen!r}; expected fourier or block")
+    out = Path(out) if out is not None else numbered_path(f"upsample_x{factor:g}")
     if out.exists() and not overwrite:
         raise IsingScaleError(f"{out} already exists (use --overwrite to replace it)")
-    dev = resolve_device(device)
-    model = load_checkpoint(checkpoint, lattice="image-dct", device=dev)
-    N = int(size or model.meta["L"])
-    n = coarse_size(N, factor)
-    stage_sizes(n, N / n, 1, model)
-    color = model.meta.get("color", "rgb" if model.channels == 3 else "grey")
-    originals, _ = load_images(images, size=N, color=color, limit=samples, progress=progress)
-    mean = np.asarray(model.meta["pixel_mean"], dtype=np.float32)
-    coarse = fourier_truncate(to_model(originals, mean), n, lattice="image-dct").numpy()
-    g = torch.Generator().manual_seed(seed)
-    s_offset = start_offset("fourier", s_offset)
-    sr = []
-    for start in tqdm(range(0, len(coarse), batch), disable=not progress, desc="upsample"):
-        sr.append(
-            upsample_stage(
-                model,
-                coarse[start : start + batch],
-                "fourier",
-                N,
-                steps=steps,
-                sampler=sampler,
-                s_offset=s_offset,
-                generator=g,
-                device=dev,
-            )
-        )
-    results = {"skild": to_pixels(np.concatenate(sr), mean)}
-    coarse_px = to_pixels(coarse, mean)
-    results["bicubic"] = (
-        torch.nn.functional.interpolate(
-            torch.as_tensor(coarse_px), size=(N, N), mode="bicubic", align_corners=False
-        )
-        .clamp(0, 1)
-        .numpy()
-    )
-    lowpass = embed(torch.as_tensor(coarse), N, model.whitener, noise_fill=False)
-    results["dct zero-fill"] = to_pixels(model.whitener.color(lowpass).numpy(), mean)
-    metrics = {name: quality(x, originals) for name, x in results.items()}
-    attrs = {
-        **checkpoint_attrs(model),
-        "kind": "superresolved-images",
-        "method": f"skild-upsample ({sampler})",
-        "factor": N / n,
-        "factor_requested": float(factor),
-        "sizes": [n, N],
-        "sampler": sampler,
-        "steps": steps or "auto",
-        "seed": seed,
-        "s_offset": s_offset,
-        "source": str(Path(images).resolve()),
-        "metrics": metrics,
-    }
-    path = write_images_npz(
-        out,
-        overwrite=overwrite,
-        attrs=attrs,
-        originals=to_uint8_hwc(originals),
-        coarse=to_uint8_hwc(coarse_px),
-        skild=to_uint8_hwc(results["skild"]),
-        bicubic=to_uint8_hwc(results["bicubic"]),
-    )
-    report = out.with_suffix(".md")
-    report.write_text(_image_report(attrs, metrics, len(originals)))
-    return ImageUpsampleResult(path, report, [n, N], metrics)
+    writable_dir(out.parent)  # fail before simulating or sampling
+    return out
 
 
-def _image_report(attrs: dict, metrics: dict, n_images: int) -> str:
-    n, N = attrs["sizes"]
-    lines = [
-        f"# isingscale image super-resolution report ({n} -> {N}, factor {attrs['factor']:.4g})",
-        "",
-        f"{n_images} image(s) from `{attrs['source']}`, DCT-truncated to {n} x {n} and super-resolved "
-        f"with `{attrs['checkpoint']}` ({attrs['method']}, seed {attrs['seed']}).",
-        "",
-        "| method | PSNR (dB) | SSIM | spectrum error (dB) |",
-        "|---|---|---|---|",
-    ]
-    for name, m in metrics.items():
-        lines.append(
-            f"| {name} | {m['psnr_db']:.2f} ± {m['psnr_db_err']:.2f} | {m['ssim']:.4f} ± {m['ssim_err']:.4f} "
-            f"| {m['spectrum_error_db']:.2f} |"
-        )
-    lines += [
-        "",
-        "PSNR = 10 log10(1/MSE) on pixels in [0, 1]; SSIM: Wang et al. (2004), Gaussian window "
-        "sigma = 1.5, mean over channels; ± is the standard error over images. Spectrum error: RMS over "
-        "DCT shells of 10 log10(S_method / S_original). A sampler adds plausible detail, so its PSNR is "
-        "expected below the blur-like baselines while its spectrum error is lower.",
-        "",
-    ]
-    return "\n".join(lines)
+def _coarse_lattices(model, input, factor, repeat, L, coarsen, samples, seed, out, progress):
+    """(kind, coarse lattices, source, ground truth or None): read from ``input``, or fresh
+    Monte Carlo at L (default the checkpoint's) coarse-grained by factor**repeat."""
+    from ..io import read_ensemble
+
+    if input is not None:
+        kind, x, attrs = read_coarse_input(input, samples)
+        src = attrs.get("source")
+        known = src and Path(str(src)).is_file() and int(attrs.get("source_L", -1)) > 0
+        truth = Path(str(src)) if known else None
+        x = _square(x)
+        return kind, x, str(Path(input).resolve()), truth
+    L_fine = int(L or model.meta["L"])
+    n = coarse_size(L_fine, factor**repeat, coarsen)
+    stage_sizes(n, factor, repeat, model)  # fail before simulating
+    truth = _fresh_ground_truth(model, L_fine, samples or 64, seed, out, progress)
+    spins = read_ensemble(truth, datasets=("spins",))["spins"]
+    if coarsen == "fourier":
+        x = fourier_truncate(spins.astype(np.float64), n).numpy()
+    else:
+        x = block_spins(spins, L_fine // n)
+    return coarsen, x, str(truth), truth
+
+
+def _square(x: np.ndarray) -> np.ndarray:
+    if x.ndim != 3 or x.shape[1] != x.shape[2]:
+        raise IsingScaleError(f"coarse lattices must be square, got shape {x.shape[1:]}")
+    return x
+
+
+def _fresh_ground_truth(
+    model: SkildModel, L_fine: int, samples: int, seed: int, out: Path, progress: bool
+) -> Path:
+    from ..mc.simulate import simulate
+
+    truth = out.with_name(out.stem + "_truth.h5")
+    kwargs = {} if model.temperature is None else {"T": model.temperature}
+    res = simulate(
+        L_fine, samples=samples, seed=seed, out=truth, overwrite=True, progress=progress, **kwargs
+    )
+    return Path(getattr(res, "path", truth))

@@ -10,7 +10,7 @@ torch.set_num_threads(1)
 
 
 def coarse_inputs(kind: str, n: int, B: int = 4, seed: int = 0) -> np.ndarray:
-    """(B, n, n) coarse-grained ±1 lattices (4n x 4n, correlated over ~5 sites): block spins or a field."""
+    """(B, n, n) coarse-grained ±1 lattices (4n x 4n, correlated over ~5 sites), spins or field."""
     from scipy.ndimage import uniform_filter
 
     from isingscale.skild.coarsen import block_spins, fourier_truncate
@@ -21,7 +21,7 @@ def coarse_inputs(kind: str, n: int, B: int = 4, seed: int = 0) -> np.ndarray:
 
 
 def assert_sampler_contract(fn, x: np.ndarray, N: int) -> np.ndarray:
-    """fn(x, "block", N, generator=...) gives (B, N, N) int8 ±1, the same for one seed, not for another."""
+    """fn(x, "block", N, generator=...): (B, N, N) int8 ±1, one output per seed, not per call."""
     a, b, c = (
         fn(x, "block", N, generator=torch.Generator().manual_seed(seed)) for seed in (0, 0, 1)
     )

@@ -1,4 +1,4 @@
-"""CNN super-resolver: Z2 by construction, training lowers the BCE, checkpoints, sampling contract."""
+"""CNN super-resolver: Z2 by construction, training lowers the BCE, checkpoints, sampling."""
 
 import json
 from functools import partial
@@ -18,8 +18,8 @@ from .conftest import assert_sampler_contract, coarse_inputs, untrained_cnn
 
 @pytest.fixture(scope="module")
 def trained(mc16, tmp_path_factory):
-    path = tmp_path_factory.mktemp("cnn") / "cnn_x2.safetensors"
-    return train_cnn([mc16], path, steps=30, batch=64, seed=0, progress=False)
+    run = tmp_path_factory.mktemp("cnn") / "cnn_x2"
+    return train_cnn([mc16], run, steps=30, batch=64, seed=0, progress=False, device="cpu")
 
 
 def test_network_is_odd_and_small():
@@ -60,7 +60,7 @@ def test_training_lowers_bce_and_checkpoint_round_trips(mc16, trained):
         and meta["model"] == CNNConfig().to_dict()
     )
     t = meta["training"]
-    assert t["steps"] == 30 and t["lattices_seen"] == 30 * 64 and t["final_bce"] < before
+    assert t["step"] == 30 and t["lattices_seen"] == 30 * 64 and t["last_loss"] < before
     assert len(t["data"][0]["sha256"]) == 64
     again = load_cnn(trained)
     x = coarse_inputs("block", 8)
@@ -86,11 +86,11 @@ def test_unsupported_inputs_raise(tmp_path):
 
 def test_training_rejects_a_factor_that_does_not_divide_L(mc16, tmp_path):
     with pytest.raises(IsingScaleError, match="divide the training lattice size L=16"):
-        train_cnn([mc16], tmp_path / "x.safetensors", factor=3, steps=1, progress=False)
+        train_cnn([mc16], tmp_path / "x", factor=3, steps=1, progress=False)
     with pytest.raises(IsingScaleError, match="integer >= 2"):
-        train_cnn([mc16], tmp_path / "x.safetensors", factor=1.5, steps=1, progress=False)
+        train_cnn([mc16], tmp_path / "y", factor=1.5, steps=1, progress=False)
     with pytest.raises(IsingScaleError, match="no such file"):
-        train_cnn([tmp_path / "missing.h5"], tmp_path / "x.safetensors", steps=1, progress=False)
+        train_cnn([tmp_path / "missing.h5"], tmp_path / "z", steps=1, progress=False)
 
 
 def test_load_rejects_wrong_files(tmp_path):
@@ -119,35 +119,29 @@ def test_load_rejects_wrong_files(tmp_path):
         load_cnn(broken)
 
 
-def test_cli_trains_the_cnn_into_a_run_directory(mc16, tmp_path):
+def test_cli_trains_the_cnn_into_a_run_directory_and_resumes_bitwise(mc16, tmp_path):
     from click.testing import CliRunner
+    from safetensors.torch import load_file
 
     from isingscale.baselines import load_cnn
     from isingscale.cli import main
 
-    args = [
-        "train",
-        "--cnn",
-        "--data",
-        str(mc16),
-        "--out",
-        str(tmp_path / "cnn"),
-        "--steps",
-        "5",
-        "--batch",
-        "8",
-        "--device",
-        "cpu",
-        "--no-progress",
-    ]
-    r = CliRunner().invoke(main, args)
+    def args(out, steps, *extra):
+        return ["train", "cnn", "--out", str(tmp_path / out), "--steps", str(steps), *extra]
+
+    data = ["--data", str(mc16), "--batch", "8", "--device", "cpu", "--no-progress"]
+    r = CliRunner().invoke(main, args("cnn", 6, *data))
     assert r.exit_code == 0, r.output
     model = load_cnn(tmp_path / "cnn" / "model.safetensors")
-    assert model.factor == 2 and model.meta["training"]["steps"] == 5 and "×2 CNN" in r.output
-    r = CliRunner().invoke(main, args)
-    assert r.exit_code != 0 and "already exists" in r.output
-    r = CliRunner().invoke(
-        main,
-        ["train", "--cnn", "--data", str(mc16), "--out", str(tmp_path / "c2"), "--factor", "2.5"],
-    )
-    assert r.exit_code != 0 and "integer --factor" in r.output
+    assert model.factor == 2 and model.meta["training"]["step"] == 6 and "×2 CNN" in r.output
+    r = CliRunner().invoke(main, args("cnn", 6, *data))
+    assert r.exit_code == 1 and "already holds a training run" in r.output
+    # 3 steps, then --resume to 6: the same weights as 6 in one go (the one training loop).
+    assert CliRunner().invoke(main, args("half", 3, *data)).exit_code == 0
+    r = CliRunner().invoke(main, args("half", 6, "--resume", "--no-progress"))
+    assert r.exit_code == 0, r.output
+    a = load_file(str(tmp_path / "cnn" / "model.safetensors"))
+    b = load_file(str(tmp_path / "half" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    r = CliRunner().invoke(main, ["train", "cnn", "--factor", "2.5", *args("c2", 1, *data)[2:]])
+    assert r.exit_code == 2 and "'--factor'" in r.output

@@ -149,8 +149,8 @@ def test_ki_upsample_errors():
 
 
 def test_comparison_returns_every_method_with_g2_energy_and_timing(mc16, tmp_path):
-    from isingscale.baselines import compare_kernel_interpolation
     from isingscale.baselines.cnn import save_cnn
+    from isingscale.evaluation.kernel_interp import compare_kernel_interpolation
 
     paths = []
     for factor in (2, 4):
@@ -175,12 +175,8 @@ def test_bench_kernel_interp_cli(mc16, tmp_path):
     from isingscale.baselines import train_cnn
     from isingscale.cli import main
 
-    cnn2 = train_cnn(
-        [mc16], tmp_path / "x2.safetensors", factor=2, steps=3, batch=8, progress=False
-    )
-    cnn4 = train_cnn(
-        [mc16], tmp_path / "x4.safetensors", factor=4, steps=3, batch=8, progress=False
-    )
+    cnn2 = train_cnn([mc16], tmp_path / "x2", factor=2, steps=3, batch=8, progress=False)
+    cnn4 = train_cnn([mc16], tmp_path / "x4", factor=4, steps=3, batch=8, progress=False)
     r = CliRunner().invoke(
         main,
         [

@@ -35,7 +35,7 @@ def api_run(tmp_path_factory, truth_file, reference_spins):
             out,
             data=truth_file,
             factors=(2,),
-            methods=(*BASELINES, "truth", "cnn", "conditional"),
+            methods=(*BASELINES, "truth", "cnn", "sr3"),
             samples=HALF,
             batch=2 * HALF,
             progress=False,
@@ -58,7 +58,7 @@ def test_writes_dataset_report_and_ensembles(api_run):
         "r": L // 2 + 1,
         "k": L // 2 + 1,
     }
-    assert list(ds["method"].values) == [*BASELINES, "truth", "cnn", "conditional"]
+    assert list(ds["method"].values) == [*BASELINES, "truth", "cnn", "sr3"]
     assert list(ds["coarsen"].values) == ["fourier", "block"]
     for name in ("G2", "G2_err", "G4c_square", "G4c_square_err", "z_G2", "z_G4c", "ratio_G2"):
         assert ds[name].dims == ("method", "factor", "coarsen", "r"), name
@@ -111,7 +111,7 @@ def test_report_has_a_method_by_factor_table_per_convention(api_run):
     # n/a rows say why, not an error.
     assert "| cnn | ×2 | 8 → 16 | n/a: fourier input not supported (block input only) |" in text
     assert "n/a: no CNN checkpoint given (--cnn-checkpoint PATH)" in text
-    assert "n/a: no conditional checkpoint for ×2" in text
+    assert "n/a: no SR3 checkpoint for ×2" in text
     assert "independent" in text and "second half" in text
     summary = res.summary()
     assert "nearest" in summary and "FAIL" in summary and "wrote" in summary
@@ -166,7 +166,7 @@ def test_resume_skips_done_parts(tmp_path, truth_file, registered):
 
 
 def test_interrupt_keeps_done_parts_and_resume_finishes(tmp_path, truth_file, registered):
-    """Ctrl-C in the third part (CLI: exit 130): the two done parts survive, nothing half-written."""
+    """Ctrl-C in the third part (CLI: exit 130): the two parts done survive, none half-written."""
     from click.testing import CliRunner
 
     from isingscale.cli import main

@@ -15,7 +15,7 @@ from .conftest import replicate
 
 
 def test_registry_names_and_register_rules():
-    assert {"skild", "ssd", "conditional", "cnn", "cnn-ki", "nearest", "fourier", "bicubic"} <= set(
+    assert {"skild", "ssd", "sr3", "cnn", "cnn-ki", "nearest", "fourier", "bicubic"} == set(
         method_names()
     )
     assert get_method("cnn").conventions == ("block",) and get_method("skild").supports("block")
@@ -54,7 +54,7 @@ def test_skild_runs_from_a_checkpoint_and_ssd_without_room_is_na(tmp_path, truth
         tmp_path / "ev",
         data=truth_file,
         factors=(2,),
-        methods=("skild", "ssd", "conditional"),
+        methods=("skild", "ssd", "sr3"),
         samples=8,
         checkpoint=ckpt,
         device="cpu",
@@ -75,7 +75,7 @@ def test_skild_runs_from_a_checkpoint_and_ssd_without_room_is_na(tmp_path, truth
 
 def test_ssd_cost_line_has_a_plan_per_convention(tmp_path):
     from isingscale.evaluation.methods import Options, ssd_cost
-    from isingscale.skild.upsample import BLOCK_S_OFFSET
+    from isingscale.skild.coarsen import BLOCK_S_OFFSET
     from tests.skild.conftest import make_checkpoint
 
     ckpt = make_checkpoint(tmp_path / "model.safetensors", L=32)
@@ -87,31 +87,7 @@ def test_ssd_cost_line_has_a_plan_per_convention(tmp_path):
         fourier.startswith("fourier input: SSD super-resolution 4 -> 32")
         and "site-evaluations" in block
     )
-    # The coarse level starts at s* - decimate (the 16² lattice's own scale): 3 - 1, and 1 more for block spins.
+    # The coarse level starts at s* - decimate (the 16² lattice's own scale): 3 - 1, and 1 more
+    # for block spins.
     s_coarse = [float(part.split("16^2: s ")[1].split(" ->")[0]) for part in (fourier, block)]
     assert s_coarse == [2.0, 2.0 + BLOCK_S_OFFSET]
-
-
-def test_skild_sweep_is_skild_then_one_heat_bath_sweep(tmp_path):
-    import torch
-
-    from isingscale.blocks import block_spins
-    from isingscale.evaluation.methods import Options, get_method
-    from tests.skild.conftest import make_checkpoint
-
-    ckpt = make_checkpoint(tmp_path / "model.safetensors", L=16)
-    options = Options(checkpoint=ckpt, device="cpu")
-    plain, swept = (get_method(m).build(options, 2.0) for m in ("skild", "skild-sweep"))
-    assert "1 heat-bath sweep" in swept.note and "heat-bath" not in plain.note
-    coarse = block_spins(
-        np.where(np.random.default_rng(0).random((6, 16, 16)) < 0.5, -1, 1).astype(np.int8), 2
-    )
-    a, b = (
-        p.fn(coarse, "block", 16, generator=torch.Generator().manual_seed(3))
-        for p in (plain, swept)
-    )
-    # The same diffusion sample underneath: the sweep moves spins but keeps its 2 x 2 block image.
-    assert set(np.unique(b)) <= {-1, 1} and np.mean(a != b) > 0.02
-    np.testing.assert_array_equal(block_spins(b, 2), block_spins(a, 2))
-    c = swept.fn(coarse, "block", 16, generator=torch.Generator().manual_seed(3))
-    np.testing.assert_array_equal(b, c)  # reproducible from the method's generator

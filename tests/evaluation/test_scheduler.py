@@ -6,14 +6,13 @@ Fast suite: thread workers (the tasks still go through the scheduler and come ba
 
 from __future__ import annotations
 
+import distributed  # noqa: F401  (a declared test extra: a broken install fails, it does not skip)
 import numpy as np
 import pytest
 
 from isingscale.evaluation import evaluate
 
 from .conftest import HALF
-
-distributed = pytest.importorskip("distributed")
 
 
 @pytest.mark.parametrize("processes", [False, pytest.param(True, marks=pytest.mark.slow)])

@@ -116,7 +116,7 @@ def test_g4c_square_negative_with_linear_torus_offset():
     g = torus_g4c(r, L)
     assert np.all(g < 0)
     coeff = (g / plane_g4c(r) - 1) / (r / L)
-    # Measured: +1.3906 as r/L -> 0 (DESIGN.md's "roughly +1.5"), rising slowly with r/L.
+    # Measured: +1.3906 as r/L -> 0 (the design brief's "roughly +1.5"), rising slowly with r/L.
     np.testing.assert_allclose(coeff[0], 1.3906, rtol=1e-3)
     assert np.all(np.diff(coeff) > 0)
     assert np.all(torus_g4c(np.arange(1, 32), 64.0) < 0)

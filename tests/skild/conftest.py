@@ -43,8 +43,10 @@ def make_checkpoint(
     base_channels: int = 8,
     depth: int = 3,
     seed: int = 0,
+    colored_io: bool = True,
 ):
-    """An untrained (zero-output) checkpoint with real metadata and block transfer functions."""
+    """An untrained (zero-output) checkpoint with real metadata and block transfer functions
+    (colored_io=False: the network of checkpoints written before colored I/O)."""
     from isingscale.skild.checkpoint import save_checkpoint
     from isingscale.skild.coarsen import measure_block_transfer
     from isingscale.skild.process import Schedule
@@ -53,7 +55,9 @@ def make_checkpoint(
 
     torch.manual_seed(seed)
     spins = random_spins(256, L, seed)
-    cfg = UNetConfig(base_channels=base_channels, depth=depth, channel_mult=(1, 2, 2, 2))
+    cfg = UNetConfig(
+        base_channels=base_channels, depth=depth, channel_mult=(1, 2, 2, 2), colored_io=colored_io
+    )
     meta = {
         "lattice": lattice,
         "L": L,

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from isingscale.cli import main
 from isingscale.exact import torus_energy
 from isingscale.io import create_ensemble, read_ensemble
-from isingscale.skild.upsample import BLOCK_S_OFFSET
+from isingscale.skild.coarsen import BLOCK_S_OFFSET
 
 from .conftest import make_checkpoint, random_spins, write_spins
 
@@ -36,8 +36,8 @@ def field_file(tmp_path):
 
 
 def test_help_texts():
-    for cmd in ("train", "generate", "coarsen", "upsample"):
-        res = run(cmd, "--help")
+    for cmd in (("train", "skild"), ("generate",), ("coarsen",), ("upsample",)):
+        res = run(*cmd, "--help")
         assert res.exit_code == 0 and "Examples" in res.output
     assert run("bench", "skild", "--help").exit_code == 0
 
@@ -142,7 +142,8 @@ def test_generate_and_coarsen(tmp_path, tiny_checkpoint):
     assert res.exit_code == 0, res.output
     g = read_ensemble(tmp_path / "g.h5")
     assert g["spins"].shape == (3, 24, 24) and g["attrs"]["sampler"] == "sde"  # the default
-    # the closing summary: energy per site by brute force from the spins, against the exact torus value
+    # the closing summary: energy per site by brute force from the spins, against the exact
+    # torus value
     s = g["spins"].astype(float)
     u = -(s * np.roll(s, 1, 1) + s * np.roll(s, 1, 2)).sum(axis=(1, 2)).mean() / 24**2
     u_exact = float(torus_energy(24, g["attrs"]["T"]))
@@ -157,6 +158,7 @@ def test_generate_and_coarsen(tmp_path, tiny_checkpoint):
 def test_train_cli_smoke(tmp_path, spins_file):
     res = run(
         "train",
+        "skild",
         "--data",
         spins_file,
         "--out",
@@ -180,7 +182,16 @@ def test_train_cli_smoke(tmp_path, spins_file):
         tmp_path / "run" / "loss.csv"
     ).exists()
     res = run(
-        "train", "--data", spins_file, "--out", tmp_path / "run", "--steps", 3, "--device", "cpu"
+        "train",
+        "skild",
+        "--data",
+        spins_file,
+        "--out",
+        tmp_path / "run",
+        "--steps",
+        3,
+        "--device",
+        "cpu",
     )
     assert_one_line_error(res, "--resume")
 
@@ -296,7 +307,9 @@ def test_errors_are_one_line(tmp_path, field_file, tiny_checkpoint, spins_file):
         "afile",
     )
     assert_one_line_error(
-        run("train", "--data", tmp_path / "nope.h5", "--out", tmp_path / "r", "--steps", 1),
+        run(
+            "train", "skild", "--data", tmp_path / "nope.h5", "--out", tmp_path / "r", "--steps", 1
+        ),
         "no such",
     )
     # CUDA requested without a GPU
@@ -394,3 +407,56 @@ def test_heatbath_sweeps_keep_the_sampled_block_image(tmp_path, tiny_checkpoint)
         ),
         "not images",
     )
+
+
+@pytest.mark.parametrize(
+    "args, new",
+    [
+        (["--data", "x.h5", "--out", "r"], "isingscale train skild"),
+        (["--conditional", "--factor", "4", "--data", "x.h5"], "isingscale train sr3"),
+        (["--cnn", "--data", "x.h5"], "isingscale train cnn"),
+        (["--coarse", "16", "--init", "c.safetensors"], "isingscale train coarse-stage --size NC"),
+        (["--images", "photos/", "--out", "r"], "isingscale train skild --images"),
+    ],
+)
+def test_old_train_spelling_names_the_new_one(args, new):
+    assert_one_line_error(run("train", *args), f"is now '{new} ...'")
+
+
+def test_train_help_lists_one_subcommand_per_model():
+    res = run("train", "--help")
+    assert res.exit_code == 0
+    for sub in ("skild", "coarse-stage", "sr3", "cnn"):
+        assert f"  {sub} " in res.output, res.output
+
+
+def test_train_help_shows_the_configurations_defaults():
+    # The options default to None and the frozen configuration supplies the value; --help shows
+    # it as text, which must be the configuration's (one source of defaults, checked).
+    from isingscale.baselines import CNNTrainConfig, SR3Config
+    from isingscale.skild import CoarseConfig, TrainConfig
+
+    configs = {"skild": TrainConfig, "coarse-stage": CoarseConfig, "sr3": SR3Config}
+    configs["cnn"] = CNNTrainConfig
+    checked = 0
+    for name, config in configs.items():
+        for param in main.commands["train"].commands[name].params:
+            field = config.__dataclass_fields__.get(param.name)
+            if (
+                field is None
+                or not isinstance(param.show_default, str)
+                or param.default is not None
+            ):
+                continue
+            want = field.default
+            shown = param.show_default
+            if want is None:
+                assert shown == "all", (name, param.name, shown)  # no limit
+            elif isinstance(want, tuple):
+                assert shown == ",".join(map(str, want)), (name, param.name)
+            elif isinstance(want, (int, float)) and not isinstance(want, bool):
+                assert float(shown) == want, (name, param.name, shown, want)
+            else:
+                assert shown == str(want), (name, param.name, shown, want)
+            checked += 1
+    assert checked >= 20

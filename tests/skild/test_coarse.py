@@ -1,8 +1,9 @@
-"""The coarse stage (skild/coarse.py): exact with the Gaussian oracle, routed by scale, trained and resumed.
+"""The coarse stage (skild/coarse.py): exact with the Gaussian oracle, routed by scale, resumed.
 
 With zero networks on both legs (the Bayes-optimal denoiser of a Gaussian field) generation
 through the coarse stage must reproduce S(k) at every |k|, as plain generation does; a wrong
-coarse network must be caught in the final lattice. Training writes the --init checkpoint unchanged plus the stage,
+coarse network must be caught in the final lattice. Training writes the --init checkpoint
+unchanged plus the stage,
 and resumes bit for bit.
 """
 
@@ -16,8 +17,13 @@ from safetensors.torch import load_file
 from isingscale.errors import IsingScaleError
 from isingscale.io import read_attrs, read_ensemble
 from isingscale.skild import coarse, generate
-from isingscale.skild.checkpoint import load_checkpoint, read_checkpoint, write_safetensors
-from isingscale.skild.coarse import CoarseStage, train_coarse
+from isingscale.skild.checkpoint import (
+    CoarseStage,
+    load_checkpoint,
+    read_checkpoint,
+    write_safetensors,
+)
+from isingscale.skild.coarse import train_coarse
 
 from .conftest import make_checkpoint, random_spins, write_spins
 from .test_cli import assert_one_line_error
@@ -63,7 +69,8 @@ def test_each_network_runs_on_its_own_lattice_and_scales():
     assert s_top == pytest.approx(model.schedule.s_max(8)) and s_lift == pytest.approx(
         np.log2(N / 8) + 1.2
     )
-    # The band of N at s is Nc at s - 2, up to the schedules' s = 0 normalisation (ssd.lift_coefficients).
+    # The band of N at s is Nc at s - 2, up to the schedules' s = 0 normalisation
+    # (ssd.lift_coefficients).
     assert s_top == pytest.approx(model.schedule.s_max(N) - 2, abs=1e-3)
     coarse.generate_batch(
         model,
@@ -83,7 +90,7 @@ def test_each_network_runs_on_its_own_lattice_and_scales():
 
 
 class ScaledNet(RecordingZeroNet):
-    """v̂ = c y: a denoiser that is wrong by a known amount (c > 0 shrinks, c < 0 inflates the field)."""
+    """v̂ = c y: a denoiser wrong by a known amount (c > 0 shrinks, c < 0 inflates the field)."""
 
     def __init__(self, c):
         super().__init__()
@@ -96,7 +103,7 @@ class ScaledNet(RecordingZeroNet):
 
 @pytest.mark.parametrize("c", [0.1, -0.1])
 def test_spectrum_check_sees_the_coarse_legs_modes(c):
-    # A wrong coarse network must show in the final lattice's low band: the check is not blind to it.
+    # A wrong coarse network must show in the final lattice's low band: the check sees it.
     model = oracle_with_stage()
     model.coarse.net = ScaledNet(c)
     x = coarse.generate_batch(
@@ -158,7 +165,7 @@ def test_training_keeps_the_main_network_and_resumes_bitwise(tmp_path, run):
     assert {k: v for k, v in meta.items() if k != "coarse"} == init_meta
     c = meta["coarse"]
     assert (c["size"], c["margin"], c["training"]["step"]) == (4, 1.2, 6)
-    assert c["training"]["data"][0]["sha256"] and c["training"]["config"]["init"]["sha256"]
+    assert c["training"]["data"][0]["sha256"] and c["training"]["init"]["sha256"]
     model = load_checkpoint(full)
     assert model.coarse.size == 4 and model.coarse.applies(16) and not model.coarse.net.training
     rows = (tmp_path / "half" / "loss.csv").read_text().splitlines()[1:]
@@ -183,7 +190,7 @@ def test_generate_uses_the_stage_and_can_skip_it(tmp_path, run):
 
 def test_training_errors(tmp_path, run):
     init, data, kw = run
-    with pytest.raises(IsingScaleError, match="--init"):
+    with pytest.raises(IsingScaleError, match="init must be the SKILD checkpoint"):
         train_coarse([data], tmp_path / "x", steps=2, **{**kw, "init": None})
     with pytest.raises(IsingScaleError, match="at least 32 wide"):
         train_coarse(
@@ -192,13 +199,13 @@ def test_training_errors(tmp_path, run):
             steps=2,
             **{**kw, "size": 16, "depth": 1, "channel_mult": (1, 2)},
         )
-    with pytest.raises(IsingScaleError, match="hand-over"):
+    with pytest.raises(IsingScaleError, match="margin must be above s_min"):
         train_coarse([data], tmp_path / "z", steps=2, **kw, s_min=1.5)
     with pytest.raises(IsingScaleError, match="holds no checkpoint"):
         train_coarse([], tmp_path / "none", steps=2, resume=True, device="cpu")
     assert_one_line_error(
-        cli("train", "--coarse", 8, "--cnn", "--data", data, "--out", tmp_path / "w", "--steps", 2),
-        "--coarse trains the coarse stage",
+        cli("train", "coarse-stage", "--data", data, "--out", tmp_path / "w", "--steps", 2),
+        "init must be the SKILD checkpoint",
     )
 
 
@@ -206,7 +213,8 @@ def test_cli_trains_the_stage_and_generate_reports_it(tmp_path, run):
     init, data, _ = run
     res = cli(
         "train",
-        "--coarse",
+        "coarse-stage",
+        "--size",
         4,
         "--init",
         init,
@@ -229,7 +237,7 @@ def test_cli_trains_the_stage_and_generate_reports_it(tmp_path, run):
         "--no-progress",
     )
     assert res.exit_code == 0, res.output
-    assert "4x4 coarse stage, 2 steps" in res.output
+    assert "coarse stage, 2 steps" in res.output
     ckpt = tmp_path / "c" / "model.safetensors"
     for flag, want in (("--coarse-stage", "4x4: s "), ("--no-coarse-stage", "none")):
         out = tmp_path / f"g{flag}.h5"
@@ -267,22 +275,10 @@ def test_a_stage_without_its_weights_is_a_clean_error(tmp_path, run):
         load_checkpoint(tmp_path / "broken.safetensors")
 
 
-def test_quality_report_names_the_legs_generation_runs():
-    from isingscale.skild import evaluate as ev
-
-    model = oracle_with_stage()
-    case = next(c for c in ev.default_cases(N) if c.mode == "generate")
-    plan = ev.sampler_plan(case, model)
-    assert plan["steps"] == [leg[3] for leg in coarse.plan(model, N, "sde")]
-    assert plan["coarse_stage"] == coarse.describe(coarse.plan(model, N, "sde"))
-    model.coarse = None
-    assert ev.sampler_plan(case, model) == {"s_start": [model.schedule.s_max(N)], "steps": [69]}
-
-
 def test_default_steps_use_the_stage_rate_on_both_legs():
     model = oracle_with_stage()
     st, sched = model.coarse, model.schedule
     octaves = [sched.s_max(st.size) - st.margin, st.s_lift(N)]
-    for sampler, rate in coarse.STEPS_PER_OCTAVE.items():
+    for sampler, rate in coarse.STAGE_STEPS_PER_OCTAVE.items():
         steps = [leg[3] for leg in coarse.plan(model, N, sampler)]
         assert steps == [max(2, math.ceil(rate * o - 1e-9)) for o in octaves]

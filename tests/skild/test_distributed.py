@@ -1,4 +1,4 @@
-"""Data-parallel training under torchrun (gloo on CPU): 2 processes = 1 process with twice the batch.
+"""Data-parallel training under torchrun (gloo on CPU): 2 processes = 1 with twice the batch.
 
 The two ranks draw the same global batch from the shared generator and train on halves;
 DDP averages their gradients, which is the gradient of the doubled batch. Float sums run
@@ -51,7 +51,7 @@ def _free_port() -> int:
 
 
 def _train(data, out, *, steps: int, batch: int, procs: int, resume: bool = False) -> None:
-    """``isingscale train`` in a subprocess, under ``torchrun --nproc-per-node procs`` if procs > 1."""
+    """``isingscale train skild`` in a subprocess, under torchrun --nproc-per-node procs if > 1."""
     launcher = (
         [
             sys.executable,
@@ -72,6 +72,7 @@ def _train(data, out, *, steps: int, batch: int, procs: int, resume: bool = Fals
         "-m",
         "isingscale",
         "train",
+        "skild",
         "--data",
         str(data),
         "--out",
@@ -105,10 +106,7 @@ def test_torchrun_two_gloo_processes_match_one_with_double_batch(tmp_path):
     for k in ta:
         torch.testing.assert_close(ta[k], tb[k], rtol=1e-3, atol=1e-4)
     meta = read_checkpoint(tmp_path / "two" / "model.safetensors")[0]
-    assert (
-        meta["training"]["config"]["world_size"] == 2
-        and meta["training"]["lattices_seen"] == 40 * 8
-    )
+    assert meta["training"]["world_size"] == 2 and meta["training"]["lattices_seen"] == 40 * 8
     # Resume under torchrun (20 steps, then --resume to 40) continues the same curve.
     _train(data, tmp_path / "resumed", steps=20, batch=4, procs=2)
     _train(data, tmp_path / "resumed", steps=40, batch=4, procs=2, resume=True)

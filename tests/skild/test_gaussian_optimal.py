@@ -25,7 +25,7 @@ ZERO = lambda y, s: torch.zeros_like(y)  # noqa: E731
 
 
 def shell_ratios(x: torch.Tensor, spectrum=SPEC) -> tuple[np.ndarray, np.ndarray]:
-    """Per-|k|-shell mean of |x̂|²/S, and its standard error across samples (zero mode its own shell)."""
+    """Per-|k|-shell mean of |x̂|²/S and its standard error across samples (zero mode: own shell)."""
     P = (torch.fft.fft2(x.double(), norm="ortho").abs() ** 2).numpy() / spectrum(x.shape[-1])
     idx = shells(x.shape[-1]).ravel()
     counts = np.bincount(idx)

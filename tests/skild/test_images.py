@@ -11,15 +11,15 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import PIL  # noqa: F401  (a declared test extra: a broken install fails here, it does not skip)
 import pytest
+import skimage
 from click.testing import CliRunner
 
-skimage = pytest.importorskip("skimage")
-pytest.importorskip("PIL")
-
-from isingscale.cli import main  # noqa: E402
-from isingscale.errors import IsingScaleError  # noqa: E402
-from isingscale.skild.images import load_images, psnr, quality, spectrum_error, ssim  # noqa: E402
+from isingscale.cli import main
+from isingscale.errors import IsingScaleError
+from isingscale.evaluation.images import image_quality, psnr, spectrum_error, ssim
+from isingscale.skild.images import load_images
 
 DATA = Path(skimage.__file__).parent / "data"
 
@@ -98,7 +98,7 @@ def test_metrics_match_scikit_image():
     assert spectrum_error(a, a) == 0.0 and spectrum_error(0.5 * a, a) == pytest.approx(
         20 * np.log10(2), rel=1e-9
     )
-    q = quality(a, a)
+    q = image_quality(a, a)
     assert q["ssim"] == pytest.approx(1.0) and np.isinf(q["psnr_db"])
 
 
@@ -114,6 +114,7 @@ def test_train_upsample_generate_on_images(image_dir, tmp_path, tiny_checkpoint)
     code, out = _run(
         [
             "train",
+            "skild",
             "--images",
             str(image_dir),
             "--image-size",
@@ -242,6 +243,7 @@ def test_train_upsample_generate_on_images(image_dir, tmp_path, tiny_checkpoint)
         main,
         [
             "train",
+            "skild",
             "--images",
             str(tmp_path / "nothing"),
             "--out",

@@ -17,9 +17,8 @@ from isingscale.errors import IsingScaleError
 from isingscale.skild import ssd
 from isingscale.skild.checkpoint import SkildModel, load_checkpoint
 from isingscale.skild.coarsen import band_indices, embed, fourier_truncate, low_band_mask
-from isingscale.skild.generate import default_steps, reverse
 from isingscale.skild.process import Schedule, Whitener, forward_marginal
-from isingscale.skild.sampler import ddpm_sampler
+from isingscale.skild.sampler import ddpm_sampler, default_steps, reverse
 from isingscale.skild.spectral import power_law_spectrum
 
 from .conftest import gaussian_field
@@ -82,7 +81,7 @@ def test_lift_ratio_is_scale_free_and_at_most_one(j):
     rs = [ssd.lift_coefficients(SCHED, N, Nc, s)[0] for s in (j, j + 0.5, j + 1.7, 6.0)]
     for r, s in zip(rs, (j, j + 0.5, j + 1.7, 6.0)):
         np.testing.assert_allclose(r, rs[0], rtol=1e-12)  # only the s = 0 normalisations remain
-        # a_N(s, k) = r a_N'(s - j, 2^j k) on the shared band, with r <= 1 (the lift never amplifies)
+        # a_N(s, k) = r a_N'(s - j, 2^j k) on the shared band, r <= 1 (the lift never amplifies)
         a_f, a_c = SCHED.a(s, N)[np.ix_(fi, fi)], SCHED.a(s - j, Nc)[np.ix_(ci, ci)]
         np.testing.assert_allclose(a_f, r * a_c, rtol=1e-10, atol=1e-300)
     r, sd = ssd.lift_coefficients(SCHED, N, Nc, j + 1.0)
@@ -234,7 +233,7 @@ def test_spectrum_check_catches_a_wrong_lift_amplitude(monkeypatch, error):
 def test_ssd_superresolution_spectrum_and_low_band(sampler, decimate, margin):
     """x8 (4 -> 32) from Fourier-truncated Gaussian fields. As for plain SR (test_gaussian_optimal),
     per input-band mode the output regresses on the whitened input with slope a_N(s*)² (ddpm) or
-    a_N(s*) (ddim) and residual variance 1 - slope²: the coarse steps and the lift change nothing."""
+    a_N(s*) (ddim) and residual variance 1 - slope²: the coarse steps and lift change nothing."""
     B, n = 2000, 4
     wh = Whitener(SPEC)
     x_true = gaussian_field(SPEC, N, B, seed=40 + decimate)
@@ -448,7 +447,8 @@ def test_real_unet_runs(tiny_checkpoint):
 def test_default_start_offset_depends_on_the_input_kind():
     """s_offset=None starts block spins BLOCK_S_OFFSET octaves higher and Fourier fields at log2 F,
     in plain SKILD and SSD alike (bit for bit the explicit value)."""
-    from isingscale.skild.upsample import BLOCK_S_OFFSET, start_offset, upsample_stage
+    from isingscale.skild.coarsen import BLOCK_S_OFFSET, start_offset
+    from isingscale.skild.upsample import upsample_stage
 
     assert start_offset("fourier") == 0.0 and start_offset("block") == BLOCK_S_OFFSET > 0
     assert start_offset("block", 0.0) == 0.0

@@ -14,9 +14,10 @@ from isingscale.skild.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
+from isingscale.skild.data import augmented_batch
 from isingscale.skild.process import Schedule, Whitener, loss_weights, skild_loss
 from isingscale.skild.spectral import estimate_spectrum
-from isingscale.skild.train import augmented_batch, train
+from isingscale.skild.train import train
 from isingscale.skild.unet import UNet, UNetConfig
 
 from .conftest import make_checkpoint, random_spins, write_spins
@@ -32,7 +33,7 @@ def test_tiny_model_overfits_one_batch():
     s = torch.rand(8, generator=g) * 2.0 + 0.5
     eps = torch.randn(y0.shape, generator=g)
     w = torch.as_tensor(loss_weights(16), dtype=torch.float32)
-    net = UNet(UNetConfig(base_channels=16, depth=2, channel_mult=(1, 2, 2)))
+    net = UNet(UNetConfig(base_channels=16, depth=2, channel_mult=(1, 2, 2))).set_whitener(wh)
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     losses = []
     for _ in range(300):
@@ -78,7 +79,8 @@ def test_image_checkpoint_refused_on_lattices(tmp_path):
 
 
 def test_default_checkpoint_found_after_a_regular_install(tmp_path, monkeypatch, tiny_checkpoint):
-    """Source tree first (editable install), then <prefix>/share/isingscale/checkpoints (pyproject data-files)."""
+    """Source tree first (editable install), then <prefix>/share/isingscale/checkpoints
+    (pyproject data-files)."""
     import sys
 
     from isingscale.skild import checkpoint as ck

@@ -1,5 +1,5 @@
-"""Training on several lattice sizes, fine-tuning a checkpoint (--init), the cosine learning rate, and
-the distribution of training scales (--s-power) and the loss weight per mode (--loss-power)."""
+"""Training on several lattice sizes, fine-tuning a checkpoint (--init), the cosine learning rate,
+the distribution of training scales (--s-power), and the frozen, validated configuration."""
 
 import csv
 
@@ -9,14 +9,10 @@ import torch
 from isingscale.errors import IsingScaleError
 from isingscale.io import file_sha256
 from isingscale.skild.checkpoint import load_checkpoint, read_checkpoint
-from isingscale.skild.train import (
-    TrainConfig,
-    draw_scales,
-    learning_rate,
-    load_ising,
-    train,
-    training_seconds,
-)
+from isingscale.skild.data import load_ising
+from isingscale.skild.loop import learning_rate, training_seconds
+from isingscale.skild.process import draw_scales
+from isingscale.skild.train import TrainConfig, train
 
 from .conftest import make_checkpoint, random_spins, write_spins
 from .test_cli import assert_one_line_error, run
@@ -93,8 +89,10 @@ def test_init_starts_from_the_checkpoint(tmp_path, two_sizes):
     )
     for (k, a), b in zip(base.net.state_dict().items(), tuned.net.state_dict().values()):
         torch.testing.assert_close(a, b, atol=1e-8, rtol=0, msg=k)
-    init = tuned.meta["training"]["config"]["init"]
-    assert init["sha256"] == file_sha256(ckpt)
+    init = tuned.meta["training"]["init"]
+    assert init["sha256"] == file_sha256(ckpt) and tuned.meta["training"]["config"]["init"] == str(
+        ckpt.resolve()
+    )
     # A normal rate does move it: the weights are trained, not frozen.
     path = train([two_sizes[0]], tmp_path / "ft2", batch=2, steps=3, lr=1e-2, init=str(ckpt), **KW)
     moved = load_checkpoint(path).net.state_dict()
@@ -117,109 +115,31 @@ def test_init_starts_from_the_checkpoint(tmp_path, two_sizes):
     )
 
 
-def test_init_can_add_head_blocks(tmp_path, two_sizes):
-    ckpt = make_checkpoint(tmp_path / "base.safetensors", L=16, base_channels=8, depth=2)
-    base = load_checkpoint(ckpt)
-    path = train(
-        [two_sizes[0]],
-        tmp_path / "grow",
-        batch=2,
-        steps=2,
-        lr=1e-12,
-        init=str(ckpt),
-        head_blocks=2,
-        **KW,
-    )
-    grown = load_checkpoint(path)
-    assert grown.meta["model"] == {**base.meta["model"], "head_blocks": 2}
-    y, s = torch.randn(2, 16, 16), torch.tensor([0.3, 2.0])
-    torch.testing.assert_close(
-        grown.net(y, s), base.net(y, s), atol=1e-7, rtol=0
-    )  # new blocks start as the identity
-    # Growing again keeps the grown blocks; removing them is refused.
-    again = load_checkpoint(
-        train([two_sizes[0]], tmp_path / "keep", batch=2, steps=1, init=str(path), **KW)
-    )
-    assert again.meta["model"]["head_blocks"] == 2
-    with pytest.raises(IsingScaleError, match="head block"):
-        train(
-            [two_sizes[0]],
-            tmp_path / "shrink",
-            batch=2,
-            steps=1,
-            init=str(path),
-            head_blocks=1,
-            **KW,
-        )
-    assert_one_line_error(
-        run(
-            "train",
-            "--init",
-            path,
-            "--data",
-            two_sizes[0],
-            "--head-blocks",
-            0,
-            "--out",
-            tmp_path / "cli",
-            "--steps",
-            1,
-        ),
-        "head block",
-    )
-
-
-def test_colored_io_trains_resumes_and_grows_a_checkpoint(tmp_path, two_sizes):
-    path = train([two_sizes[0]], tmp_path / "cio", batch=2, steps=2, colored_io=True, **KW)
+def test_new_networks_have_colored_io_and_init_keeps_the_checkpoints_architecture(
+    tmp_path, two_sizes
+):
+    path = train([two_sizes[0]], tmp_path / "cio", batch=2, steps=2, **KW)
     model = load_checkpoint(path)
-    assert (
-        model.meta["model"]["colored_io"] and model.net.whitener is model.whitener
-    )  # attached on load
+    assert model.meta["model"]["colored_io"] is True and model.net.whitener is model.whitener
+    # A checkpoint without colored I/O is fine-tuned as it is: no grown channels, same outputs
+    # at a vanishing learning rate.
+    plain = make_checkpoint(
+        tmp_path / "plain.safetensors", L=16, base_channels=8, depth=2, colored_io=False
+    )
+    base = load_checkpoint(plain)
+    with torch.no_grad():  # a trained-looking network: outputs that are not all zero
+        for p in base.net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    from isingscale.skild.checkpoint import read_checkpoint as read
+    from isingscale.skild.checkpoint import save_checkpoint
+
+    save_checkpoint(plain, base.net, read(plain)[0])
+    tuned = load_checkpoint(
+        train([two_sizes[0]], tmp_path / "ft", batch=2, steps=2, lr=1e-12, init=str(plain), **KW)
+    )
+    assert tuned.meta["model"]["colored_io"] is False
     y, s = torch.randn(2, 16, 16), torch.tensor([0.3, 2.0])
-    assert model.net(y, s).abs().sum() > 0
-    again = train([], tmp_path / "cio", steps=3, resume=True, device="cpu", progress=False)
-    assert read_checkpoint(again)[0]["training"]["config"]["colored_io"] is True
-    # --init --colored-io grows a plain checkpoint: the new channels start at zero, so it computes what it did.
-    ckpt = make_checkpoint(tmp_path / "base.safetensors", L=16, base_channels=8, depth=2)
-    base = load_checkpoint(ckpt)
-    grown = load_checkpoint(
-        train(
-            [two_sizes[0]],
-            tmp_path / "grow",
-            batch=2,
-            steps=2,
-            lr=1e-12,
-            init=str(ckpt),
-            colored_io=True,
-            **KW,
-        )
-    )
-    assert grown.meta["model"] == {**base.meta["model"], "colored_io": True}
-    torch.testing.assert_close(grown.net(y, s), base.net(y, s), atol=1e-5, rtol=0)
-    # A colored checkpoint stays colored when fine-tuned without the flag; the CLI flag reaches the config.
-    kept = train([two_sizes[0]], tmp_path / "keep", batch=2, steps=1, init=str(path), **KW)
-    assert read_checkpoint(kept)[0]["model"]["colored_io"] is True
-    assert (
-        run(
-            "train",
-            "--data",
-            two_sizes[0],
-            "--out",
-            tmp_path / "cli",
-            "--steps",
-            1,
-            "--colored-io",
-            "--base-channels",
-            8,
-            "--depth",
-            2,
-            "--channel-mult",
-            "1,2,2",
-            "--no-progress",
-        ).exit_code
-        == 0
-    )
-    assert read_checkpoint(tmp_path / "cli" / "model.safetensors")[0]["model"]["colored_io"] is True
+    torch.testing.assert_close(tuned.net(y, s), base.net(y, s), atol=1e-6, rtol=0)
 
 
 def test_init_refuses_other_checkpoints_and_temperatures(tmp_path, two_sizes):
@@ -230,8 +150,10 @@ def test_init_refuses_other_checkpoints_and_temperatures(tmp_path, two_sizes):
     hot = write_spins(tmp_path / "hot.h5", random_spins(4, 16, seed=4), T=3.0)
     with pytest.raises(IsingScaleError, match="T="):
         train([hot], tmp_path / "b", batch=2, steps=1, init=str(ckpt), **KW)
+    train([two_sizes[0]], tmp_path / "c", batch=2, steps=1, **KW)
     assert_one_line_error(
-        run("train", "--init", ckpt, "--resume", "--out", tmp_path / "c", "--steps", 1), "--init"
+        run("train", "skild", "--init", ckpt, "--resume", "--out", tmp_path / "c", "--steps", 2),
+        "differs from the run's None",
     )
 
 
@@ -243,7 +165,7 @@ def test_cosine_learning_rate():
     assert all(a >= b for a, b in zip(lrs[9:], lrs[10:]))  # then decreasing ...
     assert lrs[-1] == pytest.approx(1e-4, rel=1e-3)  # ... to lr/10
     assert learning_rate(TrainConfig(lr=1e-3, warmup=10, steps=1000), 999) == 1e-3
-    with pytest.raises(IsingScaleError, match="--steps"):
+    with pytest.raises(IsingScaleError, match="cosine needs steps"):
         train(["x.h5"], "unused", minutes=1.0, lr_decay="cosine")
 
 
@@ -256,20 +178,22 @@ def test_cosine_run_resumes_only_with_its_steps(tmp_path, two_sizes):
 
 
 def test_training_scales_follow_the_power_law():
-    # s = s_max u^P: P(s < x) = (x / s_max)^(1/P); P = 1 is uniform, P = 2 puts half the steps below s_max / 4.
+    # s = s_max u^P: P(s < x) = (x / s_max)^(1/P); P = 1 is uniform, P = 2 puts half the steps
+    # below s_max / 4.
     g = torch.Generator().manual_seed(0)
     for power, want in ((1.0, 0.25), (2.0, 0.5), (3.0, 0.25 ** (1 / 3))):
         s = draw_scales(200_000, 6.0, power, g)
         assert 0.0 <= s.min() and s.max() <= 6.0
         assert abs((s < 1.5).double().mean().item() - want) < 0.005, power
-    # P = 1 draws exactly what training drew before the option existed (old runs resume bit for bit).
+    # P = 1 draws exactly the uniform scales training drew before the option existed.
     a = draw_scales(64, 6.0, 1.0, torch.Generator().manual_seed(1))
     assert torch.equal(a, torch.rand(64, generator=torch.Generator().manual_seed(1)) * 6.0)
 
 
-def test_s_power_and_loss_power_are_recorded_and_kept_by_resume(tmp_path, two_sizes):
+def test_s_power_is_recorded_and_kept_by_resume(tmp_path, two_sizes):
     res = run(
         "train",
+        "skild",
         "--data",
         two_sizes[0],
         "--out",
@@ -280,8 +204,6 @@ def test_s_power_and_loss_power_are_recorded_and_kept_by_resume(tmp_path, two_si
         2,
         "--s-power",
         2,
-        "--loss-power",
-        0,
         "--base-channels",
         8,
         "--depth",
@@ -294,16 +216,39 @@ def test_s_power_and_loss_power_are_recorded_and_kept_by_resume(tmp_path, two_si
     )
     assert res.exit_code == 0, res.output
     config = read_checkpoint(tmp_path / "r" / "model.safetensors")[0]["training"]["config"]
-    assert config["s_power"] == 2.0 and config["loss_power"] == 0.0
+    assert config["s_power"] == 2.0 and "loss_power" not in config
     again = train([], tmp_path / "r", steps=3, resume=True, device="cpu", progress=False)
-    config = read_checkpoint(again)[0]["training"]["config"]
-    assert config["s_power"] == 2.0 and config["loss_power"] == 0.0
-    for option, value in (("--s-power", 0), ("--loss-power", -1)):
-        bad = run(
-            "train", "--data", two_sizes[0], "--out", tmp_path / "x", "--steps", 1, option, value
-        )
-        assert (
-            bad.exit_code == 2
-            and f"Invalid value for '{option}'" in bad.output
-            and "Traceback" not in bad.output
-        )
+    assert read_checkpoint(again)[0]["training"]["config"]["s_power"] == 2.0
+    with pytest.raises(IsingScaleError, match="s_power = 1.0 differs from the run's 2.0"):
+        train([], tmp_path / "r", steps=4, resume=True, s_power=1.0, device="cpu")
+    # The same command line again with --resume is fine: equal values are not a change.
+    again = train([], tmp_path / "r", steps=4, resume=True, s_power=2, batch=2, device="cpu")
+    assert read_checkpoint(again)[0]["training"]["step"] == 4
+    bad = run("train", "skild", "--data", two_sizes[0], "--out", tmp_path / "x", "--s-power", 0)
+    assert bad.exit_code == 2 and "Invalid value for '--s-power'" in bad.output
+    assert "Traceback" not in bad.output
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("batch", 0, "batch must be an integer >= 1, got 0"),
+        ("lr", -1.0, "lr must be a positive number, got -1.0"),
+        ("lr_decay", "linear", "lr_decay must be one of constant, cosine, got 'linear'"),
+        ("ema", 1.0, "ema must be in [0, 1) or None, got 1.0"),
+        ("s_power", 0.0, "s_power must be positive, got 0.0"),
+        ("width", 0.0, "width must be positive (octaves), got 0.0"),
+        ("color", "sepia", "color must be one of auto, grey, rgb, got 'sepia'"),
+        ("base_channels", 6, "base_channels must be a positive multiple of 4, got 6"),
+    ],
+)
+def test_config_is_frozen_and_validated_naming_the_field(field, value, message):
+    cfg = TrainConfig(steps=10)
+    with pytest.raises(IsingScaleError) as err:
+        TrainConfig(steps=10, **{field: value})
+    assert str(err.value) == message
+    with pytest.raises(AttributeError):
+        cfg.batch = 2  # frozen
+    with pytest.raises(IsingScaleError, match="give steps or minutes"):
+        TrainConfig()
+    assert TrainConfig.from_dict({**cfg.to_dict(), "unknown": 1}) == cfg

@@ -9,14 +9,16 @@ from isingscale.skild.spectral import power_law_spectrum
 from isingscale.skild.unet import UNet, UNetConfig
 
 
-def random_net(seed=0, **kw):
+def random_net(seed=0, *, whitener=True, **kw):
+    """A network with random weights everywhere (colored I/O unless colored_io=False), with the
+    whitener of a power-law spectrum attached (whitener=False: none)."""
     torch.manual_seed(seed)
     net = UNet(UNetConfig(base_channels=8, depth=3, **kw)).eval()
     with torch.no_grad():  # the output conv and scale layers start at zero: randomise them
         for name, p in net.named_parameters():
-            if "out.weight" in name or "scale" in name or "head" in name:
+            if "out.weight" in name or "scale" in name:
                 p.normal_(0, 0.3)
-    return net
+    return net.set_whitener(Whitener(power_law_spectrum(16))) if whitener else net
 
 
 @pytest.mark.parametrize("N", [8, 16, 24, 40])
@@ -26,8 +28,10 @@ def test_shape_preserving(N):
     assert y.shape == (3, N, N) and y.abs().sum() > 0
 
 
-def test_untrained_output_is_zero():
-    net = UNet(UNetConfig(base_channels=8, depth=2))
+@pytest.mark.parametrize("colored_io", [True, False])
+def test_untrained_output_is_zero(colored_io):
+    net = UNet(UNetConfig(base_channels=8, depth=2, colored_io=colored_io))
+    net.set_whitener(Whitener(power_law_spectrum(16)))
     assert torch.all(net(torch.randn(2, 16, 16), torch.rand(2)) == 0)
 
 
@@ -48,9 +52,9 @@ def test_translation_equivariance():
     )
 
 
-@pytest.mark.parametrize("head_blocks", [0, 2])
-def test_odd_under_spin_flip(head_blocks):
-    net = random_net(2, head_blocks=head_blocks)
+@pytest.mark.parametrize("colored_io", [True, False])
+def test_odd_under_spin_flip(colored_io):
+    net = random_net(2, colored_io=colored_io)
     y, s = torch.randn(4, 16, 16), torch.rand(4) * 7
     out = net(y, s)
     assert torch.allclose(net(-y, s), -out, atol=1e-6)
@@ -62,27 +66,20 @@ def test_size_not_divisible_is_an_error():
         random_net()(torch.randn(1, 12, 12), torch.zeros(1))
 
 
-def test_head_blocks_start_as_the_identity():
-    # Grown from a trained network (train --init --head-blocks), the network computes what it did ...
-    small = random_net(3)
-    grown = UNet(UNetConfig(base_channels=8, depth=3, head_blocks=2)).eval()
-    missing, unexpected = grown.load_state_dict(small.state_dict(), strict=False)
-    assert not unexpected and missing and all(k.startswith("head.") for k in missing)
-    y, s = torch.randn(3, 16, 16), torch.rand(3) * 5
-    assert torch.equal(grown(y, s), small(y, s))
-    # ... until the head's last convolutions move away from zero.
-    with torch.no_grad():
-        grown.head[1].conv2.weight.normal_(0, 0.1)
-    assert not torch.allclose(grown(y, s), small(y, s), atol=1e-4)
-    with pytest.raises(IsingScaleError, match="head_blocks"):
-        UNetConfig(head_blocks=-1)
+def test_colored_io_is_the_architecture_and_older_checkpoints_load_as_they_were():
+    assert UNetConfig().colored_io is True
+    plain = UNetConfig(base_channels=8, colored_io=False).to_dict()
+    del plain["colored_io"]  # written before the field existed
+    assert UNetConfig.from_dict(plain).colored_io is False
+    assert UNetConfig.from_dict({**plain, "colored_io": True}).colored_io is True
+    with pytest.raises(IsingScaleError, match="head blocks"):
+        UNetConfig.from_dict({**plain, "head_blocks": 2})
+    assert UNetConfig.from_dict({**plain, "head_blocks": 0}) == UNetConfig.from_dict(plain)
 
 
-def colored_net(seed=4, head_blocks=0):
+def colored_net(seed=4):
     """A random colored_io network with the whitener of a power-law spectrum attached."""
-    return random_net(seed, colored_io=True, head_blocks=head_blocks).set_whitener(
-        Whitener(power_law_spectrum(16))
-    )
+    return random_net(seed, colored_io=True)
 
 
 def test_colored_io_keeps_oddness_equivariance_and_the_gaussian_start():
@@ -113,19 +110,6 @@ def test_colored_io_sees_and_writes_data_units():
 
 
 def test_colored_io_needs_its_spectrum():
-    net = random_net(6, colored_io=True)
+    net = random_net(6, colored_io=True, whitener=False)
     with pytest.raises(IsingScaleError, match="set_whitener"):
         net(torch.randn(1, 16, 16), torch.zeros(1))
-
-
-@pytest.mark.parametrize("head_blocks", [0, 1])
-def test_grown_colored_io_computes_what_the_plain_network_did(head_blocks):
-    plain = random_net(7)
-    grown = UNet(
-        UNetConfig(base_channels=8, depth=3, colored_io=True, head_blocks=head_blocks)
-    ).eval()
-    grown.set_whitener(colored_net().whitener).load_grown(plain.state_dict())
-    y, s = torch.randn(3, 16, 16), torch.rand(3) * 5
-    assert torch.allclose(grown(y, s), plain(y, s), atol=1e-5)  # zero weights on the new channels
-    with pytest.raises(IsingScaleError, match="do not fit"):
-        UNet(UNetConfig(base_channels=12, depth=3)).load_grown(plain.state_dict())

@@ -56,8 +56,3 @@ def integer_factor(n: int, N: int, method: str) -> int:
 def site_offset(kind: str, f: float) -> float:
     """Fine-lattice position of coarse site 0 (see the module docstring)."""
     return 0.0 if kind == "fourier" else (f - 1) / 2
-
-
-def to_spins(field: np.ndarray) -> np.ndarray:
-    """sign(field) as int8, with sign(0) = +1."""
-    return np.where(np.asarray(field) >= 0, 1, -1).astype(np.int8)

@@ -1,4 +1,4 @@
-"""The SR3-style conditional baseline: sampler maths, conditioning, training and upsample dispatch."""
+"""The SR3-style conditional baseline: sampler maths, conditioning, training, upsample, CLI."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from isingscale.baselines import sr3 as cond
 from isingscale.cli import main
 from isingscale.errors import IsingScaleError
-from isingscale.skild import conditional as cond
 from isingscale.skild.coarsen import block_spins, fourier_truncate
 from isingscale.skild.process import Whitener
 from isingscale.skild.spectral import power_law_spectrum
 
-from .conftest import random_spins, write_spins
+from ..skild.conftest import random_spins, write_spins
 
 
 @pytest.mark.parametrize("steps", [3, 12])
@@ -76,14 +76,11 @@ def test_training_conditioning_mixes_conventions():
 
 @pytest.fixture(scope="module")
 def conditional_run(tmp_path_factory):
-    import isingscale as isc
-
     tmp = tmp_path_factory.mktemp("cond")
     data = write_spins(tmp / "train.h5", random_spins(128, 16, seed=2))
-    path = isc.skild.train(
+    path = cond.train_sr3(
         [data],
         tmp / "run",
-        conditional=True,
         factor=2.0,
         steps=40,
         lr=3e-3,
@@ -112,7 +109,7 @@ def test_training_lowers_the_loss_and_records_the_task(conditional_run):
     assert float(rows[-1]["loss"]) < 0.8 * float(rows[0]["loss"])
 
 
-def test_upsample_dispatches_to_the_conditional_sampler(conditional_run):
+def test_upsample_runs_the_sr3_sampler_and_the_cli_dispatches_to_it(conditional_run):
     import isingscale as isc
     from isingscale.io import read_attrs, read_ensemble
 
@@ -120,7 +117,7 @@ def test_upsample_dispatches_to_the_conditional_sampler(conditional_run):
     coarse = write_spins(tmp / "coarse.h5", block_spins(random_spins(6, 16, seed=5), 2))
     outs = []
     for name, seed in (("a", 0), ("b", 0), ("c", 1)):
-        res = isc.skild.upsample(
+        res = cond.upsample(
             coarse,
             factor=2,
             checkpoint=path,
@@ -135,39 +132,33 @@ def test_upsample_dispatches_to_the_conditional_sampler(conditional_run):
     assert np.array_equal(outs[0], outs[1]) and not np.array_equal(outs[0], outs[2])
     assert read_attrs(tmp / "a.h5")["method"].startswith("conditional-sr")
     with pytest.raises(IsingScaleError, match="×2 only"):
-        isc.skild.upsample(coarse, factor=4, checkpoint=path, out=tmp / "d.h5", progress=False)
-    with pytest.raises(IsingScaleError, match="conditional"):
+        cond.upsample(coarse, factor=4, checkpoint=path, out=tmp / "d.h5", progress=False)
+    with pytest.raises(IsingScaleError, match="SR3 baseline"):
         isc.skild.generate(path, L=16, samples=2, out=tmp / "g.h5", progress=False)
+    with pytest.raises(IsingScaleError, match="SR3 baseline"):
+        isc.skild.upsample(coarse, factor=2, checkpoint=path, out=tmp / "e.h5", progress=False)
+    # `isingscale upsample --checkpoint SR3` runs the same stage: the same spins for the same seed.
+    args = ["upsample", "--factor", "2", "--input", str(coarse), "--checkpoint", str(path)]
+    args += ["--out", str(tmp / "cli.h5"), "--steps", "4", "--no-progress", "--device", "cpu"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    assert np.array_equal(read_ensemble(tmp / "cli.h5", datasets=("spins",))["spins"], outs[0])
+    bad = CliRunner().invoke(main, [*args[:-5], "--out", str(tmp / "x.h5"), "--sampler", "sde"])
+    assert bad.exit_code == 1 and "no --sampler" in bad.output
 
 
-def test_cli_factor_and_conditional_go_together(tmp_path):
+def test_cli_trains_one_factor_and_resumes(tmp_path):
+    from isingscale.skild.checkpoint import read_checkpoint
+
     data = write_spins(tmp_path / "d.h5", random_spins(16, 16))
-    r = CliRunner().invoke(
-        main,
-        [
-            "train",
-            "--data",
-            str(data),
-            "--out",
-            str(tmp_path / "r"),
-            "--steps",
-            "1",
-            "--factor",
-            "4",
-        ],
-    )
-    assert r.exit_code != 0 and "--factor belongs to --conditional" in r.output
-    r = CliRunner().invoke(
-        main,
-        [
-            "train",
-            "--data",
-            str(data),
-            "--out",
-            str(tmp_path / "r2"),
-            "--steps",
-            "1",
-            "--conditional",
-        ],
-    )
-    assert r.exit_code != 0 and "needs --factor" in r.output
+    net = ["--base-channels", "4", "--depth", "2", "--channel-mult", "1,2,2", "--batch", "4"]
+    common = ["--out", str(tmp_path / "r"), "--no-progress", "--device", "cpu"]
+    r = CliRunner().invoke(main, ["train", "sr3", "--data", str(data), "--steps", "1", *common])
+    assert r.exit_code == 1 and "factor must be a number > 1" in r.output
+    args = ["train", "sr3", "--data", str(data), "--factor", "2", "--steps", "2", *net, *common]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0 and "SR3 baseline, 2 steps" in r.output, r.output
+    r = CliRunner().invoke(main, ["train", "sr3", "--steps", "3", "--resume", *common])
+    assert r.exit_code == 0, r.output
+    meta = read_checkpoint(tmp_path / "r" / "model.safetensors")[0]
+    assert meta["training"]["step"] == 3 and meta["training"]["config"]["factor"] == 2.0

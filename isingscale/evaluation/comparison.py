@@ -1,0 +1,188 @@
+"""One comparison of an ensemble with a Monte Carlo reference, used by every evaluation.
+
+``evaluate`` (the method × factor harness), the SKILD quality table
+(:mod:`isingscale.evaluation.quality`), the kernel-interpolation benchmark and ``upsample``'s
+closing comparison all measure with :func:`measure_file` and compare with
+:func:`compare_measured`, and judge with :func:`passes_bar`:
+
+* measurement: :func:`isingscale.analysis.correlators.measure` (G2, square G4c, energy,
+  |m|, Binder U4, S(k); jackknife errors over ``N_BLOCKS`` blocks of consecutive samples);
+* per r = 1 ... L/2 (r = 0 is fixed by s² = 1), z = (a - b)/sqrt(se_a² + se_b²), summarised
+  by :func:`isingscale.analysis.agreement.agreement` (χ²/dof, max |z| and where);
+* the bar: G2 and square G4c within ``MAX_Z`` combined standard errors at every r, and the
+  energy per site within ``ENERGY_TOL`` (relative).
+
+From Python, ``compare(sr_path, truth_path)`` is what ``isingscale upsample`` prints after it
+writes its file. The z-scores assume independent ensembles; an output compared with the
+very lattices its input came from is correlated with them, and z then understates the
+differences.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import xarray as xr
+
+from ..analysis.agreement import agreement
+from ..errors import IsingScaleError
+
+N_BLOCKS = 32  # jackknife blocks of consecutive samples
+MAX_Z = 2.0  # "within 2 combined standard errors at every r"
+ENERGY_TOL = 0.01  # |Δu / u| < 1 %
+BAR = (
+    "G2 and square G4c within 2 combined standard errors at every r = 1 ... L/2, "
+    "and |Δu/u| < 1 % (energy per site)"
+)
+
+
+def measure_file(path, *, n_blocks: int = N_BLOCKS, client=None) -> xr.Dataset:
+    """Correlators and observables of an ensemble file (square G4c), loaded into memory.
+
+    client: a dask.distributed client to measure the chunks on (same numbers), or None.
+    A degenerate ensemble (e.g. all-equal lattices) gives nan where S(k) = 0, without warnings.
+    """
+    from ..analysis.correlators import measure
+    from ..analysis.ensemble import open_ensemble
+
+    ds = open_ensemble(path)
+    try:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = measure(ds, shapes=("square",), n_blocks=n_blocks, client=client).load()
+    finally:
+        ds.close()
+    out.attrs["shapes"] = "square"
+    return out
+
+
+def _scalar(a: xr.Dataset, b: xr.Dataset, name: str) -> dict:
+    x, ex, y, ey = (float(d[k]) for d in (a, b) for k in (name, f"{name}_err"))
+    return {
+        "skild": x,
+        "skild_err": ex,
+        "mc": y,
+        "mc_err": ey,
+        "rel_dev": (x - y) / abs(y) if y else math.nan,
+        "rel_err": math.hypot(ex, ey) / abs(y) if y else math.nan,
+        "z": scalar_z(x, ex, y, ey),
+    }
+
+
+def scalar_z(x: float, ex: float, y: float, ey: float) -> float:
+    """z of one scalar against a reference (agreement's z; nan when both errors vanish)."""
+    return float(agreement(x, ex, y, ey)["z"][0])
+
+
+def _curve(a: xr.Dataset, b: xr.Dataset, name: str, r: slice) -> dict:
+    x, ex = a[name].values[r], a[f"{name}_err"].values[r]
+    y, ey = b[name].values[r], b[f"{name}_err"].values[r]
+    st = agreement(x, ex, y, ey)
+    z = st["z"]
+    finite = np.isfinite(z)
+    return {
+        "chi2_dof": st["chi2_dof"],
+        "max_abs_z": st["max_abs_z"],
+        "r_at_max": None if st["argmax"] is None else int(st["argmax"]) + r.start,
+        "dof": st["dof"],
+        "within": bool(np.all(np.abs(z[finite]) < MAX_Z)) and st["dof"] > 0,
+        "n_outside": int(np.sum(np.abs(z[finite]) >= MAX_Z)),
+        "z": z.tolist(),
+        "rel_dev": ((x - y) / np.abs(y)).tolist(),
+    }
+
+
+def compare_measured(a: xr.Dataset, b: xr.Dataset) -> dict:
+    """Agreement of a measured ensemble ``a`` with a measured reference ``b`` (same L).
+
+    Returns {"L", "r_range", "G2", "G4c_square" (each: chi2_dof, max_abs_z, r_at_max, dof,
+    within, n_outside, z and rel_dev per r), "energy", "abs_m" (each: the two values and
+    errors, rel_dev, rel_err, z), "G2_rel_r1", "G2_rel_rL4", "mc_G2_rel_err_rL4",
+    "skild_G2_rel_err_rL4", "n_skild", "n_mc"}; "skild" names the compared ensemble
+    whatever made it, "mc" the reference.
+    """
+    L = int(b.attrs["L"])
+    if int(a.attrs["L"]) != L:
+        raise IsingScaleError(f"cannot compare L={int(a.attrs['L'])} with a reference at L={L}")
+    r, q = slice(1, L // 2 + 1), L // 4
+    out: dict = {"L": L, "r_range": [1, L // 2]}
+    for name in ("G2", "G4c_square"):
+        out[name] = _curve(a, b, name, r)
+    out["G2_rel_r1"] = float((a["G2"][1] - b["G2"][1]) / abs(b["G2"][1]))
+    out["G2_rel_rL4"] = float((a["G2"][q] - b["G2"][q]) / abs(b["G2"][q]))
+    out["mc_G2_rel_err_rL4"] = float(b["G2_err"][q] / abs(b["G2"][q]))
+    out["skild_G2_rel_err_rL4"] = float(a["G2_err"][q] / abs(a["G2"][q]))
+    out["energy"] = _scalar(a, b, "energy")
+    out["abs_m"] = _scalar(a, b, "abs_m")
+    out["n_skild"] = int(a["n_samples"])
+    out["n_mc"] = int(b["n_samples"])
+    return out
+
+
+def passes_bar(c: dict) -> tuple[bool, str]:
+    """The bar on a :func:`compare_measured` result: (passes, why it fails or "ok")."""
+    bad = []
+    for name in ("G2", "G4c_square"):
+        if not c[name]["within"]:
+            g = c[name]
+            bad.append(
+                f"{name}: {g['n_outside']} of {g['dof']} r outside 2 SE "
+                f"(max |z| = {g['max_abs_z']:.2f} at r = {g['r_at_max']}, "
+                f"chi2/dof = {g['chi2_dof']:.2f})"
+            )
+    e = c["energy"]
+    if not abs(e["rel_dev"]) < ENERGY_TOL:
+        bad.append(
+            f"energy per site off by {100 * e['rel_dev']:+.2f} % "
+            f"(SKILD {e['skild']:.4f}, MC {e['mc']:.4f})"
+        )
+    return not bad, "; ".join(bad) or "ok"
+
+
+class Comparison(dict):
+    """:func:`compare_measured`'s dict (or energy and |m| only, for different sizes), with
+    the verdict and a few lines for the terminal."""
+
+    @property
+    def passes(self) -> bool | None:
+        return passes_bar(self)[0] if "G2" in self else None
+
+    def summary(self) -> str:
+        lines = []
+        for name in ("G2", "G4c_square"):
+            if name in self:
+                g = self[name]
+                lines.append(
+                    f"  {name:<10}  chi2/dof {g['chi2_dof']:.2f}, max |z| {g['max_abs_z']:.2f} "
+                    f"at r = {g['r_at_max']} (r = 1 ... {self['L'] // 2})"
+                )
+        for name, label in (("energy", "energy"), ("abs_m", "<|m|>")):
+            v = self[name]
+            lines.append(
+                f"  {label:<10}  {v['skild']:+.4f} ± {v['skild_err']:.4f} vs MC {v['mc']:+.4f} "
+                f"± {v['mc_err']:.4f} ({100 * v['rel_dev']:+.2f} %, z = {v['z']:+.2f})"
+            )
+        if "note" in self:
+            lines.append(f"  {self['note']}")
+        else:
+            ok, why = passes_bar(self)
+            lines.append(f"  bar ({BAR}): {'pass' if ok else 'fail: ' + why}")
+        return "\n".join(lines)
+
+
+def compare(path, reference, *, n_blocks: int = N_BLOCKS) -> Comparison:
+    """Compare an ensemble file with a reference ensemble file (e.g. upsample's output and
+    its Monte Carlo ground truth): :func:`compare_measured` of the two measurements.
+
+    Lattices of different sizes (a super-resolution whose factor does not return to the
+    source's L) are compared in energy per site and <|m|> only, with a note: finite-size
+    effects then enter.
+    """
+    a, b = measure_file(path, n_blocks=n_blocks), measure_file(reference, n_blocks=n_blocks)
+    La, Lb = int(a.attrs["L"]), int(b.attrs["L"])
+    if La == Lb:
+        return Comparison(compare_measured(a, b))
+    note = (
+        f"sizes differ ({La} and reference {Lb}): energy and <|m|> only, finite-size effects enter"
+    )
+    return Comparison(energy=_scalar(a, b, "energy"), abs_m=_scalar(a, b, "abs_m"), note=note)

@@ -1,0 +1,118 @@
+"""The diagnostics in analysis/ (round trip, calibration): their computations, checked.
+
+The scripts use the public API only; they are imported here as modules, as the notebooks are
+executed by tests/test_notebooks.py, so that they cannot rot.
+"""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from .skild.conftest import make_checkpoint, random_spins
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "analysis"
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+roundtrip = _script("skild_roundtrip")
+calibration = _script("skild_calibration")
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    return make_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.safetensors")
+
+
+def test_roundtrip_returns_the_input_from_small_s(tiny_checkpoint):
+    from isingscale.skild.checkpoint import load_checkpoint
+
+    model = load_checkpoint(tiny_checkpoint)
+    spins = random_spins(8, 16, seed=3)
+    # s0 -> 0: the forward process is the identity, and so is the way back.
+    np.testing.assert_array_equal(
+        roundtrip.roundtrip(model, spins, 1e-3, sampler="ddim", steps=1, batch=3), spins
+    )
+    far = roundtrip.roundtrip(model, spins, 4.0, sampler="sde", steps=8)
+    assert (
+        far.shape == spins.shape and set(np.unique(far)) <= {-1, 1} and np.mean(far != spins) > 0.2
+    )
+
+
+def test_paired_deviation():
+    x = random_spins(64, 16, seed=4)
+    same = roundtrip.paired_deviation(x, -x)  # the spin flip changes no correlator
+    assert np.allclose(same["G2_axes"], 0.0) and np.allclose(
+        same["S_axis"] + same["S_diagonal"], 1.0
+    )
+    assert same["modes"] == [6, 7, 8]
+    rng = np.random.default_rng(0)
+    noise = np.where(
+        rng.random(x.shape) < 0.5, 1, -1
+    )  # uncorrelated spins: G2 gone, zone edge raised
+    d = roundtrip.paired_deviation(x, noise)
+    assert all(v < -0.8 for v in d["G2_axes"][:2]) and min(d["S_axis"]) > 1.2
+
+
+@pytest.mark.parametrize("factor,expected", [(1.0, 1.0), (0.5, 2.0)])
+def test_calibration_against_the_gaussian_posterior(factor, expected):
+    # A Gaussian field whose whitened modes have variance λ(k) ≠ 1: the posterior mean is
+    # linear, ŷ0 = a λ y_s / (a²λ + b²), so the exact correction c* = ŷ0 − a y_s is known.
+    # A "network" returning factor · c* must be read as gain 1/factor at every mode.
+    from types import SimpleNamespace
+
+    import torch
+
+    from isingscale.skild.process import Schedule, Whitener, coefficients
+    from isingscale.skild.spectral import power_law_spectrum, radial_k
+
+    N, s = 16, 0.6
+    wh = Whitener(power_law_spectrum(N))
+    lam = torch.as_tensor(
+        0.3 + 3.0 * radial_k(N) / 0.5, dtype=torch.float32
+    )  # symmetric under the lattice group
+    sched = Schedule()
+    a, b = coefficients(sched, s, N)
+    corr = factor * a * (lam / (a**2 * lam + b**2) - 1.0)
+
+    def net(y, s_):  # d = −b v̂
+        return wh.basis.multiply(y, torch.where(b > 0, -corr / b.clamp_min(1e-30), 0.0))
+
+    model = SimpleNamespace(net=net, whitener=wh, basis=wh.basis, schedule=sched)
+    g = torch.Generator().manual_seed(0)
+    y0 = wh.basis.multiply(torch.randn(1024, N, N, generator=g), lam.sqrt())
+    res = calibration.calibration(model, wh.color(y0).numpy(), s, seed=1)
+    gain, explained = res["gain"], res["explained"]
+    assert gain.shape == (N // 2 + 1, N // 2 + 1) and np.allclose(gain, gain.T, equal_nan=True)
+    ok = np.isfinite(gain)
+    assert ok.sum() >= 40
+    assert abs(np.median(gain[ok]) - expected) < 0.05 * expected
+    assert np.mean(np.abs(gain[ok] - expected) < 0.2 * expected) > 0.9
+    # The explained fraction is (2f − f²) R², R² = var(c*) / var(c) per mode.
+    H = N // 2 + 1
+    A, B, Lm = (t[:H, :H].double().numpy() for t in (a, b, lam))
+    var_c = (1 - A**2) ** 2 * Lm + A**2 * B**2
+    var_cstar = (A * (Lm / (A**2 * Lm + B**2) - 1.0)) ** 2 * (A**2 * Lm + B**2)
+    want = (2 * factor - factor**2) * var_cstar / var_c
+    big = ok & (want > 0.05)
+    assert big.sum() >= 30 and np.median(np.abs(explained[big] / want[big] - 1)) < 0.1
+    if factor != 1.0:
+        model.net = lambda y, s_: torch.zeros_like(y)  # no correction at all: the gain is undefined
+        assert np.all(np.isnan(calibration.calibration(model, wh.color(y0[:8]).numpy(), s)["gain"]))
+
+
+def test_held_out_spins_are_the_cached_input_chain(tmp_path):
+    from isingscale.evaluation.references import SEED_INPUTS, held_out_spins
+
+    few = held_out_spins(8, 4, tmp_path)
+    assert few.shape == (4, 8, 8) and set(np.unique(few)) <= {-1, 1}
+    more = held_out_spins(8, 6, tmp_path)  # the cached chain is extended, not redrawn
+    np.testing.assert_array_equal(more[:4], few)
+    assert (tmp_path / f"mc_L8_seed{SEED_INPUTS}.h5").exists()
