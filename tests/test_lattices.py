@@ -35,9 +35,10 @@ def _sources(tmp, s):
     with h5py.File(tmp / "nested.h5", "w") as f:
         f.create_group("run/3").create_dataset("configs", data=s)
         f["run"].attrs["temperature"] = isc.T_C
-    xr = pytest.importorskip("xarray")
-    torch = pytest.importorskip("torch")
-    da = pytest.importorskip("dask.array")
+    import dask.array as da
+    import torch
+    import xarray as xr
+
     return {
         "native": write_native(tmp / "n.h5", s),
         "plain h5": write_plain_h5(tmp / "p.h5", s),
@@ -250,7 +251,6 @@ def test_hdf5_picks_and_says_which(tmp_path, spins, capsys):
 
 
 def test_mcising_output_read_as_it_is(tmp_path, capsys):
-    pytest.importorskip("mcising")
     from mcising.config import Algorithm, LatticeConfig, SimulationConfig
     from mcising.io import save_hdf5
     from mcising.simulation import Simulation

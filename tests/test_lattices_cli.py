@@ -82,7 +82,8 @@ def test_correlate_python_on_arrays_writes_nothing(files, tmp_path, monkeypatch)
 
 
 def test_correlate_distributed_keeps_the_convention(files, tmp_path):
-    distributed = pytest.importorskip("distributed")
+    import distributed
+
     ref = isc.correlate(files["png"], progress=False, values="254,0")
     with distributed.LocalCluster(
         n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None

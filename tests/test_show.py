@@ -96,7 +96,6 @@ def test_superresolved_without_its_sources_shows_itself(tmp_path):
 
 
 def test_fourier_lowpass_is_upsample_s_fourier_coarsening():
-    pytest.importorskip("torch")
     from isingscale.skild.coarsen import fourier_truncate
 
     s = structured_spins(3, 24, seed=4)

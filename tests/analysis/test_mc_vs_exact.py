@@ -5,11 +5,10 @@ import numpy as np
 import pytest
 
 import isingscale as isc
+import isingscale.mc.simulate as simulate_mod
 from isingscale.analysis.correlators import measure
 from isingscale.analysis.ensemble import open_ensemble
 from isingscale.analysis.references import R_MIN_CFT, reference_curves
-
-simulate_mod = pytest.importorskip("isingscale.mc.simulate")
 
 
 def mc(tmp_path, L, samples, seed):

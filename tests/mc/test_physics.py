@@ -36,7 +36,7 @@ def test_energy_matches_exact_torus(run, L, schedule):
 
 
 def test_threshold_schedule_is_biased(run):
-    """DESIGN.md section 1: the paper's stopping-time rule reads ~2.8 % low at L = 16.
+    """docs/design.md, "Monte Carlo": the paper's stopping-time rule reads ~2.8 % low at L = 16.
 
     With 20000 samples the SE is ~0.1 %, so the bias shows as >= 10 SE (measured ~30).
     """
