@@ -31,7 +31,7 @@ from .checkpoint import SkildModel, default_checkpoint, load_checkpoint, save_ch
 from .coarse import CoarseConfig, train_coarse
 from .coarsen import block_spins, coarsen, embed, fourier_truncate
 from .generate import generate, generate_summary
-from .grow import GrowResult, grow
+from .grow import GrowResult, grow, grow_plan
 from .loop import LoopConfig
 from .process import Schedule, Whitener, forward_marginal, skild_loss
 from .sampler import (
@@ -61,6 +61,7 @@ __all__ = [
     "generate_summary",
     "upsample",
     "grow",
+    "grow_plan",
     "GrowResult",
     "coarsen",
     "UpsampleResult",

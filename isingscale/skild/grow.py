@@ -70,6 +70,7 @@ def grow(
     device: str = "auto",
     batch: int = 32,
     values=None,
+    T: float | None = None,
     binarize: bool = False,
     overwrite: bool = False,
     progress: bool = True,
@@ -78,7 +79,8 @@ def grow(
 
     source: anything :func:`isingscale.lattices.open_lattices` reads (an ensemble file,
     ``FILE.h5:/dataset``, ``.npy``, ``.npz``, PNGs, an (n, L, L) array); ``values`` /
-    ``binarize`` as there (a field or non-±1 data are refused without them).
+    ``binarize`` / ``T`` as there (a field or non-±1 data are refused without them; lattices
+    at a temperature other than the checkpoint's are refused).
     out: output folder (default ``data/grow-NNNN``, the first unused); it receives
     ``stage{i}_L{N}.h5`` per stage. samples: the first this many lattices (None: all).
     stage_factor: the factor of every stage but the last (an octave by default).
@@ -87,13 +89,11 @@ def grow(
     """
     sampler = resolve_sampler(sampler)
     check_sweeps(sweeps)
-    lat = _open_input(source, values=values, binarize=binarize, samples=samples)
-    out = _out_dir(out)
+    lat = _open_input(source, values=values, T=T, binarize=binarize, samples=samples)
     dev = resolve_device(device)
     model = load_checkpoint(checkpoint, lattice="ising-periodic", device=dev, task="skild")
-    sizes = plan_stages(
-        lat.L, int(to), multiple=2**model.net.config.depth, stage_factor=stage_factor
-    )
+    sizes = _plan(lat, model, to, stage_factor)
+    out = _out_dir(out)
     paths = [out / f"stage{i}_L{N}.h5" for i, N in enumerate(sizes[1:], start=1)]
     for p in paths:
         if p.exists() and not overwrite:
@@ -137,9 +137,37 @@ def grow(
     return GrowResult(out, sizes, paths, source=provenance["source"], n_samples=n)
 
 
-def _open_input(source, *, values, binarize: bool, samples: int | None) -> Lattices:
+def grow_plan(
+    source,
+    *,
+    to: int,
+    checkpoint=None,
+    stage_factor: float = 2.0,
+    values=None,
+    T: float | None = None,
+    binarize: bool = False,
+) -> list[int]:
+    """The sizes :func:`grow` would make (input first), or its one-line error, before any
+    sampling: the input read and checked, the checkpoint's size rule applied."""
+    lat = _open_input(source, values=values, T=T, binarize=binarize, samples=None)
+    model = load_checkpoint(checkpoint, lattice="ising-periodic", device="cpu", task="skild")
+    return _plan(lat, model, to, stage_factor)
+
+
+def _plan(lat: Lattices, model: SkildModel, to: int, stage_factor: float) -> list[int]:
+    T_model = model.temperature
+    if T_model is not None and not np.isclose(lat.attrs["T"], T_model, rtol=1e-6):
+        raise IsingScaleError(
+            f"{lat.source}: lattices at T = {lat.attrs['T']:.6g}, but the checkpoint was "
+            f"trained at T = {T_model:.6g}; grow needs lattices at the checkpoint's temperature"
+        )
+    multiple = 2**model.net.config.depth
+    return plan_stages(lat.L, int(to), multiple=multiple, stage_factor=stage_factor)
+
+
+def _open_input(source, *, values, T, binarize: bool, samples: int | None) -> Lattices:
     """The input lattices, checked as spins before any work (one-line errors)."""
-    lat = open_lattices(source, values=values, binarize=binarize)
+    lat = open_lattices(source, values=values, T=T, binarize=binarize)
     if binarize and not lat.binarize:
         lat = lat.binarized()
     lat.check_spins()
