@@ -218,3 +218,34 @@ def test_grow_python_non_power_of_two(tmp_path, tiny_checkpoint):
     assert not (tmp_path / "g" / "grow.md").exists()
     with pytest.raises(IsingScaleError, match="already exists"):
         isc.skild.grow(x, to=24, out=tmp_path / "g", checkpoint=tiny_checkpoint, progress=False)
+
+
+# -- physics with the shipped checkpoint (slow: minutes on 2 cores)
+
+
+def _wolff(tmp_path, L, samples, seed):
+    from isingscale.mc.simulate import simulate
+
+    out = tmp_path / f"wolff_L{L}_seed{seed}.h5"
+    return simulate(L, samples=samples, seed=seed, chains=1, out=out, progress=False).path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("L_in", "to", "seeds"),
+    [
+        (64, 128, (11, 12)),  # one octave, the stage every growth repeats
+        (64, 96, (21, 22)),  # the non-integer factor 1.5 in one stage
+    ],
+)
+def test_grown_stage_matches_wolff(tmp_path, L_in, to, seeds):
+    """64 held-out Wolff lattices grown with the shipped checkpoint against 1,000 independent
+    Wolff lattices at the output size: the growth bar (G2 within 2 combined SE at every
+    r <= L/8, |du/u| < 0.5 %, <|m|> within 2 SE, effective exponent within 0.01)."""
+    import isingscale as isc
+
+    inp, ref = _wolff(tmp_path, L_in, 64, seeds[0]), _wolff(tmp_path, to, 1000, seeds[1])
+    res = isc.skild.grow(inp, to=to, out=tmp_path / "g", device="cpu", progress=False)
+    assert res.sizes == [L_in, to]
+    ds = isc.evaluation.grow_report(res, references={to: ref}, progress=False)
+    assert ds["verdict"].values[0] == "pass", isc.evaluation.grow_markdown(ds)
