@@ -103,23 +103,7 @@ def grow(
     settings = dict(steps=steps, sampler=sampler, sweeps=sweeps, seed=seed, batch=batch)
     previous: Lattices = lat
     for i, (path, N) in enumerate(zip(paths, sizes[1:]), start=1):
-        attrs = {
-            **checkpoint_attrs(model),
-            "input_source": provenance,
-            "source": provenance["source"],
-            "previous_stage": str(paths[i - 2]) if i > 1 else provenance["source"],
-            "stage": i,
-            "stages": len(paths),
-            "sizes": sizes,
-            "factor": N / previous.L,
-            "method": f"skild-grow ({sampler})",
-            "input_kind": "block",
-            "s_offset": start_offset("block", None),
-            "steps": steps or "auto",
-            "sampler": sampler,
-            "sweeps": sweeps,
-            "seed": seed,
-        }
+        attrs = _stage_attrs(model, provenance, paths, sizes, i, settings)
         _grow_stage(
             model,
             previous,
@@ -135,6 +119,29 @@ def grow(
         )
         previous = open_lattices(path)
     return GrowResult(out, sizes, paths, source=provenance["source"], n_samples=n)
+
+
+def _stage_attrs(
+    model: SkildModel, provenance: dict, paths: list[Path], sizes: list[int], i: int, settings
+) -> dict:
+    """Provenance of stage i's file: input, previous stage, stage, factor, checkpoint, sampler."""
+    return {
+        **checkpoint_attrs(model),
+        "input_source": provenance,
+        "source": provenance["source"],
+        "previous_stage": str(paths[i - 2]) if i > 1 else provenance["source"],
+        "stage": i,
+        "stages": len(paths),
+        "sizes": sizes,
+        "factor": sizes[i] / sizes[i - 1],
+        "method": f"skild-grow ({settings['sampler']})",
+        "input_kind": "block",
+        "s_offset": start_offset("block", None),
+        "steps": settings["steps"] or "auto",
+        "sampler": settings["sampler"],
+        "sweeps": settings["sweeps"],
+        "seed": settings["seed"],
+    }
 
 
 def grow_plan(
