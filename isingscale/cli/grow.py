@@ -38,7 +38,7 @@ def _references(ctx, param, value) -> dict[int, str]:
     default=None,
     metavar="DIR",
     show_default="data/grow-NNNN, first unused",
-    help="Folder for stage{i}_L{N}.h5 per stage, grow.md and grow.nc.",
+    help="Folder for stage{i}_L{N}.h5 per stage, grow.md, grow.nc and grow.png.",
 )
 @click.option(
     "--reference",
@@ -140,4 +140,4 @@ def grow(source, to, out, references, stage_factor, samples, checkpoint, steps, 
     click.echo(res.summary())
     ds = grow_report(res, references=references, out=res.out, progress=progress)
     click.echo(grow_markdown(ds))
-    click.echo(f"wrote {res.out / 'grow.md'} and {res.out / 'grow.nc'}")
+    click.echo(f"wrote {res.out / 'grow.md'}, {res.out / 'grow.nc'} and {res.out / 'grow.png'}")

@@ -293,9 +293,52 @@ def grow_markdown(ds: xr.Dataset) -> str:
     return "\n".join(lines)
 
 
+def plot_growth(ds: xr.Dataset, path) -> Path:
+    """``grow.png``: G2 of every stage against its reference (log-log, left) and the relative
+    deviation G2 / G2_ref - 1 with the combined SE band over r / L (right)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 4.5))
+    ax, dev = fig.subplots(1, 2)
+    r = ds["r"].values
+    for i in range(ds.sizes["stage"]):
+        L = int(ds["L"].values[i])
+        g, e = ds["G2"].values[i], ds["G2_err"].values[i]
+        gr, er = ds["G2_ref"].values[i], ds["G2_ref_err"].values[i]
+        sel = (r >= 1) & (r <= L // 2)
+        lines = ax.errorbar(r[sel], g[sel], e[sel], fmt="o", ms=2.5, label=f"grown L={L}")
+        ax.plot(r[sel], gr[sel], "-", color=lines[0].get_color(), lw=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rel, band = g / gr - 1, np.hypot(e, er) / np.abs(gr)
+        dev.plot(r[sel] / L, rel[sel], "o-", ms=2.5, color=lines[0].get_color(), label=f"L={L}")
+        dev.fill_between(
+            r[sel] / L, -2 * band[sel], 2 * band[sel], alpha=0.12, color=lines[0].get_color()
+        )
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="r",
+        ylabel="G2(r)",
+        title="grown (points) and reference (lines)",
+    )
+    dev.axhline(0, color="k", lw=0.8)
+    dev.axvline(1 / 8, color="grey", ls=":", lw=0.8)
+    dev.set(
+        xlabel="r / L",
+        ylabel="G2 / G2_ref - 1",
+        title="deviation, 2 combined SE shaded",
+        ylim=(-0.15, 0.15),
+    )
+    ax.legend(fontsize=8)
+    dev.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return Path(path)
+
+
 def write_grow_report(ds: xr.Dataset, out) -> tuple[Path, Path]:
-    """``grow.md`` and ``grow.nc`` in folder ``out`` (each written to a temporary file and
-    renamed into place)."""
+    """``grow.md``, ``grow.nc`` and ``grow.png`` in folder ``out`` (the table and the netCDF
+    written to a temporary file and renamed into place)."""
     import os
 
     from ..io import writable_dir
@@ -308,4 +351,5 @@ def write_grow_report(ds: xr.Dataset, out) -> tuple[Path, Path]:
     tmp = out / f".grow.md.tmp{os.getpid()}"
     tmp.write_text(grow_markdown(ds) + "\n")
     os.replace(tmp, md)
+    plot_growth(ds, out / "grow.png")
     return md, nc

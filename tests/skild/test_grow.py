@@ -196,6 +196,7 @@ def test_grow_end_to_end_cli(tmp_path, tiny_checkpoint):
         and f"MC {ref}" in md
         and "torus CFT" in md
     )
+    assert (tmp_path / "g" / "grow.png").stat().st_size > 10_000
     with xr.open_dataset(tmp_path / "g" / "grow.nc", engine="h5netcdf") as ds:
         assert list(ds["L"].values) == [16, 32] and ds["n_ref"].values.tolist() == [0, 8]
 
