@@ -93,7 +93,7 @@ def measure_growth(source, *, n_blocks: int = N_BLOCKS) -> xr.Dataset:
     return out
 
 
-def _cft_reference(L: int, T: float) -> tuple[xr.Dataset, str]:
+def cft_reference(L: int, T: float) -> tuple[xr.Dataset, str]:
     """The torus CFT G2 and slope, and Kaufman's energy, at L as a reference without errors
     (G2 nan below r = 4); and a note on what is missing."""
     from ..analysis.references import reference_curves
@@ -204,7 +204,7 @@ def grow_report(
         if L in refs:
             ref, label = measure_growth(refs[L], n_blocks=n_blocks), f"MC {refs[L]}"
         else:
-            ref, note = _cft_reference(L, float(grown.attrs["T"]))
+            ref, note = cft_reference(L, float(grown.attrs["T"]))
             label = "torus CFT" + (f" ({note})" if note else "")
         rows.append({**compare_stage(grown, ref), "reference": label, "path": str(path)})
         curves.append((grown, ref))
