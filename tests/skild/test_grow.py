@@ -93,7 +93,7 @@ def test_g2_slope_of_a_power_law_and_the_torus():
     assert np.isnan(g2_slope(G2[:33], 64))  # r = 4 ... 4: one point
 
 
-def _measured(G2, err, energy, abs_m, n=100):
+def _measured(G2, err, energy, abs_m, n=100, slope_err=1e-3):
     L = 2 * (len(G2) - 1)
     ds = xr.Dataset(coords={"r": np.arange(len(G2))}, attrs={"L": L, "n_samples": n})
     ds["G2"], ds["G2_err"] = ("r", G2), ("r", err)
@@ -101,7 +101,7 @@ def _measured(G2, err, energy, abs_m, n=100):
         ds[name], ds[f"{name}_err"] = v, abs(v) * 1e-3
     from isingscale.evaluation.growth import g2_slope
 
-    ds["slope"], ds["slope_err"] = float(g2_slope(G2, L)), 1e-3
+    ds["slope"], ds["slope_err"] = float(g2_slope(G2, L)), slope_err
     return ds
 
 
@@ -120,6 +120,13 @@ def test_compare_stage_passes_itself_and_fails_a_shift():
     assert "energy +0.99 %" in row["verdict"], row["verdict"]
     c = _measured(0.7 * np.maximum(r, 1) ** -0.30, 1e-3 * G2, -1.414, 0.6)
     assert "slope +0.050" in compare_stage(a, c)["verdict"]
+    # the same slope difference with errors too large to tell: unresolved, not failed
+    d = _measured(G2, 1e-3 * G2, -1.414, 0.6, slope_err=0.03)
+    e = d.copy()
+    e["slope"] = d["slope"] - 0.05
+    assert compare_stage(d, e)["verdict"] == "unresolved: slope +0.050 (z +1.18)"
+    d["slope_err"] = e["slope_err"] = 0.01
+    assert compare_stage(d, e)["verdict"] == "fail: slope +0.050"
     with pytest.raises(IsingScaleError, match="cannot judge L=128"):
         compare_stage(a, _measured(G2[:33], G2[:33] * 1e-3, -1.4, 0.6))
 
@@ -241,15 +248,18 @@ def _wolff(tmp_path, L, samples, seed):
 )
 def test_grown_stage_matches_wolff(tmp_path, L_in, to, seeds):
     """64 held-out Wolff lattices grown with the shipped checkpoint against 1,000 independent
-    Wolff lattices at the output size: the growth bar (G2 within 2 combined SE at every
-    r <= L/8, |du/u| < 0.5 %, <|m|> within 2 SE, effective exponent within 0.01)."""
+    Wolff lattices at the output size: the growth bar at the resolution 64 lattices give (G2
+    within 2 combined SE at every r <= L/8, <|m|> within 2 SE, no significant miss of
+    |du/u| < 0.5 % or |d slope| <= 0.01: "unresolved" is accepted, since the slope's SE with
+    64 lattices is about 0.02)."""
     import isingscale as isc
 
     inp, ref = _wolff(tmp_path, L_in, 64, seeds[0]), _wolff(tmp_path, to, 1000, seeds[1])
     res = isc.skild.grow(inp, to=to, out=tmp_path / "g", device="cpu", progress=False)
     assert res.sizes == [L_in, to]
     ds = isc.evaluation.grow_report(res, references={to: ref}, progress=False)
-    assert ds["verdict"].values[0] == "pass", isc.evaluation.grow_markdown(ds)
+    verdict = str(ds["verdict"].values[0])
+    assert verdict == "pass" or verdict.startswith("unresolved"), isc.evaluation.grow_markdown(ds)
 
 
 @pytest.mark.slow
