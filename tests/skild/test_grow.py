@@ -117,14 +117,14 @@ def test_compare_stage_passes_itself_and_fails_a_shift():
     b = _measured(1.02 * G2, 1e-3 * G2, -1.414 * 1.01, 0.6)
     row = compare_stage(a, b)
     assert row["verdict"].startswith("fail") and "G2 max |z|" in row["verdict"]
-    assert "energy +0.99 %" in row["verdict"], row["verdict"]
+    assert "energy +0.99" in row["verdict"], row["verdict"]
     c = _measured(0.7 * np.maximum(r, 1) ** -0.30, 1e-3 * G2, -1.414, 0.6)
     assert "slope +0.050" in compare_stage(a, c)["verdict"]
     # the same slope difference with errors too large to tell: unresolved, not failed
     d = _measured(G2, 1e-3 * G2, -1.414, 0.6, slope_err=0.03)
     e = d.copy()
     e["slope"] = d["slope"] - 0.05
-    assert compare_stage(d, e)["verdict"] == "unresolved: slope +0.050 (z +1.18)"
+    assert compare_stage(d, e)["verdict"] == "unresolved: slope +0.050 ± 0.042"
     d["slope_err"] = e["slope_err"] = 0.01
     assert compare_stage(d, e)["verdict"] == "fail: slope +0.050"
     with pytest.raises(IsingScaleError, match="cannot judge L=128"):
