@@ -265,13 +265,14 @@ def test_grown_stage_matches_wolff(tmp_path, L_in, to, seeds):
 @pytest.mark.slow
 @pytest.mark.parametrize(("L", "seed"), [(128, 12), (256, 13)])
 def test_wolff_lattices_pass_the_torus_cft_judge(tmp_path, L, seed):
-    """The judge of stages without a reference is fair: 1,000 Wolff lattices pass it (G2
-    within 2 SE of the torus CFT at r = 4 ... L/8, Kaufman's energy within 0.5 %, the slope
-    within 0.01 of the CFT curve's; measured: max |z| 0.81 and 0.59, slope -0.232 vs -0.229
-    at L = 128)."""
+    """The judge of stages without a reference is fair: 1,000 Wolff lattices do not fail it
+    (G2 within 2 SE of the torus CFT at r = 4 ... L/8, Kaufman's energy and the CFT curve's
+    slope not missed by 2 SE; measured: max |z| 0.81 and 0.59, slope -0.232 ± 0.004 vs
+    -0.229 at L = 128). 1,000 lattices do not resolve G2 at L/8 to 1 % (SE 0.9 %), so the
+    verdict is "unresolved", not "pass"."""
     from isingscale.constants import T_C
     from isingscale.evaluation.growth import cft_reference, compare_stage, measure_growth
 
     grown = measure_growth(_wolff(tmp_path, L, 1000, seed))
     row = compare_stage(grown, cft_reference(L, T_C)[0])
-    assert row["verdict"] == "pass", row
+    assert row["G2_max_z"] < 2 and not row["verdict"].startswith("fail"), row
