@@ -43,7 +43,7 @@ def _register() -> None:
     # Each module adds its commands to `main` (and `bench`) when imported.
     import importlib
 
-    for name in ("simulate", "correlate", "lattices", "show", "skild", "train", "evaluate"):
+    for name in ("simulate", "correlate", "lattices", "show", "skild", "grow", "train", "evaluate"):
         try:
             importlib.import_module(f"{__name__}.{name}")
         except ModuleNotFoundError as e:  # a command module not written yet

@@ -6,6 +6,8 @@ One pipeline. Every comparison measures with :func:`measure_file` and compares w
 
 ``comparison``     measure_file, compare_measured, passes_bar, and ``compare(path, reference)``
                    for two files (what ``isingscale upsample`` prints after writing its file)
+``growth``         ``grow_report(stages, references={L: file})``: every stage of
+                   :func:`isingscale.skild.grow` against Monte Carlo or the torus CFT
 ``references``     held-out Monte Carlo references and inputs, cached (seeds, splits)
 ``harness``        ``evaluate(out, factors=(2, 4, 8), methods=(...))``: a method × factor
                    table against independent Monte Carlo (evaluation.nc, report.md, plots/)
@@ -16,6 +18,7 @@ One pipeline. Every comparison measures with :func:`measure_file` and compares w
 """
 
 from .comparison import Comparison, compare, compare_measured, measure_file, passes_bar
+from .growth import check_references, grow_markdown, grow_report, measure_growth
 from .harness import Evaluation, evaluate, open_evaluation
 from .methods import (
     CONVENTIONS,
@@ -37,6 +40,10 @@ __all__ = [
     "compare_measured",
     "measure_file",
     "passes_bar",
+    "grow_report",
+    "check_references",
+    "grow_markdown",
+    "measure_growth",
     "evaluate",
     "Evaluation",
     "open_evaluation",

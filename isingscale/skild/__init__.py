@@ -1,7 +1,8 @@
 """SKILD: scale-invariant k-space diffusion for critical Ising lattices (docs/design.md, "SKILD").
 
 One unconditional model, trained with :func:`train`, does generation (:func:`generate`)
-and super-resolution by any factor (:func:`upsample`); :func:`coarsen` produces the coarse
+and super-resolution by any factor (:func:`upsample`), stage by stage to any size
+(:func:`grow`); :func:`coarsen` produces the coarse
 inputs (Fourier truncation or majority-rule block spins). The pieces:
 
 ``spectral``   orthonormal FFT / DCT bases, spectrum S(k) estimation and power-law fit
@@ -10,6 +11,8 @@ inputs (Fourier truncation or majority-rule block spins). The pieces:
 ``sampler``    ddpm / ode / sde samplers, plain functions of (net, y_start, s_start, steps),
                and what every sampling path shares (default steps, reverse, to_spins)
 ``coarsen``    truncation, block spins, embedding, block-spin transfer function, start scale
+``stages``     the sizes a network takes; the stages that grow a lattice to a target size
+``grow``       growing lattices stage by stage, one file per stage
 ``coarse``     the coarse stage: a small network for the lowest modes, which generation uses
 ``ssd``        restriction to and exact lift from a smaller lattice (scale-space sampling)
 ``checkpoint`` safetensors + JSON metadata, never pickle
@@ -28,6 +31,7 @@ from .checkpoint import SkildModel, default_checkpoint, load_checkpoint, save_ch
 from .coarse import CoarseConfig, train_coarse
 from .coarsen import block_spins, coarsen, embed, fourier_truncate
 from .generate import generate, generate_summary
+from .grow import GrowResult, grow, grow_plan
 from .loop import LoopConfig
 from .process import Schedule, Whitener, forward_marginal, skild_loss
 from .sampler import (
@@ -56,6 +60,9 @@ __all__ = [
     "generate",
     "generate_summary",
     "upsample",
+    "grow",
+    "grow_plan",
+    "GrowResult",
     "coarsen",
     "UpsampleResult",
     "load_checkpoint",

@@ -56,6 +56,7 @@ from .coarsen import (
 from .generate import checkpoint_attrs, heatbath_sweeps
 from .process import forward_marginal
 from .sampler import default_steps, resolve_sampler, reverse, to_spins
+from .stages import output_size
 
 
 @dataclass
@@ -98,18 +99,13 @@ def read_coarse_input(path, samples: int | None) -> tuple[str, np.ndarray, dict]
 
 
 def stage_sizes(n: int, factor: float, repeat: int, model: SkildModel) -> list[int]:
-    """[n, round(F n), ...]: the lattice size after each of `repeat` stages, each one a size
-    the network takes."""
+    """[n, F n, ...]: the lattice size after each of `repeat` stages, each one a size the
+    network takes (:func:`isingscale.skild.stages.output_size`: else a one-line error naming
+    the nearest working factors)."""
     sizes = [n]
+    m = 2**model.net.config.depth
     for _ in range(repeat):
-        sizes.append(int(round(factor * sizes[-1])))
-        m = 2**model.net.config.depth
-        if sizes[-1] % m:
-            raise IsingScaleError(
-                f"output size {sizes[-1]} (= round({factor} x {sizes[-2]})) is not divisible by "
-                f"{m}, which this network needs; choose a factor or input size that gives a "
-                f"multiple of {m}"
-            )
+        sizes.append(output_size(sizes[-1], factor, m))
     return sizes
 
 
