@@ -7,10 +7,12 @@ was reorganised. The inputs are the first lattices of the stored Monte Carlo fil
 ``tests/data/ising_L32_seed23.npz`` (see tests/skild/guard.py), not fresh Monte Carlo, so
 the outputs do not depend on simulate's defaults.
 
-Spins must agree exactly. Fields (the pre-sign sampler output) must agree to 1e-4: on the
-reference platform (x86-64 CPU, torch 2.13 CPU build) they are bitwise equal; another CPU's
-floating-point kernels may round differently, which can move a field by ~1e-6 but flips a
-spin only where the field is within that of zero. A change of numbers that is intended
+Fields (the pre-sign sampler output) must agree to 2e-3 and spins exactly wherever the
+golden field is farther than that from zero. On the reference platform (x86-64 CPU with AVX2,
+torch 2.13 CPU build) they are bitwise equal; a CPU with other floating-point kernels rounds
+the convolutions differently, and the samplers amplify that: on an AVX-512 CPU the fields
+differ by 1e-6 (median) and up to 5.1e-4 (every spin equal). A real change of numbers (a
+seed, a schedule, a network weight) moves fields by O(1). A change of numbers that is intended
 (a retrained checkpoint, a new sampler default) rewrites the file with
 ``python -m tests.skild.test_golden`` and says why in the commit.
 """
@@ -26,7 +28,7 @@ import pytest
 from .guard import stored_lattices
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden_skild.npz"
-FIELD_ATOL = 1e-4
+FIELD_ATOL = 2e-3
 
 
 def _file(path: Path, spins: np.ndarray) -> Path:
@@ -126,8 +128,9 @@ def test_fixed_seed_output_unchanged(case, outputs):
     assert got_spins.shape == spins.shape and got_field.shape == field.shape
     diff = np.abs(got_field.astype(np.float64) - field)
     assert diff.max() < FIELD_ATOL, f"{case}: field differs by up to {diff.max():.3g}"
-    flipped = int((got_spins != spins).sum())
-    assert flipped == 0, f"{case}: {flipped} of {spins.size} spins differ"
+    decided = np.abs(field) > FIELD_ATOL  # rounding cannot move the sign of these
+    flipped = int((got_spins != spins)[decided].sum())
+    assert flipped == 0, f"{case}: {flipped} of {int(decided.sum())} decided spins differ"
 
 
 if __name__ == "__main__":  # python -m tests.skild.test_golden: rewrite the golden file
