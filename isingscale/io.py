@@ -160,6 +160,74 @@ class EnsembleWriter:
         self.close()
 
 
+class ArrayWriter:
+    """The in-memory counterpart of :class:`EnsembleWriter` (``out=None``): the same
+    ``append`` (same dtypes and shape checks), the blocks kept as numpy arrays.
+
+    ``attrs`` is a dict (what the file would record); :meth:`arrays` gives every dataset
+    concatenated, e.g. ``{"spins": int8 (n, L, L), "energy": float64 (n,), ...}``.
+    """
+
+    path = None
+
+    def __init__(self, *, L: int, kind: str, attrs: Mapping[str, Any] | None = None):
+        self.L = int(L)
+        self.attrs: dict[str, Any] = {"kind": kind, "L": self.L, **(attrs or {})}
+        self.n_samples = 0
+        self._blocks: dict[str, list[np.ndarray]] = {}
+
+    def append(
+        self,
+        spins: np.ndarray | None = None,
+        *,
+        field: np.ndarray | None = None,
+        **scalars: np.ndarray,
+    ) -> int:
+        """Keep a block of samples (see :meth:`EnsembleWriter.append`); the new count."""
+        blocks = {} if spins is None else {"spins": np.asarray(spins, dtype=np.int8)}
+        if field is not None:
+            blocks["field"] = np.asarray(field, dtype=np.float32)
+        for name, values in scalars.items():
+            if name not in SCALAR_DATASETS:
+                raise IsingScaleError(f"unknown per-sample dataset {name!r}")
+            blocks[name] = np.asarray(values, dtype=SCALAR_DATASETS[name])
+        for name, block in blocks.items():
+            shape = (self.L, self.L) if name in LATTICE_DATASETS else ()
+            if block.shape[1:] != shape or len(block) != len(next(iter(blocks.values()))):
+                raise IsingScaleError(f"append: {name} block has shape {block.shape}")
+            self._blocks.setdefault(name, []).append(block)
+        self.n_samples += len(next(iter(blocks.values()))) if blocks else 0
+        return self.n_samples
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every dataset appended so far, concatenated along samples."""
+        return {name: np.concatenate(parts) for name, parts in self._blocks.items()}
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> ArrayWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def ensemble_writer(
+    out: str | os.PathLike | None,
+    *,
+    L: int,
+    kind: str,
+    attrs: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+) -> EnsembleWriter | ArrayWriter:
+    """Where a producer's lattices go: the file ``out`` (:func:`create_ensemble`), or, for
+    ``out=None``, memory (:class:`ArrayWriter`)."""
+    if out is None:
+        return ArrayWriter(L=L, kind=kind, attrs=attrs)
+    return create_ensemble(out, L=L, kind=kind, attrs=attrs, overwrite=overwrite)
+
+
 def writable_dir(path: str | os.PathLike) -> Path:
     """Create directory ``path`` (and parents) if needed and check it is writable.
 

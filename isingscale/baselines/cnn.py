@@ -38,7 +38,7 @@ from ..errors import IsingScaleError
 from ..io import file_sha256
 from ..skild.checkpoint import write_safetensors
 from ..skild.coarsen import block_spins
-from ..skild.data import load_training_data
+from ..skild.data import load_training_data, training_sources
 from ..skild.loop import (
     LoopConfig,
     Task,
@@ -272,7 +272,7 @@ def train_cnn(
     with distributed(device) as ctx:
         dev = training_device(device, ctx)
         recorded = resumed[0]["training"]["data"] if resumed else None
-        by_size, provenance, T = load_training_data(data or [d["path"] for d in recorded or []])
+        by_size, provenance, T = load_training_data(training_sources(data, recorded))
         if resumed and [p["sha256"] for p in provenance] != [p["sha256"] for p in recorded]:
             raise IsingScaleError(
                 "--resume: the data files differ from those the run was started with"

@@ -39,7 +39,7 @@ from ..device import resolve_device
 from ..errors import IsingScaleError
 from ..skild.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from ..skild.coarsen import block_spins, coarse_size, embed, fourier_truncate
-from ..skild.data import TrainingData, check_same_data, load_ising
+from ..skild.data import TrainingData, check_same_data, load_ising, training_sources
 from ..skild.loop import (
     LoopConfig,
     Task,
@@ -317,7 +317,7 @@ def train_sr3(
     with distributed(device) as ctx:
         dev = training_device(device, ctx)
         recorded = resumed[0]["training"]["data"] if resumed else None
-        td = load_ising(data or [d["path"] for d in recorded or []], resumed and resumed[0])
+        td = load_ising(training_sources(data, recorded), resumed and resumed[0])
         if resumed:
             check_same_data(td, recorded)
         task = _sr3_task(cfg, td, dev)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from . import bench, main
-from .options import device_option
+from .options import device_option, lattice_options, open_source
 
 _in_file = click.Path(dir_okay=False)
 
@@ -61,12 +61,13 @@ _in_file = click.Path(dir_okay=False)
 )
 @click.option(
     "--data",
-    type=_in_file,
     default=None,
-    metavar="FILE.h5",
+    metavar="SOURCE",
     show_default="simulate (seeds 2 and 3)",
-    help="Ground truth from a file: first half = inputs, second half = reference.",
+    help="Ground truth from lattices (an ensemble file or any lattice source): first half = "
+    "inputs, second half = reference.",
 )
+@lattice_options()
 # Checkpoints.
 @click.option(
     "--checkpoint",
@@ -138,6 +139,9 @@ def evaluate(
     L,
     samples,
     data,
+    values,
+    T,
+    binarize,
     checkpoint,
     sr3,
     cnn_checkpoint,
@@ -175,7 +179,7 @@ def evaluate(
         methods=methods,
         coarsen=coarsen,
         samples=samples,
-        data=data,
+        data=open_source(data, values=values, T=T, binarize=binarize),
         checkpoint=checkpoint,
         sr3_checkpoints=list(sr3),
         cnn_checkpoint=cnn_checkpoint,

@@ -36,8 +36,11 @@ def _values(ctx, param, value):
         raise click.BadParameter(str(e)) from None
 
 
-def lattice_options(*, binarize: bool = True):
-    """``--values LO,HI``, ``--T`` (and ``--binarize``): how lattices from elsewhere are read."""
+def lattice_options(*, binarize: bool = True, temperature: bool = True):
+    """``--values LO,HI``, ``--T`` (and ``--binarize``): how lattices from elsewhere are read.
+
+    ``temperature=False`` leaves out ``--T`` (for commands whose output does not depend on
+    the input's temperature)."""
 
     def decorate(f):
         if binarize:
@@ -48,14 +51,15 @@ def lattice_options(*, binarize: bool = True):
                 help="Take the signs of a continuous field (after --values) instead of "
                 "refusing it.",
             )(f)
-        f = click.option(
-            "--T",
-            "T",
-            type=click.FloatRange(min=0, min_open=True),
-            default=None,
-            metavar="T",
-            help="Temperature of inputs that record none (default: Tc, with a notice).",
-        )(f)
+        if temperature:
+            f = click.option(
+                "--T",
+                "T",
+                type=click.FloatRange(min=0, min_open=True),
+                default=None,
+                metavar="T",
+                help="Temperature of inputs that record none (default: Tc, with a notice).",
+            )(f)
         return click.option(
             "--values",
             callback=_values,
@@ -66,3 +70,14 @@ def lattice_options(*, binarize: bool = True):
         )(f)
 
     return decorate
+
+
+def open_source(source, *, values=None, T=None, binarize=False):
+    """A lattice source given on the command line, opened with its ``--values``, ``--T`` and
+    ``--binarize`` (:func:`isingscale.lattices.open_lattices`). Without those options the
+    source is returned as it is (the API function opens it, after its own checks)."""
+    if source is None or (values is None and T is None and not binarize):
+        return source
+    from ..lattices import open_lattices
+
+    return open_lattices(source, values=values, T=T, binarize=binarize)

@@ -13,7 +13,7 @@ import time
 import click
 
 from . import bench, main
-from .options import device_option
+from .options import device_option, lattice_options, open_source
 
 _out_file = click.Path(dir_okay=False)
 _in_file = click.Path(dir_okay=False)
@@ -172,7 +172,7 @@ def generate(
 
 
 @main.command()
-@click.argument("input_path", type=_in_file, metavar="IN.h5")
+@click.argument("input_path", metavar="SOURCE")
 @click.option(
     "--factor",
     type=float,
@@ -191,9 +191,13 @@ def generate(
 @click.option(
     "--out", type=_out_file, required=True, metavar="OUT.h5", help="Output ensemble (kind=coarse)."
 )
+@lattice_options()
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
-def coarsen(input_path, factor, method, out, overwrite):
-    """Coarse-grain an ensemble: Fourier truncation or majority-rule block spins.
+def coarsen(input_path, factor, method, out, values, T, binarize, overwrite):
+    """Coarse-grain lattices: Fourier truncation or majority-rule block spins.
+
+    SOURCE is an ensemble file or any lattice source (FILE.h5:/dataset, .npy, .npz, a PNG
+    folder; see README "Lattices from anywhere").
 
     Fourier: orthonormal low-band coefficients (|q| < n/2) divided by f = L/n, i.e. the
     ideal low-pass of the lattice sampled on the coarse grid. Block: ties take the block's
@@ -204,15 +208,15 @@ def coarsen(input_path, factor, method, out, overwrite):
     \b
     isingscale coarsen ising_L32.h5 --factor 4 --method fourier --out coarse8.h5
     isingscale coarsen ising_L32.h5 --factor 2 --method block --out block16.h5
+    isingscale coarsen skild_pngs/ --values 0,254 --factor 4 --out coarse.h5
     """
     from ..errors import IsingScaleError
     from ..skild import coarsen as _coarsen
 
     if not factor > 1:
         raise IsingScaleError(f"factor must be greater than 1, got {factor}")
-    click.echo(
-        f"wrote {_coarsen(input_path, factor=factor, method=method, out=out, overwrite=overwrite)}"
-    )
+    src = open_source(input_path, values=values, T=T, binarize=binarize)
+    click.echo(f"wrote {_coarsen(src, factor=factor, method=method, out=out, overwrite=overwrite)}")
 
 
 @main.command()
@@ -226,11 +230,11 @@ def coarsen(input_path, factor, method, out, overwrite):
 @click.option(
     "--input",
     "input_path",
-    type=_in_file,
     default=None,
-    metavar="FILE.h5",
-    help="Coarse lattices: float 'field' = Fourier-coarsened, ±1 'spins' = block spins.  "
-    "Default: fresh Monte Carlo lattices, coarse-grained here and used as ground truth.",
+    metavar="SOURCE",
+    help="Coarse lattices, any lattice source: a continuous field = Fourier-coarsened, ±1 "
+    "spins = block spins.  Default: fresh Monte Carlo lattices, coarse-grained here and used "
+    "as ground truth.",
 )
 @click.option(
     "--images",
@@ -322,6 +326,7 @@ def coarsen(input_path, factor, method, out, overwrite):
     metavar="INT",
     help="Lattices per batch.",
 )
+@lattice_options(temperature=False)
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option(
     "--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr."
@@ -345,6 +350,8 @@ def upsample(
     seed,
     device,
     batch,
+    values,
+    binarize,
     overwrite,
     progress,
 ):
@@ -365,6 +372,7 @@ def upsample(
     isingscale upsample --images photos/ --factor 4 --checkpoint runs/img64/model.safetensors
     """
     from ..errors import IsingScaleError
+    from ..io import numbered_path
 
     _threads(device)
     common = dict(samples=samples, steps=steps, seed=seed, device=device, batch=batch)
@@ -389,6 +397,8 @@ def upsample(
         click.echo(res.summary())
         return
     common.update(L=L, coarsen=coarsen_method, repeat=repeat, save_field=save_field, sweeps=sweeps)
+    input_path = open_source(input_path, values=values, binarize=binarize)
+    out = out or numbered_path(f"upsample_x{factor:g}")
     if _is_sr3(checkpoint):
         from ..baselines import sr3
 

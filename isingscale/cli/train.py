@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from . import Group, main
-from .options import device_option
+from .options import device_option, lattice_options, open_source
 
 _in_file = click.Path(dir_okay=False)
 
@@ -109,14 +109,21 @@ def _run_options(f):
 
 
 def _data(f):
-    f = click.argument("more_data", nargs=-1, type=_in_file, metavar="[FILE.h5 ...]")(f)
+    f = lattice_options()(f)
+    f = click.argument("more_data", nargs=-1, metavar="[SOURCE ...]")(f)
     return click.option(
         "--data",
-        type=_in_file,
         multiple=True,
-        metavar="FILE.h5",
-        help="Training ensemble(s) of ±1 lattices (repeat, or list after one --data).",
+        metavar="SOURCE",
+        help="Training lattices: ensemble files or any lattice source (FILE.h5:/dataset, .npy, "
+        ".npz, PNG folders; repeat, or list after one --data).",
     )(f)
+
+
+def _sources(data, more_data, options: dict) -> list:
+    """--data's sources opened with --values, --T and --binarize (popped from ``options``)."""
+    reading = {k: options.pop(k) for k in ("values", "T", "binarize")}
+    return [open_source(s, **reading) for s in (*data, *more_data)]
 
 
 def _optimizer(batch: str, lr: str):
@@ -308,7 +315,7 @@ def train_skild(data, more_data, out, resume, device, progress, **options):
     from ..skild import train as run
 
     _threads(device)
-    files = list(data) + list(more_data)
+    files = _sources(data, more_data, options)
     opts = dict(device=device, resume=resume, progress=progress)
     path = run(files, out, **opts, **_given(**options))
     _report(path, "the SKILD network", lambda meta: meta["training"])
@@ -358,7 +365,7 @@ def train_coarse_stage(data, more_data, out, resume, device, progress, **options
     from ..skild import train_coarse
 
     _threads(device)
-    files = list(data) + list(more_data)
+    files = _sources(data, more_data, options)
     opts = dict(device=device, resume=resume, progress=progress)
     path = train_coarse(files, out, **opts, **_given(**options))
     _report(
@@ -392,7 +399,7 @@ def train_sr3(data, more_data, out, resume, device, progress, **options):
     from ..baselines import train_sr3 as run
 
     _threads(device)
-    files = list(data) + list(more_data)
+    files = _sources(data, more_data, options)
     opts = dict(device=device, resume=resume, progress=progress)
     path = run(files, out, **opts, **_given(**options))
     _report(path, "SR3 baseline", lambda meta: meta["training"])
@@ -426,7 +433,7 @@ def train_cnn(data, more_data, out, resume, device, progress, **options):
     from ..baselines.cnn import load_cnn
 
     _threads(device)
-    files = list(data) + list(more_data)
+    files = _sources(data, more_data, options)
     opts = dict(device=device, resume=resume, progress=progress)
     path = run(files, out, **opts, **_given(**options))
     meta = load_cnn(path).meta

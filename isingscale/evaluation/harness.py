@@ -5,8 +5,8 @@ Protocol (docs/design.md, "Evaluation"; the SKILD quality table is
 
 1. Ground truth at L: two independent Wolff ensembles of ``samples`` lattices, the
    *reference* (seed 2) that outputs are compared with and the *inputs* (seed 3) that are
-   coarse-grained; training data used seed 1. With ``data=FILE.h5`` the first half of
-   the file is the inputs and the second half the reference.
+   coarse-grained; training data used seed 1. With ``data`` (any lattice source) the first
+   half of its lattices is the inputs and the second half the reference.
 2. For each factor F and convention c (Fourier truncation, majority-rule block spins):
    the coarse inputs, n = coarse_size(L, F, c), written once to DIR/coarse/.
 3. For each (method, F, c) *part*: the method's output ensemble (L x L) written
@@ -85,35 +85,27 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _copy_range(src: Path, start: int, stop: int, out: Path, role: str) -> Path:
-    """Lattices start:stop of an ensemble file into ``out`` (atomically), with provenance."""
-    from ..io import create_ensemble, read_attrs, read_ensemble
+def _copy_range(src, start: int, stop: int, out: Path, role: str) -> Path:
+    """Lattices start:stop of a lattice source (an ensemble file, or any other source
+    :func:`isingscale.lattices.open_lattices` reads) into the ensemble file ``out``
+    (atomically), with provenance."""
+    from ..io import create_ensemble, read_attrs
+    from ..lattices import open_lattices
 
-    attrs = read_attrs(src)
     if out.exists() and read_attrs(out)["n_samples"] == stop - start:
         return out
-    keep = {k: attrs[k] for k in ("T", "J", "seed", "algorithm") if k in attrs}
+    lat = open_lattices(src)
+    keep = {k: lat.attrs[k] for k in ("T", "J", "seed", "algorithm") if k in lat.attrs}
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    attrs = {"source": lat.spec or lat.source, "source_range": [start, stop], "role": role}
+    attrs["input"] = lat.provenance()
     try:
         with create_ensemble(
-            tmp,
-            L=int(attrs["L"]),
-            kind="montecarlo",
-            overwrite=True,
-            attrs={
-                **keep,
-                "source": str(src.resolve()),
-                "source_range": [start, stop],
-                "role": role,
-            },
+            tmp, L=lat.L, kind="montecarlo", overwrite=True, attrs={**keep, **attrs}
         ) as w:
-            step = max(1, (1 << 24) // int(attrs["L"]) ** 2)
+            step = max(1, (1 << 24) // lat.L**2)
             for a in range(start, stop, step):
-                w.append(
-                    read_ensemble(src, start=a, stop=min(a + step, stop), datasets=("spins",))[
-                        "spins"
-                    ]
-                )
+                w.append(lat.read(a, min(a + step, stop)))
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
@@ -126,8 +118,7 @@ def ground_truth(plan: Plan, out: Path, progress: bool) -> tuple[Path, Path]:
 
     mc = out / "mc"
     if plan.data is not None:
-        n = read_attrs(plan.data)["n_samples"]
-        half = n // 2
+        half = plan.data.n_samples // 2
         k = min(plan.samples, half)
         inputs = _copy_range(plan.data, 0, k, mc / "inputs.h5", "inputs (first half of --data)")
         reference = _copy_range(
@@ -503,8 +494,8 @@ def evaluate(
         (majority rule). A convention that does not fit a factor (block spins need an
         integer factor dividing L) is n/a for it; a factor that fits none is an error.
     samples : lattices in the reference and in the inputs (each), hence per method.
-    data : ensemble file of ±1 lattices at L: first half inputs, second half reference
-        (instead of simulating).
+    data : ±1 lattices at L, any lattice source (``open_lattices``'s, or a ``Lattices``):
+        first half inputs, second half reference (instead of simulating).
     checkpoint : SKILD checkpoint for "skild" and "ssd" (None: the shipped one).
     sr3_checkpoints : {F: path} or ["F=PATH", ...], one SR3 checkpoint per factor.
     cnn_checkpoint : ×2 CNN checkpoint for "cnn" and "cnn-ki".

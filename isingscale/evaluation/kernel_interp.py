@@ -68,22 +68,23 @@ def compare_kernel_interpolation(
     ``kernel_interpolated``: the ×2 net (``model2``) in one pass with kernels interpolated by
     factor / 2; ``native``: a ×factor net of the same architecture (``model_native``);
     ``repeated``: the ×2 net applied log2(factor) times. Inputs: block_spins(x, factor) of the
-    first ``samples`` lattices of ``inputs``; reference: ``truth`` (an independent ensemble at
-    the same L). Output ensembles go to ``workdir``. Models are CNNModel or checkpoint paths.
+    first ``samples`` lattices of ``inputs``; reference: ``truth`` (independent, same L; both
+    lattice sources). Outputs go to ``workdir``. Models are CNNModel or checkpoint paths.
 
     Returns {"L", "factor", "samples", "mc": {"path", "energy", "energy_err"},
     "methods": {name: {"seconds_per_lattice", "G2_chi2_dof", "G2_max_abs_z", "G2_rel_r1",
     "G2_rel_rL4", "energy": {...}, "comparison": compare_measured(...), "path"}}}.
     """
-    from ..io import read_attrs, read_ensemble
+    from ..lattices import open_lattices
 
     model2, model_native = _as_model(model2), _as_model(model_native)
     if model2.factor != 2 or model_native.factor != factor:
         have = f"×{model2.factor} and ×{model_native.factor}"
         raise IsingScaleError(f"need a ×2 and a native ×{factor} CNN, got {have}")
-    fine = read_ensemble(inputs, stop=samples, datasets=("spins",))["spins"]
-    L, T = fine.shape[-1], read_attrs(inputs).get("T")
-    if int(read_attrs(truth)["L"]) != L:
+    lat = open_lattices(inputs)
+    fine = lat.read(0, samples)
+    L, T = lat.L, lat.attrs["T"]
+    if open_lattices(truth).L != L:
         raise IsingScaleError(f"{truth} and {inputs} hold different lattice sizes")
     coarse = block_spins(fine, factor)
     methods = {
@@ -91,7 +92,7 @@ def compare_kernel_interpolation(
         "native": (partial(cnn_upsample, model_native), model_native),
         "repeated": (partial(cnn_upsample, model2), model2),
     }
-    mc = measure_file(Path(truth), n_blocks=n_blocks)
+    mc = measure_file(truth, n_blocks=n_blocks)
     result = {
         "L": L,
         "factor": factor,
@@ -112,7 +113,7 @@ def compare_kernel_interpolation(
             "factor": float(factor),
             "checkpoint": str(model.path),
             "checkpoint_sha256": str(model.sha256),
-            "source": str(Path(inputs).resolve()),
+            "source": lat.spec or lat.source,
             "T": T,
         }
         path = _write(Path(workdir) / f"cnn_{name}_x{factor}.h5", spins, attrs)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import IsingScaleError
+from ..lattices import Lattices, open_lattices
 from . import methods as registry
 from .references import SEED_INPUTS, SEED_TRUTH
 
@@ -31,18 +32,23 @@ class Plan:
     methods: tuple[str, ...]
     coarsen: tuple[str, ...]
     samples: int
-    data: Path | None
+    data: Lattices | None  # --data: the ground truth from lattices given (any source)
     seed: int
     batch: int
     options: registry.Options
     n_coarse: dict = field(default_factory=dict)  # (F, c) -> n, for conventions that fit
     misfit: dict = field(default_factory=dict)  # (F, c) -> reason the convention does not fit
 
+    @property
+    def data_source(self) -> str | None:
+        """--data as a string (the absolute source for files), or None."""
+        return None if self.data is None else self.data.spec or self.data.source
+
     def settings(self) -> dict:
         return {
             "L": self.L,
             "samples": self.samples,
-            "data": None if self.data is None else str(self.data),
+            "data": self.data_source,
             "seed": self.seed,
             "seed_reference": SEED_TRUTH,
             "seed_inputs": SEED_INPUTS,
@@ -67,7 +73,7 @@ class Plan:
             f"--L {self.L}",
             f"--samples {self.samples}",
         ]
-        words += [f"--data {self.data}"] if self.data else []
+        words += [f"--data {self.data_source}"] if self.data is not None else []
         words += [f"--checkpoint {o.checkpoint}"] if o.checkpoint else []
         words += [f"--sr3-checkpoint {f:g}={p}" for f, p in o.sr3_checkpoints.items()]
         words += [f"--cnn-checkpoint {o.cnn_checkpoint}"] if o.cnn_checkpoint else []
@@ -154,17 +160,17 @@ def _check_file(path, what: str) -> Path | None:
     return path
 
 
-def _data_L(data: Path) -> int:
-    from ..io import read_attrs
-
-    attrs = read_attrs(data)
-    if "spins" not in attrs["datasets"]:
-        raise IsingScaleError(f"{data} holds no ±1 'spins' to use as ground truth")
-    if attrs["n_samples"] < 2:
+def _open_data(data) -> Lattices | None:
+    """--data (any lattice source) opened, read as ±1 spins, at least 2 lattices."""
+    if data is None:
+        return None
+    lat = open_lattices(data)
+    lat.check_spins()
+    if lat.n_samples < 2:
         raise IsingScaleError(
-            f"{data} holds {attrs['n_samples']} lattice(s); need at least 2 (inputs and reference)"
+            f"{lat.source} holds {lat.n_samples} lattice(s); need at least 2 (inputs and reference)"
         )
-    return int(attrs["L"])
+    return lat
 
 
 def make_plan(
@@ -201,14 +207,13 @@ def make_plan(
         raise IsingScaleError(f"batch must be at least 1, got {batch}")
     if device not in ("auto", "cpu", "cuda"):
         raise IsingScaleError(f"unknown device {device!r}; expected auto, cpu or cuda")
-    data = _check_file(data, "--data")
+    data = _open_data(data)
     if data is not None:
-        L_data = _data_L(data)
-        if L is not None and int(L) != L_data:
+        if L is not None and int(L) != data.L:
             raise IsingScaleError(
-                f"--data {data} holds L={L_data} lattices, but L={L} was asked for"
+                f"--data {data.source} holds L={data.L} lattices, but L={L} was asked for"
             )
-        L = L_data
+        L = data.L
     L = DEFAULT_L if L is None else int(L)
     if L < 4 or L % 2:
         raise IsingScaleError(f"L must be even and at least 4, got {L}")

@@ -94,6 +94,18 @@ class Lattices:
         return self.raw.where
 
     @property
+    def spec(self) -> str | None:
+        """The source as an absolute ``FILE`` or ``FILE:DATASET`` (PNG folder: the folder)
+        that :func:`open_lattices` reads again; None for an in-memory array. What derived
+        files record as their ``source``."""
+        if self.raw.file is None:
+            return None
+        path = str(Path(self.raw.file).resolve())
+        if self.format in ("hdf5", "mcising", "npz") and self.raw.dataset:
+            return f"{path}:{self.raw.dataset}"
+        return path
+
+    @property
     def field(self) -> bool:
         """The data are continuous (more than two values); spins need ``binarize``."""
         return self.values.field

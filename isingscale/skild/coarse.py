@@ -40,7 +40,7 @@ import torch
 from ..errors import IsingScaleError
 from ..io import file_sha256
 from .checkpoint import CoarseStage, SkildModel, load_checkpoint, read_checkpoint, write_safetensors
-from .data import TrainingData, check_same_data, check_temperature, load_ising
+from .data import TrainingData, check_same_data, check_temperature, load_ising, training_sources
 from .loop import LoopConfig, Task, check_field, distributed, resume_state, run, training_device
 from .process import draw_scales, loss_weights, skild_loss
 from .sampler import SAMPLERS, default_steps, model_net
@@ -220,7 +220,7 @@ def train_coarse(
 def _coarse_data(cfg: CoarseConfig, main: SkildModel, data, resumed) -> TrainingData:
     main_meta = {k: v for k, v in main.meta.items() if k != "coarse"}
     recorded = resumed[0]["coarse"]["training"]["data"] if resumed else None
-    td = load_ising(data or [d["path"] for d in recorded or []], main_meta)
+    td = load_ising(training_sources(data, recorded), main_meta)
     if resumed:
         check_same_data(td, recorded)
     check_temperature(td, main_meta)

@@ -231,54 +231,64 @@ def lattice_energy(spins: np.ndarray) -> np.ndarray:
 
 
 def coarsen(
-    in_path,
+    source,
     *,
     factor: float,
     method: str = "fourier",
-    out,
+    out=None,
     overwrite: bool = False,
     batch: int = 1024,
-) -> Path:
-    """Coarse-grain every lattice of an ensemble file by `factor`; returns the output path.
+) -> Path | np.ndarray:
+    """Coarse-grain every lattice of a lattice source by `factor`.
 
-    method="fourier": n = round(L / factor), written as a float ``field`` (low-band field
-    on the fine amplitude scale, see the module docstring). method="block": integer factor
-    dividing L, majority rule, written as ±1 ``spins`` with energy and magnetization.
-    Attributes record method, factor, source, source_L and the convention.
+    source: any lattice source :func:`isingscale.lattices.open_lattices` reads (an ensemble
+    file, ``FILE.h5:/dataset``, ``.npy``, ``.npz``, a PNG folder, a numpy / torch / xarray
+    array (n, L, L), or a :class:`~isingscale.lattices.Lattices` opened with ``values`` /
+    ``T`` / ``binarize``); it must read as ±1 spins.
+    method="fourier": n = round(L / factor), a float field (low-band field on the fine
+    amplitude scale, see the module docstring). method="block": integer factor dividing L,
+    majority rule, ±1 spins.
+
+    out: an ensemble file (kind=coarse: ``field``, or ``spins`` with energy and
+    magnetization; attributes record method, factor, source, source_L, T, J, the
+    convention and the input's provenance: file, dataset, sha256) -> returns its path.
+    None: nothing is written -> returns the coarse lattices, float32 (N, n, n) for
+    "fourier", int8 (N, n, n) for "block".
     """
-    from ..io import create_ensemble, read_attrs, read_ensemble
+    from ..io import ensemble_writer
+    from ..lattices import open_lattices
 
     if method not in ("fourier", "block"):
         raise IsingScaleError(f"unknown coarsening method {method!r}; expected fourier or block")
-    attrs = read_attrs(in_path)
-    if "spins" not in attrs["datasets"]:
-        raise IsingScaleError(f"{in_path} has no ±1 'spins' dataset to coarsen")
-    L = int(attrs["L"])
+    lat = open_lattices(source)
+    lat.check_spins()
+    L = lat.L
     n = coarse_size(L, factor, method)
-    convention = (
-        "field = ideal low-pass of the fine lattice (|q| < n/2) sampled on the coarse grid; "
-        "orthonormal coarse coefficients = fine / (L/n); values on the fine +-1 scale"
-        if method == "fourier"
-        else "majority rule on b x b blocks; ties take the block's top-left spin"
-    )
     new_attrs = {
         "method": method,
         "factor": float(factor),
-        "source": str(Path(in_path).resolve()),
+        "source": lat.spec or lat.source,
         "source_L": L,
-        "convention": convention,
+        "convention": COARSE_CONVENTIONS[method],
+        "T": lat.attrs["T"],
+        "J": lat.attrs["J"],
+        "input": lat.provenance(sha256=out is not None),
     }
-    for key in ("T", "J"):
-        if key in attrs:
-            new_attrs[key] = attrs[key]
-    with create_ensemble(out, L=n, kind="coarse", attrs=new_attrs, overwrite=overwrite) as w:
-        for start in range(0, attrs["n_samples"], batch):
-            spins = read_ensemble(in_path, start=start, stop=start + batch, datasets=("spins",))[
-                "spins"
-            ]
+    with ensemble_writer(out, L=n, kind="coarse", attrs=new_attrs, overwrite=overwrite) as w:
+        for start in range(0, lat.n_samples, batch):
+            spins = lat.read(start, start + batch)
             if method == "fourier":
                 w.append(field=fourier_truncate(spins.astype(np.float64), n).numpy())
             else:
                 sb = block_spins(spins, int(round(factor)))
                 w.append(sb, energy=lattice_energy(sb), magnetization=sb.mean(axis=(-2, -1)))
+    if out is None:
+        return w.arrays()["field" if method == "fourier" else "spins"]
     return Path(out)
+
+
+COARSE_CONVENTIONS = {
+    "fourier": "field = ideal low-pass of the fine lattice (|q| < n/2) sampled on the coarse "
+    "grid; orthonormal coarse coefficients = fine / (L/n); values on the fine +-1 scale",
+    "block": "majority rule on b x b blocks; ties take the block's top-left spin",
+}

@@ -22,7 +22,6 @@ import numpy as np
 import torch
 
 from ..errors import IsingScaleError
-from ..io import file_sha256
 from .coarsen import measure_block_transfer
 from .spectral import Spectrum, estimate_spectrum
 
@@ -30,40 +29,49 @@ SPECTRUM_LATTICES = 20000  # lattices the spectrum and block transfer are measur
 TRANSFER_FACTORS = (2, 4, 8)  # block-spin transfer functions measured (where L/b >= 4)
 
 
-def load_training_data(paths) -> tuple[dict[int, np.ndarray], list[dict], float | None]:
-    """The ±1 lattices of the given ensemble files grouped by size, their provenance, and T.
+def load_training_data(sources) -> tuple[dict[int, np.ndarray], list[dict], float | None]:
+    """The ±1 lattices of the given lattice sources grouped by size, their provenance, and T.
 
-    Returns ({L: spins (n, L, L) int8}, provenance per file, T). Sizes keep the order of
-    their first file: the first is the run's primary size (the checkpoint's default L).
-    All files must share one temperature.
+    sources: ensemble files or any other lattice source
+    (:func:`isingscale.lattices.open_lattices`: ``FILE.h5:/dataset``, ``.npy``, ``.npz``, PNG
+    folders, arrays, or ``Lattices`` opened with ``values`` / ``T`` / ``binarize``).
+    Returns ({L: spins (n, L, L) int8}, provenance per source, T). Sizes keep the order of
+    their first source: the first is the run's primary size (the checkpoint's default L).
+    All sources must share one temperature. The provenance (what the checkpoint records and
+    ``--resume`` checks) is the reader's, with ``path`` the source to read again.
     """
-    from ..io import check_spins, read_attrs, read_ensemble
+    from ..lattices import open_lattices
 
-    if not paths:
+    if sources is None or len(sources) == 0:
         raise IsingScaleError("no training data given (--data FILE.h5 ...)")
     by_size, prov, Ts = {}, [], set()
-    for p in paths:
-        attrs = read_attrs(p)
-        if "spins" not in attrs["datasets"] or attrs["n_samples"] == 0:
-            raise IsingScaleError(f"{p} holds no ±1 'spins' to train on")
-        spins = check_spins(read_ensemble(p, datasets=("spins",))["spins"], what=f"{p}: spins")
-        by_size.setdefault(int(spins.shape[-1]), []).append(spins)
-        T = attrs.get("T")
-        Ts.add(None if T is None else round(float(T), 9))
-        prov.append(
-            {
-                "path": str(Path(p).resolve()),
-                "sha256": file_sha256(p),
-                "n_samples": int(len(spins)),
-                "L": int(spins.shape[-1]),
-                "T": T,
-            }
-        )
+    for source in sources:
+        if source is None:  # a recorded source that was an array
+            raise IsingScaleError("--resume: the run was trained on arrays; give the data again")
+        lat = open_lattices(source)
+        spins = lat.read()
+        by_size.setdefault(lat.L, []).append(spins)
+        Ts.add(round(float(lat.attrs["T"]), 9))
+        p = lat.provenance()
+        prov.append({"path": lat.spec, **{k: p[k] for k in PROVENANCE_KEYS if k in p}})
     if len(Ts) > 1:
         raise IsingScaleError(
             f"training files were simulated at different temperatures {sorted(Ts, key=str)}"
         )
     return {L: np.concatenate(a) for L, a in by_size.items()}, prov, Ts.pop()
+
+
+def training_sources(data, recorded: list[dict] | None) -> list:
+    """What a run trains on: ``data`` (one lattice source or a list of them), else the
+    sources a resumed run recorded."""
+    from ..lattices import source_list
+
+    given = [] if data is None else source_list(data)
+    return given or [d["path"] for d in recorded or []]
+
+
+# What a checkpoint records about each training source (Lattices.provenance()'s keys).
+PROVENANCE_KEYS = ("sha256", "n_samples", "L", "T", "dataset", "format", "values", "T_from")
 
 
 def augmented_batch(data: torch.Tensor, batch: int, g: torch.Generator) -> torch.Tensor:

@@ -55,7 +55,7 @@ def generate(
     *,
     L: int,
     samples: int,
-    out,
+    out=None,
     steps: int | None = None,
     sampler: str | None = None,
     seed: int = 0,
@@ -66,8 +66,10 @@ def generate(
     coarse_stage: bool = True,
     overwrite: bool = False,
     progress: bool = True,
-) -> Path:
-    """Generate `samples` L x L lattices from noise; returns the output ensemble path.
+) -> Path | np.ndarray:
+    """Generate `samples` L x L lattices from noise into the ensemble file ``out`` (returns
+    its path), or, with ``out=None``, into memory (returns the spins, int8 (samples, L, L);
+    ``save_field`` needs a file).
 
     L: any size the network takes (divisible by 2**depth). steps: reverse steps from
     s_max(L) to 0 (default: the sampler's STEPS_PER_OCTAVE; with the coarse stage, the same
@@ -82,19 +84,17 @@ def generate(
     """
     from tqdm.auto import tqdm
 
-    from ..io import create_ensemble
+    from ..io import ensemble_writer
 
     sampler = resolve_sampler(sampler)
     sweeps = check_sweeps(sweeps)
-    if samples < 1:
-        raise IsingScaleError(f"samples must be at least 1, got {samples}")
+    _check_output(samples, out, save_field)
     dev = resolve_device(device)
     model = load_checkpoint(checkpoint, lattice=None, device=dev)
     model.net.check_size(L)
     g = torch.Generator().manual_seed(seed)
     if model.lattice == "image-dct":
-        if sweeps:
-            raise IsingScaleError("heat-bath sweeps apply to Ising lattices, not images")
+        _check_images(model, sweeps, out)
         steps = steps or default_steps(sampler, model.schedule.s_max(L))
         return generate_images(
             model,
@@ -110,13 +110,13 @@ def generate(
             overwrite=overwrite,
             progress=progress,
         )
-    if Path(out).suffix == ".npz":
+    if out is not None and Path(out).suffix == ".npz":
         raise IsingScaleError(
             f"{model.path} is an Ising checkpoint: it writes HDF5 ensembles, not {out}"
         )
     draw, attrs = _sampling_plan(model, L, steps, sampler, coarse_stage, dev)
     attrs.update(seed=seed, sweeps=sweeps)
-    with create_ensemble(out, L=L, kind="generated", attrs=attrs, overwrite=overwrite) as w:
+    with ensemble_writer(out, L=L, kind="generated", attrs=attrs, overwrite=overwrite) as w:
         for start in tqdm(range(0, samples, batch), disable=not progress, desc="generate"):
             x = draw(min(batch, samples - start), g)
             spins = heatbath_sweeps(to_spins(x), model, sweeps, seed=[seed, start])
@@ -127,7 +127,21 @@ def generate(
                 magnetization=spins.mean(axis=(-2, -1)),
                 **extra,
             )
-    return Path(out)
+    return Path(out) if out is not None else w.arrays()["spins"]
+
+
+def _check_output(samples: int, out, save_field: bool) -> None:
+    if samples < 1:
+        raise IsingScaleError(f"samples must be at least 1, got {samples}")
+    if out is None and save_field:
+        raise IsingScaleError("save_field stores the field beside the spins: give an output file")
+
+
+def _check_images(model: SkildModel, sweeps: int, out) -> None:
+    if sweeps:
+        raise IsingScaleError("heat-bath sweeps apply to Ising lattices, not images")
+    if out is None:
+        raise IsingScaleError(f"{model.path} is an image checkpoint: give an .npz output file")
 
 
 def _sampling_plan(model: SkildModel, L: int, steps, sampler: str, coarse_stage: bool, dev):

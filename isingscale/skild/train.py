@@ -24,7 +24,14 @@ import torch
 from ..errors import IsingScaleError
 from ..io import file_sha256
 from .checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
-from .data import TrainingData, check_same_data, check_temperature, load_image_data, load_ising
+from .data import (
+    TrainingData,
+    check_same_data,
+    check_temperature,
+    load_image_data,
+    load_ising,
+    training_sources,
+)
 from .loop import LoopConfig, Task, check_field, distributed, resume_state, run, training_device
 from .loop import training_seconds as _seconds_of
 from .process import Schedule, Whitener, draw_scales, loss_weights, skild_loss
@@ -101,8 +108,10 @@ def train(
 ) -> Path:
     """Train a SKILD network on ±1 lattices or on images; returns RUNDIR/model.safetensors.
 
-    data: ensemble files (same T; several sizes train one network for all of them, the
-    first file's size being the checkpoint's default L); or images: an image file or
+    data: ensemble files or any other lattice sources (one or a list: ``FILE.h5:/dataset``,
+    ``.npy``, ``.npz``, PNG folders, arrays, ``Lattices``; same T; several sizes train one
+    network for all of them, the first source's size being the checkpoint's default L); or
+    images: an image file or
     directory (PNG/JPEG, .npy/.npz, CIFAR-10 batches; :mod:`isingscale.skild.images`),
     trained with the DCT basis and a per-channel spectrum. out: run directory. steps: total
     optimizer steps (counting those before a resume); minutes: wall-clock budget of this
@@ -158,7 +167,7 @@ def _data(cfg: TrainConfig, data, resumed, progress: bool) -> TrainingData:
     """The training data; a resumed run's default is the recorded files, checked by sha256."""
     meta = resumed[0] if resumed else (read_checkpoint(cfg.init)[0] if cfg.init else None)
     if cfg.images:
-        if data:
+        if training_sources(data, None):
             raise IsingScaleError("give either ensemble files (--data) or --images, not both")
         td = load_image_data(
             cfg.images,
@@ -170,7 +179,7 @@ def _data(cfg: TrainConfig, data, resumed, progress: bool) -> TrainingData:
         )
     else:
         recorded = resumed[0]["training"]["data"] if resumed else None
-        td = load_ising(data or [d["path"] for d in recorded or []], meta)
+        td = load_ising(training_sources(data, recorded), meta)
         if cfg.init:
             check_temperature(td, meta)
     if resumed:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,7 @@ import torch
 
 from ..device import resolve_device
 from ..errors import IsingScaleError
-from ..io import numbered_path, writable_dir
+from ..io import writable_dir
 from ..mc.heatbath import check_sweeps
 from .checkpoint import SkildModel, load_checkpoint
 from .coarsen import (
@@ -61,41 +62,55 @@ from .stages import output_size
 
 @dataclass
 class UpsampleResult:
-    """The output file, the sizes of every stage, and the Monte Carlo ground truth (or None).
+    """The output (a file, or arrays in memory), the sizes of every stage, and the Monte
+    Carlo ground truth (or None).
 
+    ``path``: the output file, or None when nothing was written (``out=None``); then
+    ``spins`` holds the output lattices, int8 (n, N, N), ``field`` the pre-sign fields
+    (float32, with ``save_field``) and ``attrs`` what the file would record.
     The ground truth is the fresh Monte Carlo the input was coarse-grained from (upsample
-    without an input file), or the ``source`` an input file records when it exists.
-    ``isingscale.evaluation.compare(path, ground_truth)`` compares the two.
+    without an input; a file beside ``path``, or int8 spins in memory), or the ``source`` an
+    input file records when it exists. ``isingscale.evaluation.compare(result.output,
+    result.ground_truth)`` compares the two.
     """
 
-    path: Path
+    path: Path | None
     sizes: list[int]
-    ground_truth: Path | None = None
+    ground_truth: Path | str | np.ndarray | None = None
     sweeps: int = 0
+    spins: np.ndarray | None = None
+    field: np.ndarray | None = None
+    attrs: dict = dataclass_field(default_factory=dict)
+
+    @property
+    def output(self) -> Path | np.ndarray:
+        """The output as a lattice source: the file, or the spins in memory."""
+        return self.path if self.path is not None else self.spins
 
     def summary(self) -> str:
         hb = ""
         if self.sweeps:
             hb = f", {self.sweeps} heat-bath sweep{'s' if self.sweeps > 1 else ''} per stage"
-        return f"wrote {self.path} ({' -> '.join(map(str, self.sizes))}{hb})"
+        where = self.path if self.path is not None else f"{len(self.spins)} lattices to memory"
+        return f"wrote {where} ({' -> '.join(map(str, self.sizes))}{hb})"
 
 
-def read_coarse_input(path, samples: int | None) -> tuple[str, np.ndarray, dict]:
-    """('fourier', float field) or ('block', ±1 spins) from an ensemble file, and its attrs."""
-    from ..io import read_attrs, read_ensemble
+def read_coarse_input(source, samples: int | None):
+    """('fourier', float32 field) or ('block', int8 ±1 spins) of the first `samples`
+    lattices of any lattice source, and the opened :class:`~isingscale.lattices.Lattices`.
 
-    attrs = read_attrs(path)
-    if attrs["n_samples"] == 0:
-        raise IsingScaleError(f"{path} holds no lattices")
-    if "field" in attrs["datasets"]:
-        x = read_ensemble(path, stop=samples, datasets=("field",))["field"]
-        if not np.issubdtype(x.dtype, np.floating) or not np.all(np.isfinite(x)):
-            raise IsingScaleError(f"{path}: 'field' must hold finite floats")
-        return "fourier", x.astype(np.float32), attrs
-    x = read_ensemble(path, stop=samples, datasets=("spins",))["spins"]
-    if not np.all(np.abs(x) == 1):
-        raise IsingScaleError(f"{path}: coarse input is neither ±1 'spins' nor a float 'field'")
-    return "block", x.astype(np.int8), attrs
+    Continuous data (a Fourier-coarsened ``field``, float data with more than two values)
+    are Fourier inputs, unless opened with ``binarize`` (then their signs are block spins);
+    two-valued data are block spins (``values`` convention applied)."""
+    from ..lattices import open_lattices
+
+    lat = open_lattices(source)
+    if lat.field and not lat.binarize and lat.raw.data.dtype.kind == "f":
+        return "fourier", lat.read_field(0, samples), lat
+    try:
+        return "block", lat.read(0, samples), lat
+    except IsingScaleError as e:
+        raise IsingScaleError(f"coarse input is neither ±1 spins nor a float field: {e}") from None
 
 
 def stage_sizes(n: int, factor: float, repeat: int, model: SkildModel) -> list[int]:
@@ -165,14 +180,15 @@ def upsample(
     overwrite: bool = False,
     progress: bool = True,
 ) -> UpsampleResult:
-    """Super-resolve coarse lattices by `factor` (any F > 1), `repeat` times; write HDF5.
+    """Super-resolve coarse lattices by `factor` (any F > 1), `repeat` times.
 
-    out: output file; default ``data/upsample_x{F}-NNNN.h5``, the first unused number.
-    input: ensemble with float ``field`` (Fourier-coarsened) or ±1 ``spins`` (block spins);
-    None: simulate `samples` (default 64) fresh Monte Carlo lattices at L (default the
-    checkpoint's L) and coarse-grain them with `coarsen` ("fourier" | "block") by F**repeat;
-    they are the result's ``ground_truth``. Returns an :class:`UpsampleResult`.
-
+    input: any lattice source (``open_lattices``'s: files, arrays (B, n, n), a ``Lattices``
+    opened with ``values`` / ``binarize``): continuous data (a float field, as from
+    :func:`coarsen`) are Fourier-coarsened inputs, ±1 spins are block spins. None: simulate
+    `samples` (default 64) fresh Monte Carlo lattices at L (default the checkpoint's L) and
+    coarse-grain them with `coarsen` ("fourier" | "block") by F**repeat: the ground truth.
+    out: output ensemble file (kind=superresolved); None: nothing is written, the result
+    holds the lattices (``result.spins``, int8 (B, N, N)). Returns an :class:`UpsampleResult`.
     checkpoint: an unconditional SKILD checkpoint (any factor; None: the shipped one).
     sampler: None = "sde" (DEFAULT_SAMPLER: Heun steps with forward re-noising, which forgets
     that the embedded coarse input is only approximately a forward marginal); steps: default
@@ -249,16 +265,17 @@ def superresolve(
     attrs: dict,
     s_offset: float | None = None,
 ) -> UpsampleResult:
-    """The file-level driver of :func:`upsample` with the stage passed in.
+    """The driver of :func:`upsample` with the stage passed in.
 
     stage(x, kind, N, generator) -> fine field (B, N, N) for coarse (B, n, n) of ``kind``
-    ("fourier" or "block"). Input (a file, or fresh Monte Carlo at L coarse-grained with
-    ``coarsen``), ``repeat`` stages per batch (later stages read spins as block spins), heat-bath
-    sweeps, output file with the provenance attributes plus ``attrs``.
+    ("fourier" or "block"). Input (any lattice source, or fresh Monte Carlo at L coarse-grained
+    with ``coarsen``), ``repeat`` stages per batch (later stages read spins as block spins),
+    heat-bath sweeps, output file (or arrays, ``out=None``) with the provenance attributes
+    plus ``attrs``.
     """
     from tqdm.auto import tqdm
 
-    from ..io import create_ensemble
+    from ..io import ensemble_writer
 
     out = _check_request(factor, repeat, coarsen, out, overwrite)
     sweeps = check_sweeps(sweeps)
@@ -278,10 +295,10 @@ def superresolve(
         "seed": seed,
         "stage_s_offsets": [start_offset(k, s_offset) for k in kinds],
         "sweeps": sweeps,
-        "source": source,
+        **source,
         **attrs,
     }
-    with create_ensemble(
+    with ensemble_writer(
         out, L=sizes[-1], kind="superresolved", attrs=attrs, overwrite=overwrite
     ) as w:
         for start in tqdm(range(0, len(x), batch), disable=not progress, desc="upsample"):
@@ -294,18 +311,25 @@ def superresolve(
                 kb = "block"
             extra = {"field": field_} if save_field else {}
             w.append(xb, energy=lattice_energy(xb), magnetization=xb.mean(axis=(-2, -1)), **extra)
-    return UpsampleResult(out, sizes, truth, sweeps=sweeps)
+    if out is not None:
+        return UpsampleResult(out, sizes, truth, sweeps=sweeps)
+    d = w.arrays()
+    return UpsampleResult(
+        None, sizes, truth, sweeps, spins=d["spins"], field=d.get("field"), attrs=w.attrs
+    )
 
 
-def _check_request(factor, repeat, coarsen, out, overwrite) -> Path:
-    """Checks before any work; the output path (default: data/upsample_x{F}-NNNN.h5)."""
+def _check_request(factor, repeat, coarsen, out, overwrite) -> Path | None:
+    """Checks before any work; the output path (None: the output stays in memory)."""
     if not factor > 1:
         raise IsingScaleError(f"factor must be greater than 1, got {factor}")
     if repeat < 1:
         raise IsingScaleError(f"repeat must be at least 1, got {repeat}")
     if coarsen not in ("fourier", "block"):
         raise IsingScaleError(f"unknown coarsening {coarsen!r}; expected fourier or block")
-    out = Path(out) if out is not None else numbered_path(f"upsample_x{factor:g}")
+    if out is None:
+        return None
+    out = Path(out)
     if out.exists() and not overwrite:
         raise IsingScaleError(f"{out} already exists (use --overwrite to replace it)")
     writable_dir(out.parent)  # fail before simulating or sampling
@@ -313,43 +337,54 @@ def _check_request(factor, repeat, coarsen, out, overwrite) -> Path:
 
 
 def _coarse_lattices(model, input, factor, repeat, L, coarsen, samples, seed, out, progress):
-    """(kind, coarse lattices, source, ground truth or None): read from ``input``, or fresh
-    Monte Carlo at L (default the checkpoint's) coarse-grained by factor**repeat."""
-    from ..io import read_ensemble
-
+    """(kind, coarse lattices, source attributes, ground truth or None): read from ``input``
+    (any lattice source), or fresh Monte Carlo at L (default the checkpoint's) coarse-grained
+    by factor**repeat."""
     if input is not None:
-        kind, x, attrs = read_coarse_input(input, samples)
-        src = attrs.get("source")
-        known = src and Path(str(src)).is_file() and int(attrs.get("source_L", -1)) > 0
-        truth = Path(str(src)) if known else None
-        x = _square(x)
-        return kind, x, str(Path(input).resolve()), truth
+        kind, x, lat = read_coarse_input(input, samples)
+        source = {"source": lat.spec or lat.source, "input": lat.provenance()}
+        return kind, x, source, recorded_truth(lat)
     L_fine = int(L or model.meta["L"])
     n = coarse_size(L_fine, factor**repeat, coarsen)
     stage_sizes(n, factor, repeat, model)  # fail before simulating
-    truth = _fresh_ground_truth(model, L_fine, samples or 64, seed, out, progress)
-    spins = read_ensemble(truth, datasets=("spins",))["spins"]
+    truth, spins = _fresh_ground_truth(model, L_fine, samples or 64, seed, out, progress)
     if coarsen == "fourier":
         x = fourier_truncate(spins.astype(np.float64), n).numpy()
     else:
         x = block_spins(spins, L_fine // n)
-    return coarsen, x, str(truth), truth
+    source = str(truth) if truth is not spins else "fresh Monte Carlo (in memory)"
+    return coarsen, x, {"source": source}, truth
 
 
-def _square(x: np.ndarray) -> np.ndarray:
-    if x.ndim != 3 or x.shape[1] != x.shape[2]:
-        raise IsingScaleError(f"coarse lattices must be square, got shape {x.shape[1:]}")
-    return x
+def recorded_truth(lat) -> Path | str | None:
+    """The fine lattices a coarse input records as its ``source`` (``coarsen`` writes it, with
+    ``source_L``), when that source still exists; else None."""
+    src, source_L = lat.attrs.get("source"), lat.attrs.get("source_L", -1)
+    if not src or int(source_L) <= 0:
+        return None
+    src = str(src)
+    if Path(src).exists():
+        return Path(src)
+    head = src.rpartition(":")[0]
+    return src if head and Path(head).is_file() else None
 
 
 def _fresh_ground_truth(
-    model: SkildModel, L_fine: int, samples: int, seed: int, out: Path, progress: bool
-) -> Path:
+    model: SkildModel, L_fine: int, samples: int, seed: int, out: Path | None, progress: bool
+) -> tuple[Path | np.ndarray, np.ndarray]:
+    """(the ground truth, its spins): Monte Carlo at L_fine and the checkpoint's T, written
+    beside ``out`` (OUT_truth.h5), or, for ``out=None``, simulated in a temporary folder and
+    kept in memory (the ground truth is then the spins themselves)."""
+    import tempfile
+
+    from ..io import read_ensemble
     from ..mc.simulate import simulate
 
-    truth = out.with_name(out.stem + "_truth.h5")
     kwargs = {} if model.temperature is None else {"T": model.temperature}
-    res = simulate(
-        L_fine, samples=samples, seed=seed, out=truth, overwrite=True, progress=progress, **kwargs
-    )
-    return Path(getattr(res, "path", truth))
+    with tempfile.TemporaryDirectory() as tmp:
+        truth = Path(tmp) / "truth.h5" if out is None else out.with_name(out.stem + "_truth.h5")
+        kwargs.update(samples=samples, seed=seed, out=truth, overwrite=True, progress=progress)
+        res = simulate(L_fine, **kwargs)
+        truth = Path(getattr(res, "path", truth))
+        spins = read_ensemble(truth, datasets=("spins",))["spins"]
+    return (spins, spins) if out is None else (truth, spins)
