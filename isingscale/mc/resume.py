@@ -37,7 +37,10 @@ def _group(writer: EnsembleWriter, chains: Chains):
 
 
 def save_state(writer: EnsembleWriter, chains: Chains, *, n: int) -> None:
-    """Store the chains' state for sample count ``n`` in the slot not holding the current one."""
+    """Store the chains' state for sample count ``n`` in the slot not holding the current one
+    (nothing for an in-memory run, which cannot be resumed)."""
+    if writer.path is None:
+        return
     g = _group(writer, chains)
     tags = g["n_samples"][:]
     slot = 1 if tags[0] == writer.n_samples else 0
@@ -51,6 +54,8 @@ def save_state(writer: EnsembleWriter, chains: Chains, *, n: int) -> None:
 
 def restore_state(writer: EnsembleWriter, chains: Chains) -> bool:
     """Load the chains' state matching the file's sample count; False if there is none."""
+    if writer.path is None:  # in memory: always a new run
+        return False
     f, n = writer.h5file, writer.n_samples
     if "_state" not in f:
         if n:

@@ -33,7 +33,7 @@ import os
 import sys
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +48,14 @@ from ..constants import (
     THERMALIZE_MAX,
 )
 from ..errors import IsingScaleError
-from ..io import EnsembleWriter, append_ensemble, create_ensemble, read_attrs, read_ensemble
+from ..io import (
+    ArrayWriter,
+    EnsembleWriter,
+    append_ensemble,
+    ensemble_writer,
+    read_attrs,
+    read_ensemble,
+)
 from . import kernels
 from .chains import Chains, J
 from .resume import restore_state, save_state
@@ -82,7 +89,7 @@ class SimulationResult:
     counted in flipped spins; "L^2 flips" means L^2 flipped spins per chain.
     """
 
-    path: Path
+    path: Path | None  # None: an in-memory run (out=None); the lattices are in ``spins``
     n_samples: int  # samples in the file now
     n_new: int  # samples written by this call
     elapsed: float  # seconds, this call
@@ -106,12 +113,14 @@ class SimulationResult:
     binder: float
     binder_error: float
     binder_reference: float  # U4* at Tc; nan away from Tc
+    spins: np.ndarray | None = field(default=None, repr=False)  # in-memory run: int8 (n, L, L)
 
     def summary(self) -> str:
         """Human-readable multi-line summary (what ``isingscale simulate`` prints)."""
         z = (self.energy - self.energy_exact) / self.energy_error if self.energy_error > 0 else 0
+        where = "in memory" if self.path is None else f"in {self.path}"
         lines = [
-            f"wrote {self.n_new} samples ({self.n_samples} in {self.path}) in {self.elapsed:.1f} s",
+            f"wrote {self.n_new} samples ({self.n_samples} {where}) in {self.elapsed:.1f} s",
             f"throughput        {self.flips_per_second / 1e6:.1f} M flipped spins/s",
             f"thermalization    {self.thermalization_flips:.3g} L^2 flipped spins per chain "
             f"({self.thermalization_rule}): "
@@ -197,8 +206,10 @@ def simulate(
     schedule : ``calibrated`` | ``fixed`` | ``threshold`` (biased; see module docstring).
     interval : updates between saves for ``schedule="fixed"``.
     algorithm : ``wolff`` | ``sw`` | ``metropolis``.
-    out : output file; default :func:`default_path`.
-    resume : continue an existing file's chains up to ``samples`` (a missing file starts
+    out : output file (``isingscale simulate`` defaults to :func:`default_path`). None:
+        nothing is written; the result holds the lattices (``result.spins``, int8
+        (samples, L, L)).
+    resume : continue the file ``out``'s chains up to ``samples`` (a missing file starts
         fresh); L, T, seed, chains, algorithm and schedule must match the file. Chains
         already thermalized are continued as they are (``thermalize`` is then not used).
     overwrite : replace an existing file.
@@ -207,7 +218,7 @@ def simulate(
     Returns
     -------
     SimulationResult
-        The file path and statistics over every sample in the file.
+        The file path (or the spins) and statistics over every sample.
     """
     config = _config(
         L=L,
@@ -222,7 +233,9 @@ def simulate(
         interval=interval,
         algorithm=algorithm,
     )
-    path = Path(out) if out is not None else default_path(L, T, algorithm, seed)
+    if resume and out is None:
+        raise IsingScaleError("resume continues a file: give out")
+    path = Path(out) if out is not None else None
     if resume and config["chains"] is None and path.exists():
         config["chains"] = int(read_attrs(path).get("chains", 0)) or None
     config["chains"] = int(config["chains"] or default_chains())
@@ -238,7 +251,8 @@ def simulate(
         writer.close()
     elapsed = time.perf_counter() - t0
     work = int(mc.thermalization.flipped.sum()) + int(mc.production.flipped.sum()) - produced_before
-    return _result(path, mc, n_new=writer.n_samples - n_before, elapsed=elapsed, work=work)
+    n_new = writer.n_samples - n_before
+    return _result(path, writer, mc, n_new=n_new, elapsed=elapsed, work=work)
 
 
 def _start(writer: EnsembleWriter, mc: Chains, *, config: dict, progress: bool) -> int:
@@ -346,8 +360,11 @@ def _unit_words(unit: str) -> str:
 # File handling: create or reopen; the resume state lives in isingscale.mc.resume.
 
 
-def _open(path: Path, config: dict, *, resume: bool, overwrite: bool) -> EnsembleWriter:
-    """Create the file, or reopen it to resume (its ensemble must match this run's)."""
+def _open(
+    path: Path | None, config: dict, *, resume: bool, overwrite: bool
+) -> EnsembleWriter | ArrayWriter:
+    """Create the file, or reopen it to resume (its ensemble must match this run's); None:
+    memory."""
     if resume and path.exists():
         keys = ("L", "T", "seed", "chains", "algorithm", "schedule")
         expect = {k: config[k] for k in keys}
@@ -360,7 +377,7 @@ def _open(path: Path, config: dict, *, resume: bool, overwrite: bool) -> Ensembl
     attrs = {k: ("none" if v is None else v) for k, v in config.items()}
     attrs["config"] = json.dumps(config)
     attrs["decorrelation_rule"] = _rule_text(config)
-    return create_ensemble(path, L=config["L"], kind="montecarlo", attrs=attrs, overwrite=overwrite)
+    return ensemble_writer(path, L=config["L"], kind="montecarlo", attrs=attrs, overwrite=overwrite)
 
 
 def _rule_text(config: dict) -> str:
@@ -425,7 +442,8 @@ def _thermalize(writer: EnsembleWriter, mc: Chains, *, config: dict, progress: b
     if config["schedule"] != "threshold":
         writer.attrs["interval"] = interval
     save_state(writer, mc, n=0)
-    writer.h5file.flush()
+    if writer.path is not None:
+        writer.h5file.flush()
     return interval
 
 
@@ -524,9 +542,15 @@ def binder_jackknife(m: np.ndarray, chain: np.ndarray | None = None) -> tuple[fl
     return float(u4), float(err)
 
 
-def _result(path: Path, mc: Chains, *, n_new: int, elapsed: float, work: int) -> SimulationResult:
-    attrs = read_attrs(path)
-    data = read_ensemble(path, datasets=("energy", "magnetization", "chain"))
+def _result(
+    path: Path | None, writer, mc: Chains, *, n_new: int, elapsed: float, work: int
+) -> SimulationResult:
+    """The statistics of the file ``path``, or (None) of the in-memory ``writer``."""
+    if path is None:
+        attrs, data = writer.attrs, writer.arrays()
+    else:
+        attrs = read_attrs(path)
+        data = read_ensemble(path, datasets=("energy", "magnetization", "chain"))
     e, m, chain = data["energy"], data["magnetization"], data["chain"]
     e_mean, e_err, e_tau = stats.mean_error(e, chain=chain)
     am_mean, am_err, _ = stats.mean_error(np.abs(m), chain=chain)
@@ -561,6 +585,7 @@ def _result(path: Path, mc: Chains, *, n_new: int, elapsed: float, work: int) ->
         binder=u4,
         binder_error=u4_err,
         binder_reference=BINDER_CRITICAL if abs(T - T_C) < 1e-9 else math.nan,
+        spins=data["spins"] if path is None else None,
     )
 
 
@@ -573,5 +598,6 @@ def _exact_energy(L: int, T: float) -> float:
 def result_dict(result: SimulationResult) -> dict:
     """The result as a JSON-friendly dict."""
     d = asdict(result)
+    d.pop("spins")
     d["path"] = str(result.path)
     return d
