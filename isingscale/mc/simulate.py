@@ -206,9 +206,8 @@ def simulate(
     schedule : ``calibrated`` | ``fixed`` | ``threshold`` (biased; see module docstring).
     interval : updates between saves for ``schedule="fixed"``.
     algorithm : ``wolff`` | ``sw`` | ``metropolis``.
-    out : output file (``isingscale simulate`` defaults to :func:`default_path`). None:
-        nothing is written; the result holds the lattices (``result.spins``, int8
-        (samples, L, L)).
+    out : output file (the CLI's default: :func:`default_path`); None: nothing is written,
+        the result holds the lattices (``result.spins``, int8 (samples, L, L)).
     resume : continue the file ``out``'s chains up to ``samples`` (a missing file starts
         fresh); L, T, seed, chains, algorithm and schedule must match the file. Chains
         already thermalized are continued as they are (``thermalize`` is then not used).
@@ -233,12 +232,7 @@ def simulate(
         interval=interval,
         algorithm=algorithm,
     )
-    if resume and out is None:
-        raise IsingScaleError("resume continues a file: give out")
-    path = Path(out) if out is not None else None
-    if resume and config["chains"] is None and path.exists():
-        config["chains"] = int(read_attrs(path).get("chains", 0)) or None
-    config["chains"] = int(config["chains"] or default_chains())
+    path = _output(out, resume, config)
     t0 = time.perf_counter()
     mc = Chains(L, T=T, algorithm=algorithm, seed=seed, chains=config["chains"])
     writer = _open(path, config, resume=resume, overwrite=overwrite)
@@ -251,8 +245,19 @@ def simulate(
         writer.close()
     elapsed = time.perf_counter() - t0
     work = int(mc.thermalization.flipped.sum()) + int(mc.production.flipped.sum()) - produced_before
-    n_new = writer.n_samples - n_before
-    return _result(path, writer, mc, n_new=n_new, elapsed=elapsed, work=work)
+    return _result(path, writer, mc, n_new=writer.n_samples - n_before, elapsed=elapsed, work=work)
+
+
+def _output(out, resume: bool, config: dict) -> Path | None:
+    """The output file (None: memory); sets config["chains"] (on resume, the file's count
+    when none is given)."""
+    if resume and out is None:
+        raise IsingScaleError("resume continues a file: give out")
+    path = Path(out) if out is not None else None
+    if resume and config["chains"] is None and path.exists():
+        config["chains"] = int(read_attrs(path).get("chains", 0)) or None
+    config["chains"] = int(config["chains"] or default_chains())
+    return path
 
 
 def _start(writer: EnsembleWriter, mc: Chains, *, config: dict, progress: bool) -> int:
