@@ -3,8 +3,9 @@
 The public API is imported lazily (torch and numba load only when first used)::
 
     import isingscale as isc
-    path = isc.simulate(L=64, samples=1000)          # Wolff Monte Carlo at Tc -> HDF5
-    ds = isc.open_ensemble(path)                     # xarray Dataset (sample, y, x)
+    r = isc.simulate(L=64, samples=1000, out="mc.h5")  # Wolff Monte Carlo at Tc -> HDF5
+    ds = isc.open_ensemble(r.path)                     # xarray Dataset (sample, y, x)
+    x = isc.simulate(L=64, samples=1000).spins         # no out: numpy int8 (n, L, L)
 """
 
 from __future__ import annotations
