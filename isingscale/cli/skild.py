@@ -233,8 +233,8 @@ def coarsen(input_path, factor, method, out, values, T, binarize, overwrite):
     default=None,
     metavar="SOURCE",
     help="Coarse lattices, any lattice source: a continuous field = Fourier-coarsened, ±1 "
-    "spins = block spins.  Default: fresh Monte Carlo lattices, coarse-grained here and used "
-    "as ground truth.",
+    "spins = block spins (--binarize: a field's signs, as block spins).  Default: fresh Monte "
+    "Carlo lattices, coarse-grained here and used as ground truth.",
 )
 @click.option(
     "--images",
