@@ -133,6 +133,7 @@ def bench_correlate_command(
     from .ensemble import open_ensemble
 
     log = log or (lambda msg: None)
+    load_before = _load_average()
     tmp = Path(tempfile.mkdtemp(prefix="isingscale-bench-correlate-"))
     try:
         if file is None:
@@ -178,7 +179,17 @@ def bench_correlate_command(
         "command_max_diff": float(np.max(np.abs(command_g4c - plain))),
         "kernel_max_diff": float(np.max(np.abs(fast - plain))),
         "cores": usable_cores(),
+        "load": (load_before, _load_average()),
     }
+
+
+def _load_average() -> float:
+    """The 1-minute load average (runnable processes; nan where the OS has none): how busy
+    the machine was, which wall-clock ratios depend on."""
+    try:
+        return float(os.getloadavg()[0])
+    except (AttributeError, OSError):
+        return float("nan")
 
 
 def format_command_table(res: dict) -> str:
@@ -197,6 +208,8 @@ def format_command_table(res: dict) -> str:
             f"   {res['kernel_ratio']:6.1f}x",
             f"  CPU seconds: numpy {res['plain_cpu']:.2f}, the whole command "
             f"{res['command_cpu']:.2f} (all threads): {res['cpu_ratio']:.1f}x",
+            f"  1-minute load average {res['load'][0]:.1f} at the start, {res['load'][1]:.1f} at "
+            f"the end, on {res['cores']} cores (wall ratios need the cores free)",
             f"  max |G4c difference| from numpy: command {res['command_max_diff']:.1e}, "
             f"kernel {res['kernel_max_diff']:.1e}",
         ]
