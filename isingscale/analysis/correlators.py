@@ -59,6 +59,9 @@ def check_shapes(shapes: Sequence[str]) -> tuple[str, ...]:
 
 # Bytes of float64 lattices per FFT call: the copy and its transform stay in cache (16 at L = 128).
 _FFT_BYTES = 1 << 21
+# Threads measuring chunks in-process, one per core up to this: each holds one chunk of about
+# 16 MiB of spins and its working memory (a few MiB) at a time.
+MAX_THREADS = 8
 
 
 def correlation_map(power: np.ndarray, L: int) -> np.ndarray:
@@ -277,9 +280,6 @@ def accumulate(
         while pending:
             done(pending.popleft())
     return acc
-
-
-MAX_THREADS = 8  # threads measuring chunks: each holds a chunk (about 16 MiB of spins) at once
 
 
 def usable_cores() -> int:

@@ -1,15 +1,16 @@
 """Numba kernels for lattice four-point products on bit-packed spins.
 
 Only arrays and scalars in and out. :func:`lattice_products` and :func:`add_power` run on one
-core and release the GIL, so callers spread them over threads (one chunk of lattices per
-thread): numba's own thread pool (OpenMP) spins between calls, which costs CPU time on a busy
-machine. Each row of an L x L lattice of +-1 spins is packed
-into 64-bit words, bit x set where s(x, y) = -1. The product of spins is then the XOR of
-their bits (an odd number of -1 factors is a set bit), so the lattice average of a product
-of k shifted copies is ``1 - 2 popcount(XOR of shifted rows) / L^2``. A shift along y is a
-row index; a shift along x is a rotation of the packed row, read out of a doubled copy.
-The square's product is that of two x-pairs a distance r apart along y, so one XOR row
-T = A ^ rot_r(A) per r serves it (and the x-pair, rectangle and collinear terms).
+core and release the GIL, so callers spread them over threads (one chunk of lattices each):
+numba's own thread pool (OpenMP) spins between calls, which costs CPU time on a busy machine.
+
+Each row of an L x L lattice of +-1 spins is packed into 64-bit words, bit x set where
+s(x, y) = -1. The product of spins is then the XOR of their bits (an odd number of -1 factors
+is a set bit), so the lattice average of a product of k shifted copies is
+``1 - 2 popcount(XOR of shifted rows) / L^2``. A shift along y is a row index; a shift along x
+is a rotation of the packed row, read out of a doubled copy. The square's product is that of
+two x-pairs a distance r apart along y, so one XOR row T = A ^ rot_r(A) per r serves it (and
+the x-pair, rectangle and collinear terms).
 """
 
 from __future__ import annotations
