@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import IsingScaleError
-from ..io import writable_dir
+from ..io import writable_dir, write_netcdf
 from ..lattices import check_same_L, open_lattices, source_list, unique_names
 from .agreement import agreement
 from .correlators import SHAPES, check_shapes, measure, sample_count
@@ -105,7 +105,7 @@ def correlate(
         return ds
     from . import plots
 
-    ds.to_netcdf(out / "correlations.nc", engine="h5netcdf")
+    write_netcdf(ds, out / "correlations.nc")
     plots.plot_all(ds, out)
     (out / "report.md").write_text(report_markdown(ds, notes))
     ds.attrs["out"] = str(out)
