@@ -96,7 +96,11 @@ def correlate(
         provenance = background.submit(
             lambda: [lat.provenance(sha256=out is not None, progress=progress) for lat in lats]
         )
-        ds = _measure_with(scheduler, lats, labels, shapes, n_blocks, progress, binarize)
+        try:
+            ds = _measure_with(scheduler, lats, labels, shapes, n_blocks, progress, binarize)
+        except BaseException:
+            provenance.cancel()  # no hashing of the inputs for a run that failed (if not begun)
+            raise
         warm.result()
         provenance = provenance.result()
     ds, notes = _with_references(ds, lats, shapes, reference_ensemble=labels[0])
