@@ -444,3 +444,17 @@ def file_sha256(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def write_netcdf(ds, path: str | os.PathLike) -> None:
+    """An xarray Dataset ``ds`` to a netCDF4 file through h5netcdf: what ``ds.to_netcdf(path,
+    engine="h5netcdf")`` writes, without the lock it takes against dask schedulers (looking
+    for one imports dask.distributed, 0.1-0.2 s of a command's CPU time; the Dataset's
+    variables must be in memory, and one thread writes the file)."""
+    from xarray.backends import H5NetCDFStore
+
+    store = H5NetCDFStore.open(os.fspath(path), mode="w", lock=False)
+    try:
+        ds.dump_to_store(store)
+    finally:
+        store.close()

@@ -21,14 +21,18 @@ The four-point products come from the bit-packed Numba kernel in
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import xarray as xr
 
 from ..errors import IsingScaleError
+from ..lattices import Lattices
 from . import kernels
 from .errors import DEFAULT_BLOCKS, BlockAccumulator, block_index, jackknife
 from .radial import radial_bins, radial_mean
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 SHAPES = ("square", "collinear", "rectangle")
 
@@ -55,14 +59,9 @@ def check_shapes(shapes: Sequence[str]) -> tuple[str, ...]:
 
 # Bytes of float64 lattices per FFT call: the copy and its transform stay in cache (16 at L = 128).
 _FFT_BYTES = 1 << 21
-
-
-def power_spectra(spins: np.ndarray) -> np.ndarray:
-    """Per-sample |rfft2(s)|^2 (n, L, L // 2 + 1): the half plane k_x >= 0 of |F(k)|^2."""
-    from scipy import fft
-
-    F = fft.rfft2(np.asarray(spins, dtype=np.float64), workers=-1)
-    return F.real**2 + F.imag**2
+# Threads measuring chunks in-process, one per core up to this: each holds one chunk of about
+# 16 MiB of spins and its working memory (a few MiB) at a time.
+MAX_THREADS = 8
 
 
 def correlation_map(power: np.ndarray, L: int) -> np.ndarray:
@@ -71,17 +70,20 @@ def correlation_map(power: np.ndarray, L: int) -> np.ndarray:
     return np.fft.irfft2(power, s=(L, L)) / (L * L)
 
 
-def add_chunk(
-    acc: BlockAccumulator, start: int, spins: np.ndarray, *, shapes: Sequence[str]
-) -> None:
-    """Add lattices start, start + 1, ... (spins (n, L, L) int8 of +-1) to ``acc``.
+def chunk_terms(
+    start: int, spins: np.ndarray, *, shapes: Sequence[str], n_samples: int, n_blocks: int
+) -> tuple[dict[str, np.ndarray], dict[int, np.ndarray]]:
+    """What lattices start, start + 1, ... (spins (n, L, L) int8 of +-1) add to the sums.
 
-    Per sample: m, |m|, m^2, m^4 and the four-point products ``P4_<shape>[_x|_y]``
-    (n, L/2 + 1), from the bit-packed kernel; per block: the sum of |F(k)|^2 (``power``),
-    from which the two-point map and the spectrum follow linearly. Each block's power is
-    summed in sample order in groups of at most _FFT_BYTES of float64 lattices, so the sums
-    depend only on the chunk boundaries.
+    Returns (per-sample values: m, |m|, m^2, m^4 and the four-point products
+    ``P4_<shape>[_x|_y]`` (n, L/2 + 1), from the bit-packed kernel; {block: sum of |F(k)|^2
+    over this chunk's samples in that block} (L, L // 2 + 1), from which the two-point map
+    and the spectrum follow linearly). Each block's power is summed in sample order, so the
+    sums depend only on the chunk boundaries. Touches no shared state and runs on one core
+    with the GIL released (the kernel, the FFT), so chunks go to threads.
     """
+    from scipy import fft
+
     spins = np.ascontiguousarray(spins, dtype=np.int8)
     n, L = len(spins), spins.shape[-1]
     prod, total = kernels.lattice_products(
@@ -92,16 +94,38 @@ def add_chunk(
     for shape in shapes:
         for name, row in _P4_ROWS[shape].items():
             values[name] = prod[:, row, :]
-    acc.add(start, values)
-    power = acc.sums.setdefault("power", np.zeros((acc.n_blocks, L, L // 2 + 1)))
-    blocks = block_index(start, start + n, acc.n_samples, acc.n_blocks)
+    blocks = block_index(start, start + n, n_samples, n_blocks)
     step = max(1, _FFT_BYTES // (8 * L * L))
+    power = {}
     for b in np.unique(blocks):
         seg = np.flatnonzero(blocks == b)
-        block_sum = np.zeros((L, L // 2 + 1))
+        power[int(b)] = block_sum = np.zeros((L, L // 2 + 1))
         for a in range(seg[0], seg[-1] + 1, step):
-            block_sum += power_spectra(spins[a : min(a + step, seg[-1] + 1)]).sum(axis=0)
-        power[b] += block_sum
+            part = spins[a : min(a + step, seg[-1] + 1)].astype(np.float64)
+            kernels.add_power(fft.rfft2(part, workers=1), block_sum)
+    return values, power
+
+
+def add_terms(
+    acc: BlockAccumulator, start: int, terms: tuple[dict[str, np.ndarray], dict[int, np.ndarray]]
+) -> None:
+    """Add :func:`chunk_terms` of the lattices from ``start`` on to ``acc`` (in sample order)."""
+    values, power = terms
+    acc.add(start, values)
+    L = next(iter(power.values())).shape[0]
+    sums = acc.sums.setdefault("power", np.zeros((acc.n_blocks, L, L // 2 + 1)))
+    for b, block_sum in power.items():
+        sums[b] += block_sum
+
+
+def add_chunk(
+    acc: BlockAccumulator, start: int, spins: np.ndarray, *, shapes: Sequence[str]
+) -> None:
+    """Add lattices start, start + 1, ... (spins (n, L, L) int8 of +-1) to ``acc``: per
+    sample, m, |m|, m^2, m^4 and ``P4_<shape>[_x|_y]``; per block, ``power`` (see
+    :func:`chunk_terms`)."""
+    terms = chunk_terms(start, spins, shapes=shapes, n_samples=acc.n_samples, n_blocks=acc.n_blocks)
+    add_terms(acc, start, terms)
 
 
 def _pair(C: np.ndarray, dx, dy) -> np.ndarray:
@@ -204,31 +228,72 @@ def _accumulate_distributed(
     return acc
 
 
+def sample_count(ds) -> int:
+    """Samples of an ensemble Dataset or of a :class:`~isingscale.lattices.Lattices`."""
+    return int(ds.n_samples) if isinstance(ds, Lattices) else int(ds.sizes["sample"])
+
+
 def accumulate(
-    ds: xr.Dataset, *, shapes: Sequence[str], n_blocks: int, progress=None, client=None
+    ds, *, shapes: Sequence[str], n_blocks: int, progress=None, client=None
 ) -> BlockAccumulator:
     """Stream an ensemble's spins chunk by chunk into per-block sums (bounded memory).
 
-    client: a dask.distributed Client; then each chunk is a task that reads its samples
-    from the ensemble file on a worker, and only per-block sums travel back.
+    ds: an ensemble Dataset (:func:`~isingscale.analysis.ensemble.open_ensemble`) or a
+    :class:`~isingscale.lattices.Lattices` read as spins (streamed without dask). Chunks are
+    read and measured by one thread per core (at most :data:`MAX_THREADS`), at most one
+    more chunk than threads in memory, and added in sample order, so the sums do not
+    depend on the threads. client: a dask.distributed Client (Dataset only); then each chunk
+    is a task that reads its samples from the ensemble file on a worker, and only per-block
+    sums travel back.
     """
-    from .ensemble import iter_spin_chunks
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .ensemble import chunk_reader
 
     if client is not None:
         return _accumulate_distributed(
             ds, client, shapes=shapes, n_blocks=n_blocks, progress=progress
         )
-    acc = BlockAccumulator(ds.sizes["sample"], n_blocks)
-    for start, spins in iter_spin_chunks(ds):
-        add_chunk(acc, start, spins, shapes=shapes)
+    acc = BlockAccumulator(sample_count(ds), n_blocks)
+    bounds, read = chunk_reader(ds)
+
+    def work(i: int):
+        terms = chunk_terms(
+            bounds[i], read(i), shapes=shapes, n_samples=acc.n_samples, n_blocks=acc.n_blocks
+        )
+        return bounds[i], bounds[i + 1], terms
+
+    def done(future) -> None:
+        start, stop, terms = future.result()
+        add_terms(acc, start, terms)
         if progress is not None:
-            progress.update(len(spins))
-        del spins  # before the next chunk is read: two chunks in memory at a time, not three
+            progress.update(stop - start)
+
+    threads = min(MAX_THREADS, usable_cores(), len(bounds) - 1)
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="isingscale") as pool:
+        pending = deque()
+        for i in range(len(bounds) - 1):
+            pending.append(pool.submit(work, i))
+            if len(pending) > threads:
+                done(pending.popleft())
+        while pending:
+            done(pending.popleft())
     return acc
 
 
+def usable_cores() -> int:
+    """Cores this process may use (its CPU affinity, e.g. under taskset or CI)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def measure(
-    ds: xr.Dataset,
+    ds,
     *,
     shapes: Sequence[str] = ("square",),
     n_blocks: int = DEFAULT_BLOCKS,
@@ -237,6 +302,9 @@ def measure(
 ) -> xr.Dataset:
     """Every correlator and observable of one ensemble, with jackknife errors, in one pass.
 
+    ds: an ensemble Dataset (:func:`~isingscale.analysis.ensemble.open_ensemble`) or a
+    :class:`~isingscale.lattices.Lattices` read as spins
+    (:func:`~isingscale.analysis.ensemble.spin_lattices`); attributes ``L``, ``T``, ``J``.
     client: optional dask.distributed Client that computes the chunks (see :func:`accumulate`).
 
     Returns a Dataset over ``r`` = 0 ... L/2 and ``k`` holding ``G2`` (axis), ``G2_radial``
@@ -244,6 +312,8 @@ def measure(
     full four-point average), ``S`` (power spectrum) and the scalars of
     :mod:`isingscale.analysis.observables` plus ``spectrum_exponent``; each with an ``_err``.
     """
+    import xarray as xr
+
     from . import observables, spectrum
 
     shapes = check_shapes(shapes)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
-import dask.array as da
 import numpy as np
-import xarray as xr
 
 from ..errors import IsingScaleError
 from ..lattices import Lattices, check_same_L, default_chunk, open_lattices, unique_names
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 
 def open_ensemble(
@@ -46,10 +47,11 @@ def open_ensemble(
     and attributes: the source's metadata (``L``, ``T``, ``J``, ``kind``, ``n_samples``, ...),
     ``source``, ``binarized``, ``values`` (the convention), ``provenance`` (JSON, no sha256).
     """
-    lat = open_lattices(source, values=values, T=T, binarize=binarize, name=name)
-    if binarize and not lat.binarize:
-        lat = lat.binarized()
-    lat.check_spins()
+    import xarray as xr
+
+    lat = spin_lattices(
+        open_lattices(source, values=values, T=T, binarize=binarize, name=name), binarize=binarize
+    )
     if isinstance(chunks, dict):
         chunks = chunks.get("sample")
     chunk = int(chunks) if chunks else default_chunk(lat.L)
@@ -67,9 +69,23 @@ def open_ensemble(
     return ds
 
 
+def spin_lattices(lat: Lattices, *, binarize: bool = False) -> Lattices:
+    """``lat`` read as spins (its signs when ``binarize``), or the one-line reason it cannot be.
+
+    What :func:`isingscale.analysis.correlators.measure` streams without dask (the
+    in-process ``correlate``); :func:`open_ensemble` wraps the same lattices lazily."""
+    if binarize and not lat.binarize:
+        lat = lat.binarized()
+    lat.check_spins()
+    return lat
+
+
 def _variables(lat: Lattices, chunk: int) -> dict[str, xr.Variable]:
     """Dask-backed ``spins`` (convention applied per chunk), ``field`` for continuous data,
     and an ensemble file's other datasets, ``chunk`` samples per chunk."""
+    import dask.array as da
+    import xarray as xr
+
     raw = lat.raw
     stored = da.from_array(
         raw.data,
@@ -120,6 +136,8 @@ def open_ensembles(
     per-sample scalars); ``n_samples`` (dim ensemble) records each source's own length.
     Mismatched L is an :class:`IsingScaleError` naming both sources.
     """
+    import xarray as xr
+
     lats = [open_lattices(s, values=values, T=T, binarize=binarize) for s in list(sources)]
     if not lats:
         raise IsingScaleError("no ensemble files given")
@@ -140,29 +158,41 @@ def open_ensembles(
     return out
 
 
-def iter_spin_chunks(ds: xr.Dataset) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (first sample index, int8 spins of one chunk) in sample order; bounded memory.
-
-    The next chunk is read in a background thread while the caller works on this one
-    (decompression and the correlators' kernels release the GIL), so at most two chunks
-    are held at a time.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
+def chunk_reader(ds: xr.Dataset | Lattices) -> tuple[list[int], Callable[[int], np.ndarray]]:
+    """(bounds, read): chunk i holds samples bounds[i]:bounds[i + 1], and read(i) returns its
+    int8 spins. ds: an ensemble Dataset (its dask chunks) or a :class:`Lattices` read as
+    spins (chunks of about 16 MiB, the default of :func:`open_ensemble`, no dask). read is
+    thread-safe: every call opens the file afresh."""
+    if isinstance(ds, Lattices):
+        size = default_chunk(ds.L)
+        bounds = list(range(0, ds.n_samples, size)) + [ds.n_samples]
+        return bounds, lambda i: ds.read(bounds[i], bounds[i + 1])
     spins = ds["spins"].data
-    if not isinstance(spins, da.Array):
-        yield 0, np.ascontiguousarray(spins, dtype=np.int8)
-        return
-    bounds = np.cumsum((0,) + tuple(spins.chunks[0]))
+    if not hasattr(spins, "chunks"):  # numpy-backed
+        return [0, len(spins)], lambda i: np.ascontiguousarray(spins, dtype=np.int8)
+    bounds = [int(b) for b in np.cumsum((0,) + tuple(spins.chunks[0]))]
 
     def read(i: int) -> np.ndarray:
         block = spins[bounds[i] : bounds[i + 1]].compute(scheduler="synchronous")
         return np.ascontiguousarray(block, dtype=np.int8)
 
+    return bounds, read
+
+
+def iter_spin_chunks(ds: xr.Dataset | Lattices) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (first sample index, int8 spins of one chunk) in sample order; bounded memory.
+
+    ds: as in :func:`chunk_reader`. The next chunk is read in a background thread while the
+    caller works on this one (decompression and the correlators' kernels release the GIL),
+    so at most two chunks are held at a time.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    bounds, read = chunk_reader(ds)
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(read, 0)
         for i in range(len(bounds) - 1):
             block = pending.result()
             if i + 2 < len(bounds):
                 pending = pool.submit(read, i + 1)
-            yield int(bounds[i]), block
+            yield bounds[i], block

@@ -1,12 +1,16 @@
 """Numba kernels for lattice four-point products on bit-packed spins.
 
-Only arrays and scalars in and out. Each row of an L x L lattice of +-1 spins is packed
-into 64-bit words, bit x set where s(x, y) = -1. The product of spins is then the XOR of
-their bits (an odd number of -1 factors is a set bit), so the lattice average of a product
-of k shifted copies is ``1 - 2 popcount(XOR of shifted rows) / L^2``. A shift along y is a
-row index; a shift along x is a rotation of the packed row, read out of a doubled copy.
-The square's product is that of two x-pairs a distance r apart along y, so one XOR row
-T = A ^ rot_r(A) per r serves it (and the x-pair, rectangle and collinear terms).
+Only arrays and scalars in and out. :func:`lattice_products` and :func:`add_power` run on one
+core and release the GIL, so callers spread them over threads (one chunk of lattices each):
+numba's own thread pool (OpenMP) spins between calls, which costs CPU time on a busy machine.
+
+Each row of an L x L lattice of +-1 spins is packed into 64-bit words, bit x set where
+s(x, y) = -1. The product of spins is then the XOR of their bits (an odd number of -1 factors
+is a set bit), so the lattice average of a product of k shifted copies is
+``1 - 2 popcount(XOR of shifted rows) / L^2``. A shift along y is a row index; a shift along x
+is a rotation of the packed row, read out of a doubled copy. The square's product is that of
+two x-pairs a distance r apart along y, so one XOR row T = A ^ rot_r(A) per r serves it (and
+the x-pair, rectangle and collinear terms).
 """
 
 from __future__ import annotations
@@ -84,6 +88,26 @@ def _fill_rotation(D, R, shift, L, W):
             R[y, W - 1] &= mask
 
 
+@njit(cache=True)
+def _fill_xor_rotation(A, D, T, shift, L, W):
+    """T = A ^ (A rotated by ``shift``), as :func:`_fill_rotation` then XOR, in one pass."""
+    q = shift >> 6
+    o = np.uint64(shift & 63)
+    if o == 0:
+        for y in range(L):
+            for k in range(W):
+                T[y, k] = A[y, k] ^ D[y, q + k]
+    else:
+        back = np.uint64(64) - o
+        for y in range(L):
+            for k in range(W):
+                T[y, k] = A[y, k] ^ ((D[y, q + k] >> o) | (D[y, q + k + 1] << back))
+    if L & 63:
+        mask = (np.uint64(1) << np.uint64(L & 63)) - np.uint64(1)
+        for y in range(L):
+            T[y, W - 1] &= mask
+
+
 @njit(cache=True, inline="always")
 def _shift(y, d, L):
     """(y + d) mod L for 0 <= y < L and 0 <= d."""
@@ -107,7 +131,7 @@ def _square_count(T, r, L, W):
     return c
 
 
-@njit(parallel=True, cache=True, nogil=True)
+@njit(cache=True, nogil=True)
 def lattice_products(spins, rmax, square, pairs, collinear, rectangle):
     """Per-sample lattice averages of the products listed at the top of this module.
 
@@ -128,13 +152,13 @@ def lattice_products(spins, rmax, square, pairs, collinear, rectangle):
     asked[C_X : C_ANTI + 1] = pairs
     asked[P4_COLLINEAR_X : P4_COLLINEAR_Y + 1] = collinear
     asked[P4_RECT_X : P4_RECT_Y + 1] = rectangle
-    for i in prange(n):
-        D = np.empty((L, W2), dtype=np.uint64)
-        A = np.empty((L, W), dtype=np.uint64)
-        R1 = np.empty((L, W), dtype=np.uint64)
-        R2 = np.empty((L, W), dtype=np.uint64)
-        R3 = np.empty((L, W), dtype=np.uint64)
-        T = np.empty((L, W), dtype=np.uint64)
+    D = np.empty((L, W2), dtype=np.uint64)
+    A = np.empty((L, W), dtype=np.uint64)
+    R1 = np.empty((L, W), dtype=np.uint64)
+    R2 = np.empty((L, W), dtype=np.uint64)
+    R3 = np.empty((L, W), dtype=np.uint64)
+    T = np.empty((L, W), dtype=np.uint64)
+    for i in range(n):
         _pack_doubled(spins[i], D, L)
         _fill_rotation(D, A, 0, L, W)
         down = 0
@@ -143,8 +167,11 @@ def lattice_products(spins, rmax, square, pairs, collinear, rectangle):
         sums[i] = N - 2 * down
         c = np.zeros(N_PRODUCTS, dtype=np.int64)
         for r in range(rmax + 1):
-            _fill_rotation(D, R1, r, L, W)
-            np.bitwise_xor(A, R1, T)  # s(x,y) s(x+r,y)
+            if pairs:
+                _fill_rotation(D, R1, r, L, W)
+                np.bitwise_xor(A, R1, T)  # s(x,y) s(x+r,y)
+            else:
+                _fill_xor_rotation(A, D, T, r, L, W)
             c[:] = 0
             if square:
                 c[P4_SQUARE] = _square_count(T, r, L, W)
@@ -224,3 +251,13 @@ def shifted_products(spins, d):
         out[i, 1] = cy
         out[i, 2] = m
     return out
+
+
+@njit(cache=True, nogil=True)
+def add_power(F, out):
+    """out += sum_i |F[i]|^2 for complex F (n, a, b) and float64 out (a, b), in sample order."""
+    for i in range(F.shape[0]):
+        for y in range(F.shape[1]):
+            for x in range(F.shape[2]):
+                v = F[i, y, x]
+                out[y, x] += v.real * v.real + v.imag * v.imag

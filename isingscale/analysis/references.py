@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import xarray as xr
 
 from ..constants import BINDER_CRITICAL, T_C
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 # The CFT is a long-distance theory: references are compared from this r on.
 R_MIN_CFT = 4
@@ -49,6 +52,8 @@ def reference_curves(L: int, T: float, shapes: Sequence[str]) -> tuple[xr.Datase
     notes: list[str] = []
     rs = np.arange(L // 2 + 1)
     at_tc = bool(np.isfinite(T) and math.isclose(T, T_C, rel_tol=1e-6))
+    import xarray as xr
+
     ref = xr.Dataset(coords={"r": rs})
     nan = np.full(len(rs), np.nan)
     if not at_tc:

@@ -11,22 +11,23 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xarray as xr
 
 from ..errors import IsingScaleError
-from ..io import writable_dir
+from ..io import writable_dir, write_netcdf
 from ..lattices import check_same_L, open_lattices, source_list, unique_names
 from .agreement import agreement
-from .correlators import SHAPES, check_shapes, measure
-from .ensemble import open_ensemble
+from .correlators import SHAPES, check_shapes, measure, sample_count
 from .errors import DEFAULT_BLOCKS
 from .references import R_MIN_CFT, reference_curves
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 SCALAR_ROWS = (
     ("energy", "energy per site u"),
@@ -87,49 +88,80 @@ def correlate(
     shapes = check_shapes(shapes)
     labels = _check_inputs(lats, labels, n_blocks, scheduler)
     out = _prepare_out(out) if out is not None else None
-    L = check_same_L(lats)
-    from . import plots
-
-    if out is not None:  # matplotlib loads while the correlators run
-        preload = threading.Thread(target=plots.preload, daemon=True, name="isingscale-plots")
-        preload.start()
-    ensembles = [open_ensemble(lat, binarize=binarize) for lat in lats]
-    ds = _measure_with(scheduler, ensembles, labels, shapes, n_blocks, progress)
-    T = float(ensembles[0].attrs.get("T", np.nan))
-    ref, notes = reference_curves(L, T, shapes)
-    ds = xr.merge([ds, ref], combine_attrs="override")
-    ds["G4c"], ds["G4c_err"] = ds[f"G4c_{shapes[0]}"], ds[f"G4c_{shapes[0]}_err"]
-    ds.attrs.update(L=L, T=T, shapes=",".join(shapes), files=",".join(x.source for x in lats))
-    ds.attrs.update(
-        provenance=json.dumps(
-            [lat.provenance(sha256=out is not None, progress=progress) for lat in lats]
-        ),
-        reference_ensemble=labels[0],
-        r_min_cft=R_MIN_CFT,
-        binarize=int(binarize),
-        notes="; ".join(notes),
-        conventions=_CONVENTIONS,
-    )
-    for e in ensembles:
-        e.close()
+    check_same_L(lats)
+    # While the correlators run (their kernels, FFTs and reads release the GIL), another
+    # thread imports xarray and matplotlib, draws a first figure and hashes the inputs.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="isingscale-warm") as background:
+        warm = background.submit(_warm_up, out is not None)
+        provenance = background.submit(
+            lambda: [lat.provenance(sha256=out is not None, progress=progress) for lat in lats]
+        )
+        try:
+            ds = _measure_with(scheduler, lats, labels, shapes, n_blocks, progress, binarize)
+        except BaseException:
+            provenance.cancel()  # no hashing of the inputs for a run that failed (if not begun)
+            raise
+        warm.result()
+        provenance = provenance.result()
+    ds, notes = _with_references(ds, lats, shapes, reference_ensemble=labels[0])
+    ds.attrs.update(provenance=json.dumps(provenance), binarize=int(binarize))
     if out is None:
         return ds
-    ds.to_netcdf(out / "correlations.nc", engine="h5netcdf")
-    preload.join()
+    from . import plots
+
+    write_netcdf(ds, out / "correlations.nc")
     plots.plot_all(ds, out)
     (out / "report.md").write_text(report_markdown(ds, notes))
     ds.attrs["out"] = str(out)
     return ds
 
 
-def _measure_with(scheduler, ensembles, labels, shapes, n_blocks, progress) -> xr.Dataset:
-    """Every ensemble measured in this process (``scheduler`` None) or on a dask scheduler."""
+def _with_references(ds, lats, shapes, *, reference_ensemble) -> tuple[xr.Dataset, list[str]]:
+    """The measured Dataset with the reference curves, ``G4c`` (the first shape) and the
+    attributes that say what was compared; and the notes on missing references."""
+    import xarray as xr
+
+    L, T = lats[0].L, float(lats[0].attrs.get("T", np.nan))
+    ref, notes = reference_curves(L, T, shapes)
+    ds = xr.merge([ds, ref], combine_attrs="override")
+    ds["G4c"], ds["G4c_err"] = ds[f"G4c_{shapes[0]}"], ds[f"G4c_{shapes[0]}_err"]
+    ds.attrs.update(L=L, T=T, shapes=",".join(shapes), files=",".join(x.source for x in lats))
+    ds.attrs.update(
+        reference_ensemble=reference_ensemble,
+        r_min_cft=R_MIN_CFT,
+        notes="; ".join(notes),
+        conventions=_CONVENTIONS,
+    )
+    return ds, notes
+
+
+def _warm_up(plots: bool) -> None:
+    """Import what follows the correlators (xarray; with ``plots``, matplotlib and its fonts)."""
+    import xarray  # noqa: F401
+
+    if plots:
+        from . import plots as figures
+
+        figures.preload()
+
+
+def _measure_with(scheduler, lats, labels, shapes, n_blocks, progress, binarize) -> xr.Dataset:
+    """Every ensemble measured in this process (``scheduler`` None: the lattices streamed as
+    they are, no dask) or on a dask scheduler (lazy ensemble Datasets whose chunks are tasks)."""
+    from .ensemble import open_ensemble, spin_lattices
+
     if scheduler is None:
+        ensembles = [spin_lattices(lat, binarize=binarize) for lat in lats]
         return _measure_all(ensembles, labels, shapes, n_blocks, progress)
     from ..cluster import scheduler_client
 
-    with scheduler_client(scheduler) as client:
-        return _measure_all(ensembles, labels, shapes, n_blocks, progress, client=client)
+    ensembles = [open_ensemble(lat, binarize=binarize) for lat in lats]
+    try:
+        with scheduler_client(scheduler) as client:
+            return _measure_all(ensembles, labels, shapes, n_blocks, progress, client=client)
+    finally:
+        for e in ensembles:
+            e.close()
 
 
 def _check_inputs(lats, labels, n_blocks, scheduler) -> list[str]:
@@ -157,9 +189,10 @@ _CONVENTIONS = (
 
 
 def _measure_all(ensembles, labels, shapes, n_blocks, progress, client=None) -> xr.Dataset:
+    import xarray as xr
     from tqdm.auto import tqdm
 
-    total = sum(e.sizes["sample"] for e in ensembles)
+    total = sum(sample_count(e) for e in ensembles)
     bar = tqdm(total=total, unit="lattice", desc="correlate", disable=not progress, leave=False)
     try:
         parts = [

@@ -283,11 +283,11 @@ def _report_choice(ds: xr.Dataset) -> None:
 
 def write_outputs(ds: xr.Dataset, out: PathLike) -> Path:
     """``out/scaling.nc``, ``out/scaling.md`` (tables) and ``out/scaling.png`` (data and fits)."""
-    from ..io import writable_dir
+    from ..io import writable_dir, write_netcdf
     from .plots import plot_scaling
 
     out = writable_dir(out)
-    ds.to_netcdf(out / "scaling.nc", engine="h5netcdf")
+    write_netcdf(ds, out / "scaling.nc")
     (out / "scaling.md").write_text(report_markdown(ds))
     plot_scaling(ds, out / "scaling.png", EXPONENTS)
     return out

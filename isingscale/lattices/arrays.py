@@ -13,6 +13,7 @@ import h5py
 import numpy as np
 
 from ..errors import IsingScaleError
+from .chunks import read_lattices
 
 
 @dataclass
@@ -92,7 +93,8 @@ class MemoryArray(Array):
 
 
 class H5Array(Array):
-    """A dataset of an HDF5 file, reopened for each read (thread- and pickle-safe)."""
+    """A dataset of an HDF5 file, reopened for each read (thread- and pickle-safe); chunks of
+    whole lattices are inflated outside HDF5 (:mod:`.chunks`), without the GIL."""
 
     def __init__(self, path: Path, name: str, shape, dtype, n: int | None = None):
         super().__init__(shape, dtype)
@@ -104,7 +106,10 @@ class H5Array(Array):
         try:
             with h5py.File(self.path, "r") as f:
                 d = f[self.name]
-                return d[()] if d.ndim == 2 else d[start:stop]
+                if d.ndim == 2:
+                    return d[()]
+                block = read_lattices(d, start, stop) if stop > start else None
+                return d[start:stop] if block is None else block
         except OSError as e:
             raise IsingScaleError(
                 f"{self.path}:{self.name}: cannot read ({first_line(e)})"

@@ -152,3 +152,16 @@ def test_streaming_over_chunks_gives_identical_results(tmp_path):
     b = measure(open_ensemble(path, chunks=1000), shapes=SHAPES, n_blocks=10)
     for name in a.data_vars:
         np.testing.assert_allclose(a[name].values, b[name].values, rtol=1e-12, atol=1e-14)
+
+
+def test_lattices_without_dask_equal_the_ensemble_dataset(tmp_path):
+    """``correlate`` streams a Lattices (no dask) in the chunks an ensemble Dataset has by
+    default, through the same sums: bitwise the same results."""
+    from isingscale.analysis.ensemble import spin_lattices
+    from isingscale.lattices import open_lattices
+
+    path = write_ensemble(tmp_path / "e.h5", random_spins(50, 8, seed=4))
+    a = measure(spin_lattices(open_lattices(path)), shapes=SHAPES, n_blocks=10)
+    b = measure(open_ensemble(path), shapes=SHAPES, n_blocks=10)
+    for name in a.data_vars:
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
