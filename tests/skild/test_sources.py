@@ -235,3 +235,26 @@ def test_python_api_arrays_in_arrays_out(tmp_path, fine, tiny_checkpoint):
     path = isc.skild.generate(tiny_checkpoint, out=tmp_path / "g.h5", **kw)
     assert spins.dtype == np.int8 and spins.shape == (3, 16, 16)
     np.testing.assert_array_equal(spins, spins_of(path))
+
+
+def test_reading_options_reach_the_reader(tmp_path, fine, coarse, tiny_checkpoint):
+    """--values, --T and --binarize are those of correlate and import, passed to the reader."""
+    ok("coarsen", fine["native"], "--factor", 2, "--method", "block", "--out", tmp_path / "a.h5")
+    flipped = ("--values", "254,0", "--factor", 2, "--method", "block", "--out", tmp_path / "b.h5")
+    ok("coarsen", fine["png"], *flipped)  # 254 -> -1: every spin the other way
+    np.testing.assert_array_equal(spins_of(tmp_path / "b.h5"), -spins_of(tmp_path / "a.h5"))
+    ok("coarsen", fine["npy"], "--T", 2.5, "--factor", 2, "--out", tmp_path / "t.h5")
+    assert isc.read_attrs(tmp_path / "t.h5")["T"] == 2.5
+    field = isc.skild.coarsen(coarse["native"], factor=2)
+    np.save(tmp_path / "field.npy", field)
+    common = ("--factor", 2, "--checkpoint", tiny_checkpoint, "--steps", 2, *CPU)
+    ok(
+        "upsample",
+        "--input",
+        tmp_path / "field.npy",
+        "--binarize",
+        "--out",
+        tmp_path / "s.h5",
+        *common,
+    )
+    assert isc.read_attrs(tmp_path / "s.h5")["input_kind"] == "block"
