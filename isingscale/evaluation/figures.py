@@ -153,7 +153,7 @@ def draw_correlators(fig, reference: xr.Dataset, output: xr.Dataset, labels) -> 
         ax.legend(fontsize=7)
     n = (int(reference["n_samples"]), int(output["n_samples"]))
     fig.suptitle(
-        f"{labels[1]} ({n[1]} lattices) against {labels[0]} ({n[0]}); torus CFT in black",
+        f"{labels[1]}: {n[1]} lattices; {labels[0]}: {n[0]} lattices; torus CFT in black",
         fontsize=9,
     )
 
