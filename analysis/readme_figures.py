@@ -36,7 +36,7 @@ import isingscale as isc
 from isingscale.evaluation import correlator_figure
 from isingscale.evaluation.references import SEED_INPUTS, SEED_TRUTH, mc_ensemble
 
-DEFAULTS = dict(lattices=4, L=64, samples=400, mc_samples=4000, eval_L=32, eval_samples=300)
+DEFAULTS = dict(lattices=4, L=32, samples=400, mc_samples=4000, eval_L=32, eval_samples=200)
 QUICK = dict(lattices=2, L=16, samples=16, mc_samples=64, eval_L=16, eval_samples=24)
 EVAL_FACTORS, EVAL_METHODS = (2, 4), ("skild", "nearest", "fourier", "bicubic")
 
@@ -90,7 +90,9 @@ def evaluation_figure(
     factors=EVAL_FACTORS,
     methods=EVAL_METHODS,
 ) -> Path:
-    """evaluate's table at L: SKILD and the interpolation baselines, ×2 and ×4."""
+    """evaluate's table at L: SKILD and the interpolation baselines, ×2 and ×4 (a fresh run:
+    the previous one in ``work`` is removed)."""
+    shutil.rmtree(work / f"evaluate_L{L}", ignore_errors=True)
     res = isc.evaluation.evaluate(
         work / f"evaluate_L{L}",
         L=L,
