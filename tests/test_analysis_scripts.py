@@ -24,6 +24,7 @@ def _script(name: str):
 
 roundtrip = _script("skild_roundtrip")
 calibration = _script("skild_calibration")
+readme_figures = _script("readme_figures")
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +117,25 @@ def test_held_out_spins_are_the_cached_input_chain(tmp_path):
     more = held_out_spins(8, 6, tmp_path)  # the cached chain is extended, not redrawn
     np.testing.assert_array_equal(more[:4], few)
     assert (tmp_path / f"mc_L8_seed{SEED_INPUTS}.h5").exists()
+
+
+def test_readme_figures_at_tiny_sizes(tmp_path, tiny_checkpoint, capsys):
+    from PIL import Image
+
+    out = tmp_path / "figures"
+    args = [
+        "--quick",
+        "--out",
+        out,
+        "--workdir",
+        tmp_path / "work",
+        "--checkpoint",
+        tiny_checkpoint,
+    ]
+    assert readme_figures.main([str(a) for a in args]) == 0
+    printed = capsys.readouterr().out
+    for name in ("lattices", "correlators", "evaluation"):
+        png = out / f"{name}.png"
+        assert f"{name}.png" in printed and 1_000 < png.stat().st_size < 100_000, name
+    with Image.open(out / "lattices.png") as img:  # three rows: input, output, truth
+        assert img.mode == "L" and img.height > 2.5 * 128

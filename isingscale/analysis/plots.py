@@ -76,6 +76,25 @@ def curve_figure(
     matplotlib Figure (e.g. ``curve_figure(isc.correlate(...), "G2",
     references=(("G2_torus", "-"),))`` in a notebook)."""
     fig, ax, axr = _figure()
+    draw_curve(ax, axr, ds, name, sign=sign, ylabel=ylabel, references=references, dim=dim)
+    return fig
+
+
+def draw_curve(
+    ax,
+    axr,
+    ds: xr.Dataset,
+    name: str,
+    *,
+    sign: float = 1.0,
+    ylabel: str | None = None,
+    references: tuple[tuple[str, str], ...] = (),
+    dim: str = "r",
+) -> None:
+    """:func:`curve_figure` onto given axes: the curves on ``ax`` (log-log), the ratios to the
+    first ensemble on ``axr`` (errors combined in quadrature, the first's own relative error
+    about 1). ``ds`` has dims (ensemble, dim) with ``name`` and ``name_err``; references are
+    (variable, line style) pairs over ``dim``, drawn in black where finite."""
     x = ds[dim].values
     keep = x > 0
     base = sign * ds[name].isel(ensemble=0).values
@@ -100,7 +119,6 @@ def curve_figure(
     axr.axhline(1.0, color="k", lw=0.8)
     axr.set_ylabel(f"ratio to {ds['ensemble'].values[0]}")
     axr.set_xlabel("r (lattice spacings)" if dim == "r" else "|k| (cycles per site)")
-    return fig
 
 
 def plot_all(ds: xr.Dataset, out: str | Path) -> list[Path]:
@@ -179,3 +197,19 @@ def _plain_log_x(ax, ticks) -> None:
     ax.set_xscale("log")
     ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax.xaxis.set_minor_locator(NullLocator())
+
+
+def save_png(fig, path: str | Path, *, dpi: int = 100, colors: int = 64) -> Path:
+    """Write ``fig`` as a palette PNG of at most ``colors`` colours: line plots and lattices
+    need no more, and the file is a few times smaller than matplotlib's RGBA (tens of kB)."""
+    import io
+
+    from PIL import Image
+
+    path = Path(path)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    buf.seek(0)
+    with Image.open(buf) as img:
+        img.convert("RGB").quantize(colors).save(path, optimize=True)
+    return path

@@ -201,18 +201,21 @@ def draw(rows: list[Row], columns: int):
             ax.set_axis_off()
             if i >= len(row.images):
                 continue
-            ax.imshow(
-                row.images[i],
-                cmap="gray",
-                vmin=row.scale[0],
-                vmax=row.scale[1],
-                interpolation="nearest",
-            )
+            draw_panel(ax, row, i)
             if i == 0:  # the row's label may run on over the next panel's left half
                 ax.set_title(f"{row.label}, #0", fontsize=6, pad=1.5, loc="left")
             else:
                 ax.set_title(f"#{i}", fontsize=6, pad=1.5, loc="right")
     return fig
+
+
+def draw_panel(ax, row: Row, i: int) -> None:
+    """Image ``i`` of ``row`` on ``ax``: grey on the row's scale, one block of pixels per
+    site (no interpolation), no axes."""
+    ax.set_axis_off()
+    ax.imshow(
+        row.images[i], cmap="gray", vmin=row.scale[0], vmax=row.scale[1], interpolation="nearest"
+    )
 
 
 def save_grey(fig, path: Path) -> None:

@@ -434,8 +434,11 @@ def _is_sr3(checkpoint) -> bool:
 
 
 def _compare(path, truth) -> None:
-    """upsample's closing comparison: isingscale.evaluation.compare of the output and its truth."""
-    from ..evaluation import compare
+    """upsample's closing comparison: isingscale.evaluation.compare of the output and its truth,
+    and its figure (isingscale.evaluation.upsample_figure) as <output stem>.png."""
+    from pathlib import Path
+
+    from ..evaluation import compare, upsample_figure
 
     click.echo(
         f"comparison with the ground truth {truth} (the input was coarse-grained from it, so the "
@@ -443,6 +446,9 @@ def _compare(path, truth) -> None:
         "independent ensembles):"
     )
     click.echo(compare(path, truth).summary())
+    figure = Path(path).with_suffix(".png")
+    upsample_figure(path, truth, out=figure)
+    click.echo(f"figure: {figure}")
 
 
 @bench.command("skild")

@@ -6,6 +6,8 @@ One pipeline. Every comparison measures with :func:`measure_file` and compares w
 
 ``comparison``     measure_file, compare_measured, passes_bar, and ``compare(path, reference)``
                    for two files (what ``isingscale upsample`` prints after writing its file)
+``figures``        ``upsample_figure(path, truth)``: lattices and correlators against Monte
+                   Carlo and the torus CFT (what ``isingscale upsample`` writes as a PNG)
 ``growth``         ``grow_report(stages, references={L: file})``: every stage of
                    :func:`isingscale.skild.grow` against Monte Carlo or the torus CFT
 ``references``     held-out Monte Carlo references and inputs, cached (seeds, splits)
@@ -18,6 +20,7 @@ One pipeline. Every comparison measures with :func:`measure_file` and compares w
 """
 
 from .comparison import Comparison, compare, compare_measured, measure_file, passes_bar
+from .figures import correlator_figure, upsample_figure
 from .growth import check_references, grow_markdown, grow_report, measure_growth
 from .harness import Evaluation, evaluate, open_evaluation
 from .methods import (
@@ -40,6 +43,8 @@ __all__ = [
     "compare_measured",
     "measure_file",
     "passes_bar",
+    "upsample_figure",
+    "correlator_figure",
     "grow_report",
     "check_references",
     "grow_markdown",

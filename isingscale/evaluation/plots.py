@@ -1,6 +1,7 @@
 """Evaluation figures (PNG, no pyplot state): per factor and convention, G2, -G4c and S(k)
 of every method with Monte Carlo and the ratio to it (:func:`isingscale.analysis.plots.plot_curve`),
-and one figure of the energy, |m| and Binder deviations of every part."""
+one figure of the energy, |m| and Binder deviations of every part, and the method × factor
+table of report.md as a picture (``table.png``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+
+from .comparison import ENERGY_TOL, MAX_Z
 
 _CURVES = (("G2", "r", 1.0, "G2"), ("G4c_square", "r", -1.0, "G4c"), ("S", "k", 1.0, "spectrum"))
 
@@ -70,6 +73,95 @@ def plot_deviations(ds: xr.Dataset, path: Path) -> Path:
     return path
 
 
+_TABLE_HEAD = (
+    "method",
+    "×F",
+    "G2 max|z| (r)",
+    "G4c max|z| (r)",
+    "Δu/u",
+    "Δ|m|/|m|",
+    "ΔU4",
+    "S(k) err",
+    "bar",
+    "s / lattice",
+)
+_GOOD, _BAD, _NA = "#d9f0d3", "#f4c7c3", "#eeeeee"
+
+
+def table_cells(p: xr.Dataset) -> tuple[list[str], list[str]]:
+    """Cell texts and colours of one part (a row of :func:`plot_table`, columns as report.md's
+    table): the bar's cells green within it, red outside; an n/a or pending part grey, with
+    its reason in the third cell."""
+    lead = [str(p["method"].item()), f"×{float(p['factor']):g}"]
+    if str(p["status"].item()) != "done":
+        why = str(p["reason"].item()) or str(p["status"].item())
+        cells = lead + [why[:60]] + [""] * (len(_TABLE_HEAD) - 3)
+        return cells, [_NA] * len(_TABLE_HEAD)
+
+    def z(short: str) -> tuple[str, str]:
+        v = float(p[f"max_abs_z_{short}"])
+        text = f"{v:.2f} ({float(p[f'r_at_max_{short}']):.0f})" if np.isfinite(v) else "–"
+        return text, _GOOD if v < MAX_Z else _BAD
+
+    du = float(p["rel_dev_energy"])
+    ok = float(p["passes"]) == 1
+    cells = [
+        *lead,
+        z("G2")[0],
+        z("G4c")[0],
+        f"{100 * du:+.2f} %",
+        f"{100 * float(p['rel_dev_abs_m']):+.2f} %",
+        f"{float(p['dev_binder']):+.3f}",
+        f"{float(p['spectrum_error_db']):.2f} dB",
+        "pass" if ok else "fail",
+        f"{float(p['seconds_per_lattice']):.3g}",
+    ]
+    colours = ["w", "w", z("G2")[1], z("G4c")[1], _GOOD if abs(du) < ENERGY_TOL else _BAD]
+    colours += ["w", "w", "w", _GOOD if ok else _BAD, "w"]
+    return cells, colours
+
+
+def plot_table(ds: xr.Dataset, path: Path) -> Path:
+    """report.md's method × factor table as a picture, one table per convention: the bar's
+    cells (G2 and G4c max |z| < 2, |Δu/u| < 1 %, the verdict) green when met, red when not;
+    n/a and pending parts grey with the reason. A palette PNG (tens of kB)."""
+    from matplotlib.figure import Figure
+
+    from ..analysis.plots import save_png
+
+    conventions = [str(c) for c in ds["coarsen"].values]
+    n_rows = ds.sizes["method"] * ds.sizes["factor"]
+    height = 0.55 + len(conventions) * (0.35 + 0.2 * (n_rows + 1))
+    fig = Figure(figsize=(7.4, height))
+    axes = fig.subplots(len(conventions), 1, squeeze=False)[:, 0]
+    for ax, c in zip(axes, conventions):
+        rows = [
+            table_cells(ds.sel({"method": m, "factor": f, "coarsen": c}))
+            for m in ds["method"].values
+            for f in ds["factor"].values
+        ]
+        ax.set_axis_off()
+        table = ax.table(
+            cellText=[r[0] for r in rows],
+            cellColours=[r[1] for r in rows],
+            colLabels=_TABLE_HEAD,
+            loc="upper center",
+            cellLoc="center",
+        )
+        table.auto_set_font_size(False)
+        table.set_fontsize(8)
+        table.auto_set_column_width(list(range(len(_TABLE_HEAD))))
+        ax.set_title(f"{c} inputs", fontsize=9, loc="left")
+    fig.suptitle(
+        f"isingscale evaluate, L = {ds.attrs['L']}, {int(ds['mc_n_samples'])} Monte Carlo "
+        f"reference lattices\ngreen: within the bar (max |z| < {MAX_Z:g} at every r = 1 ... L/2, "
+        f"|Δu/u| < {100 * ENERGY_TOL:g} %); red: outside it",
+        fontsize=8,
+    )
+    fig.subplots_adjust(left=0.01, right=0.99, top=1 - 0.5 / height, bottom=0.0, hspace=0.3)
+    return save_png(fig, path, dpi=110)
+
+
 def plot_evaluation(ds: xr.Dataset, out) -> list[Path]:
     """All evaluation figures into directory ``out``; returns the paths written."""
     from ..analysis.plots import plot_curve
@@ -96,7 +188,8 @@ def plot_evaluation(ds: xr.Dataset, out) -> list[Path]:
                     )
                 )
     files.append(plot_deviations(ds, out / "deviations.png"))
+    files.append(plot_table(ds, out / "table.png"))
     return files
 
 
-__all__ = ["plot_evaluation", "plot_deviations"]
+__all__ = ["plot_evaluation", "plot_deviations", "plot_table", "table_cells"]

@@ -42,9 +42,11 @@ def test_cli_end_to_end_with_plots(tmp_path, truth_file):
     assert ds.attrs["command"].startswith(
         "isingscale evaluate --factors 2 --methods nearest,bicubic"
     )
-    for png in ("G2_x2_block.png", "G4c_x2_block.png", "spectrum_x2_block.png", "deviations.png"):
+    pngs = ("G2_x2_block.png", "G4c_x2_block.png", "spectrum_x2_block.png", "deviations.png")
+    for png in (*pngs, "table.png"):
         assert (out / "plots" / png).stat().st_size > 1000, png
-    assert "`plots/deviations.png`" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "`plots/deviations.png`" in report and "`plots/table.png`" in report
 
 
 def test_help_lists_the_options():
