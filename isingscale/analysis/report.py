@@ -136,8 +136,11 @@ def _with_references(ds, lats, shapes, *, reference_ensemble) -> tuple[xr.Datase
 
 
 def _warm_up(plots: bool) -> None:
-    """Import what follows the correlators (xarray; with ``plots``, matplotlib and its fonts)."""
-    import xarray  # noqa: F401
+    """Import what follows the correlators (xarray, and the array modules it looks up when it
+    first builds a Dataset: dask where installed; with ``plots``, matplotlib and its fonts)."""
+    import xarray as xr
+
+    xr.Dataset({"x": ("r", np.zeros(1))}, coords={"r": [0]})
 
     if plots:
         from . import plots as figures
