@@ -167,7 +167,20 @@ class Comparison(dict):
         else:
             ok, why = passes_bar(self)
             lines.append(f"  bar ({BAR}): {'pass' if ok else 'fail: ' + why}")
+            se = energy_resolution(self)
+            if not ok and 2 * se >= ENERGY_TOL:
+                lines.append(
+                    f"  note: the energy's combined SE here is {100 * se:.2f} %, too large to "
+                    f"resolve the {100 * ENERGY_TOL:g} % tolerance; more lattices (--samples) do"
+                )
         return "\n".join(lines)
+
+
+def energy_resolution(c: dict) -> float:
+    """The combined standard error of the relative energy deviation, sqrt(SE_a² + SE_b²)/|u_ref|
+    (dimensionless): the bar's energy tolerance is resolved only when it is over 2 of these."""
+    e = c["energy"]
+    return float(np.hypot(e["skild_err"], e["mc_err"]) / abs(e["mc"]))
 
 
 def compare(path, reference, *, n_blocks: int = N_BLOCKS) -> Comparison:

@@ -286,3 +286,17 @@ def test_shipped_checkpoint_matches_monte_carlo(key, seed, shipped, quality_work
         f"MC reference too small: {c['mc_G2_rel_err_rL4']:.3%}"
     )
     assert res["passes"], f"{res['case']['label']}: {res['why']}\n" + ev.quality_table([res])
+
+
+def test_summary_says_when_the_energy_tolerance_is_not_resolved(measured):
+    # The bar fails on the energy alone; whether the summary blames the sample size depends on
+    # the combined SE of the relative deviation against the 1 % tolerance.
+    c = cmp.compare_measured(measured["a"], measured["b"])
+    u = abs(c["energy"]["mc"])
+    noisy = {**c["energy"], "rel_dev": 0.0105, "skild_err": 0.0104 * u, "mc_err": 0.0102 * u}
+    text = cmp.Comparison({**c, "energy": noisy}).summary()
+    assert "fail: energy per site" in text and "too large to resolve the 1 % tolerance" in text
+    sharp = {**noisy, "skild_err": 0.001 * u, "mc_err": 0.001 * u}
+    text = cmp.Comparison({**c, "energy": sharp}).summary()
+    assert "fail: energy per site" in text and "too large" not in text
+    assert cmp.energy_resolution({**c, "energy": sharp}) == pytest.approx(0.001 * np.sqrt(2))
