@@ -15,6 +15,16 @@ from .errors import IsingScaleError
 DEVICES = ("auto", "cpu", "cuda")
 
 
+def usable_cores() -> int:
+    """CPU cores this process may use (its CPU affinity, e.g. under taskset or CI)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def resolve_device(device="auto"):
     """auto -> cuda if available else cpu; an explicit 'cuda' without a GPU is an error.
 

@@ -64,6 +64,32 @@ def _lattice_dataset(f: h5py.File, name: str, L: int, dtype) -> h5py.Dataset:
     )
 
 
+def sample_blocks(
+    L: int, spins, field, scalars: Mapping[str, Any]
+) -> tuple[dict[str, np.ndarray], int]:
+    """One appended block as stored dtypes ({name: array}) and its number of samples, checked:
+    spins (n, L, L) -> int8, field (n, L, L) -> float32, known scalars (n,); every array the
+    same n. One-line IsingScaleError otherwise."""
+    blocks: dict[str, np.ndarray] = {}
+    if spins is not None:
+        blocks["spins"] = np.asarray(spins, dtype=np.int8)
+    if field is not None:
+        blocks["field"] = np.asarray(field, dtype=np.float32)
+    for name, values in scalars.items():
+        if name not in SCALAR_DATASETS:
+            raise IsingScaleError(f"unknown per-sample dataset {name!r}")
+        blocks[name] = np.asarray(values, dtype=SCALAR_DATASETS[name])
+    n = {len(v) for v in blocks.values()}
+    if len(n) != 1:
+        raise IsingScaleError("append: datasets in one block have different lengths")
+    for name, block in blocks.items():
+        shape = (L, L) if name in LATTICE_DATASETS else ()
+        if block.shape[1:] != shape:
+            want = f"(n, {L}, {L})" if shape else "(n,)"
+            raise IsingScaleError(f"append: {name} block has shape {block.shape}, expected {want}")
+    return blocks, n.pop()
+
+
 class EnsembleWriter:
     """Append-and-flush writer for an ensemble file; use :func:`create_ensemble` or
     :func:`append_ensemble` to get one. Usable as a context manager."""
@@ -102,26 +128,7 @@ class EnsembleWriter:
         ``energy``, ``magnetization``, ``chain``, each shape (n,). Every dataset the file
         already has must be given, so lengths stay equal.
         """
-        blocks: dict[str, np.ndarray] = {}
-        if spins is not None:
-            blocks["spins"] = np.asarray(spins, dtype=np.int8)
-        if field is not None:
-            blocks["field"] = np.asarray(field, dtype=np.float32)
-        for name, values in scalars.items():
-            if name not in SCALAR_DATASETS:
-                raise IsingScaleError(f"unknown per-sample dataset {name!r}")
-            blocks[name] = np.asarray(values, dtype=SCALAR_DATASETS[name])
-        n = {len(v) for v in blocks.values()}
-        if len(n) != 1:
-            raise IsingScaleError("append: datasets in one block have different lengths")
-        (n_new,) = n
-        for name, block in blocks.items():
-            shape = (self.L, self.L) if name in LATTICE_DATASETS else ()
-            if block.shape[1:] != shape:
-                want = f"(n, {self.L}, {self.L})" if shape else "(n,)"
-                raise IsingScaleError(
-                    f"append: {name} block has shape {block.shape}, expected {want}"
-                )
+        blocks, n_new = sample_blocks(self.L, spins, field, scalars)
         missing = [
             k for k in (*LATTICE_DATASETS, *SCALAR_DATASETS) if k in self._f and k not in blocks
         ]
@@ -184,19 +191,10 @@ class ArrayWriter:
         **scalars: np.ndarray,
     ) -> int:
         """Keep a block of samples (see :meth:`EnsembleWriter.append`); the new count."""
-        blocks = {} if spins is None else {"spins": np.asarray(spins, dtype=np.int8)}
-        if field is not None:
-            blocks["field"] = np.asarray(field, dtype=np.float32)
-        for name, values in scalars.items():
-            if name not in SCALAR_DATASETS:
-                raise IsingScaleError(f"unknown per-sample dataset {name!r}")
-            blocks[name] = np.asarray(values, dtype=SCALAR_DATASETS[name])
+        blocks, n_new = sample_blocks(self.L, spins, field, scalars)
         for name, block in blocks.items():
-            shape = (self.L, self.L) if name in LATTICE_DATASETS else ()
-            if block.shape[1:] != shape or len(block) != len(next(iter(blocks.values()))):
-                raise IsingScaleError(f"append: {name} block has shape {block.shape}")
             self._blocks.setdefault(name, []).append(block)
-        self.n_samples += len(next(iter(blocks.values()))) if blocks else 0
+        self.n_samples += n_new
         return self.n_samples
 
     def arrays(self) -> dict[str, np.ndarray]:

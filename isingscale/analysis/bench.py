@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..device import usable_cores
 from . import kernels
-from .correlators import usable_cores
 
 _BATCH = 500  # lattices per batch for both implementations (bounded memory)
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..device import usable_cores
 from ..errors import IsingScaleError
 from ..lattices import Lattices
 from . import kernels
@@ -280,16 +281,6 @@ def accumulate(
         while pending:
             done(pending.popleft())
     return acc
-
-
-def usable_cores() -> int:
-    """Cores this process may use (its CPU affinity, e.g. under taskset or CI)."""
-    import os
-
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def measure(

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
-
 import click
+
+from ..device import usable_cores
 
 
 def default_threads() -> int:
-    """Cores this process may use (respects CPU affinity, e.g. under taskset or CI)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+    """Torch threads of a command: one per core this process may use."""
+    return usable_cores()
 
 
 device_option = click.option(

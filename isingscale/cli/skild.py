@@ -445,9 +445,10 @@ def _compare(path, truth) -> None:
         "two are correlated and z understates differences; 'isingscale evaluate' compares "
         "independent ensembles):"
     )
-    click.echo(compare(path, truth).summary())
+    comparison = compare(path, truth)
+    click.echo(comparison.summary())
     figure = Path(path).with_suffix(".png")
-    upsample_figure(path, truth, out=figure)
+    upsample_figure(path, truth, out=figure, measured=comparison.measured)
     click.echo(f"figure: {figure}")
 
 

@@ -189,13 +189,18 @@ def compare(path, reference, *, n_blocks: int = N_BLOCKS) -> Comparison:
 
     Lattices of different sizes (a super-resolution whose factor does not return to the
     source's L) are compared in energy per site and <|m|> only, with a note: finite-size
-    effects then enter.
+    effects then enter. ``result.measured`` keeps the two measurements (reference, path)
+    for whatever draws them next (:func:`isingscale.evaluation.upsample_figure`).
     """
     a, b = measure_file(path, n_blocks=n_blocks), measure_file(reference, n_blocks=n_blocks)
     La, Lb = int(a.attrs["L"]), int(b.attrs["L"])
     if La == Lb:
-        return Comparison(compare_measured(a, b))
-    note = (
-        f"sizes differ ({La} and reference {Lb}): energy and <|m|> only, finite-size effects enter"
-    )
-    return Comparison(energy=_scalar(a, b, "energy"), abs_m=_scalar(a, b, "abs_m"), note=note)
+        c = Comparison(compare_measured(a, b))
+    else:
+        note = (
+            f"sizes differ ({La} and reference {Lb}): energy and <|m|> only, "
+            "finite-size effects enter"
+        )
+        c = Comparison(energy=_scalar(a, b, "energy"), abs_m=_scalar(a, b, "abs_m"), note=note)
+    c.measured = (b, a)
+    return c

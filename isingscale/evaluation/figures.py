@@ -38,6 +38,7 @@ def upsample_figure(
     out=None,
     label: str = "super-resolved",
     n_blocks: int = N_BLOCKS,
+    measured: tuple[xr.Dataset, xr.Dataset] | None = None,
 ):
     """Lattices and correlators of a super-resolved ensemble against its Monte Carlo truth.
 
@@ -46,6 +47,8 @@ def upsample_figure(
         finds it). truth : the Monte Carlo ensemble file to compare with.
     out : write the figure there (a palette PNG, tens of kB) when given.
     label : the output's name in the legends.
+    measured : (truth, output) measurements already made by :func:`measure_file` with
+        ``n_blocks`` (e.g. ``compare(output, truth).measured``); None: measured here.
     Returns the matplotlib Figure (no pyplot).
     """
     from matplotlib.figure import Figure
@@ -62,12 +65,9 @@ def upsample_figure(
     top.suptitle(
         f"{output.name} against {truth.name}: the first lattice (-1 black, +1 white)", fontsize=9
     )
-    draw_correlators(
-        bottom,
-        measure_file(truth, n_blocks=n_blocks),
-        measure_file(output, n_blocks=n_blocks),
-        labels=("Monte Carlo", label),
-    )
+    if measured is None:
+        measured = measure_file(truth, n_blocks=n_blocks), measure_file(output, n_blocks=n_blocks)
+    draw_correlators(bottom, *measured, labels=("Monte Carlo", label))
     if out is not None:
         save_png(fig, out, dpi=DPI)
     return fig

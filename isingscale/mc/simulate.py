@@ -157,10 +157,9 @@ class SimulationResult:
 
 def default_chains() -> int:
     """One chain per core this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+    from ..device import usable_cores
+
+    return usable_cores()
 
 
 def default_path(L: int, T: float, algorithm: str, seed: int) -> Path:

@@ -373,18 +373,16 @@ def _fresh_ground_truth(
     model: SkildModel, L_fine: int, samples: int, seed: int, out: Path | None, progress: bool
 ) -> tuple[Path | np.ndarray, np.ndarray]:
     """(the ground truth, its spins): Monte Carlo at L_fine and the checkpoint's T, written
-    beside ``out`` (OUT_truth.h5), or, for ``out=None``, simulated in a temporary folder and
-    kept in memory (the ground truth is then the spins themselves)."""
-    import tempfile
-
+    beside ``out`` (OUT_truth.h5), or, for ``out=None``, kept in memory (the ground truth is
+    then the spins themselves)."""
     from ..io import read_ensemble
     from ..mc.simulate import simulate
 
     kwargs = {} if model.temperature is None else {"T": model.temperature}
-    with tempfile.TemporaryDirectory() as tmp:
-        truth = Path(tmp) / "truth.h5" if out is None else out.with_name(out.stem + "_truth.h5")
-        kwargs.update(samples=samples, seed=seed, out=truth, overwrite=True, progress=progress)
-        res = simulate(L_fine, **kwargs)
-        truth = Path(getattr(res, "path", truth))
-        spins = read_ensemble(truth, datasets=("spins",))["spins"]
-    return (spins, spins) if out is None else (truth, spins)
+    truth = None if out is None else out.with_name(out.stem + "_truth.h5")
+    res = simulate(
+        L_fine, samples=samples, seed=seed, out=truth, overwrite=True, progress=progress, **kwargs
+    )
+    if res.path is None:
+        return res.spins, res.spins
+    return res.path, read_ensemble(res.path, datasets=("spins",))["spins"]
