@@ -58,6 +58,9 @@ def main(argv=None) -> int:
         help=f"MC reference lattices per L (default {references.MC_REFERENCE_SAMPLES})",
     )
     p.add_argument(
+        "--L", type=int, default=None, help="output size of the cases (default: checkpoint's L)"
+    )
+    p.add_argument(
         "--cases",
         default=None,
         help="comma-separated case keys (default: all): "
@@ -112,7 +115,7 @@ def main(argv=None) -> int:
     seed_truth, seed_inputs = references.SPLITS[a.split]
     t0 = time.perf_counter()
     info = ev.checkpoint_info(a.checkpoint)
-    L = int(info["L"])
+    L = a.L or int(info["L"])
     cases = ev.default_cases(L, samples_large=a.samples_large)
     if a.cases:
         keys = [k.strip() for k in a.cases.split(",") if k.strip()]

@@ -5,10 +5,12 @@ executed by tests/test_notebooks.py, so that they cannot rot.
 """
 
 import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from .skild.conftest import make_checkpoint, random_spins
 
@@ -139,3 +141,38 @@ def test_readme_figures_at_tiny_sizes(tmp_path, tiny_checkpoint, capsys):
         assert f"{name}.png" in printed and 1_000 < png.stat().st_size < 100_000, name
     with Image.open(out / "lattices.png") as img:  # three rows: input, output, truth
         assert img.mode == "L" and img.height > 2.5 * 128
+
+
+l128 = _script("skild_l128")
+
+
+def test_l128_grafts_the_shipped_coarse_stage(tmp_path, tiny_checkpoint):
+    # Fine-tuning keeps the main network only; generation at L >= 2 x 16 needs the coarse stage,
+    # so the run puts the shipped one back: main weights untouched, the stage as shipped.
+    from isingscale.skild import default_checkpoint, load_checkpoint
+
+    out = l128.graft_coarse_stage(tiny_checkpoint, default_checkpoint(), tmp_path / "g.safetensors")
+    grafted, tiny, shipped = (load_checkpoint(p) for p in (out, tiny_checkpoint, None))
+    assert tiny.coarse is None and grafted.coarse is not None
+    assert grafted.coarse.size == shipped.coarse.size == 16
+    for name, w in tiny.net.state_dict().items():
+        assert torch.equal(grafted.net.state_dict()[name], w), name
+    for name, w in shipped.coarse.net.state_dict().items():
+        assert torch.equal(grafted.coarse.net.state_dict()[name], w), name
+
+
+def test_l128_score_uses_the_bar_at_each_size(tmp_path):
+    # Two L = 128 cases: one inside the paper bar, one out only at r = 20 <= L/4; their summed
+    # max |z| breaks ties between checkpoints.
+    def case(z_at):
+        z = [0.5] * 64
+        if z_at:
+            z[z_at - 1] = 2.5
+        curve = {"z": z, "chi2_dof": 0.3, "max_abs_z": max(z)}
+        e = {"rel_dev": 0.001, "skild": -1.4214, "mc": -1.42, "z": 0.5}
+        c = {"L": 128, "G2": curve, "G4c_square": curve, "energy": e}
+        return {"comparison": {**c, "abs_m": {"z": 0.1}, "binder": {"z": -0.2}}}
+
+    path = tmp_path / "q.json"
+    path.write_text(json.dumps({"results": [case(None), case(20)]}))
+    assert l128.score(path) == (1, 0.5 + 0.5 + 2.5 + 2.5)

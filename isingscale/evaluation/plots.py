@@ -5,12 +5,13 @@ table of report.md as a picture (``table.png``)."""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from .comparison import ENERGY_TOL, MAX_Z
+from .comparison import ENERGY_TOL, MAX_Z, bar_for
 
 _CURVES = (("G2", "r", 1.0, "G2"), ("G4c_square", "r", -1.0, "G4c"), ("S", "k", 1.0, "spectrum"))
 
@@ -116,7 +117,8 @@ def table_cells(p: xr.Dataset) -> tuple[list[str], list[str]]:
         "pass" if ok else "fail",
         f"{float(p['seconds_per_lattice']):.3g}",
     ]
-    colours = ["w", "w", z("G2")[1], z("G4c")[1], _GOOD if abs(du) < ENERGY_TOL else _BAD]
+    tol = bar_for(int(p.attrs["L"])).energy_tol if "L" in p.attrs else ENERGY_TOL
+    colours = ["w", "w", z("G2")[1], z("G4c")[1], _GOOD if abs(du) < tol else _BAD]
     colours += ["w", "w", "w", _GOOD if ok else _BAD, "w"]
     return cells, colours
 
@@ -154,8 +156,9 @@ def plot_table(ds: xr.Dataset, path: Path) -> Path:
         ax.set_title(f"{c} inputs", fontsize=9, loc="left")
     fig.suptitle(
         f"isingscale evaluate, L = {ds.attrs['L']}, {int(ds['mc_n_samples'])} Monte Carlo "
-        f"reference lattices\ngreen: within the bar (max |z| < {MAX_Z:g} at every r = 1 ... L/2, "
-        f"|Δu/u| < {100 * ENERGY_TOL:g} %); red: outside it",
+        "reference lattices\n"
+        + textwrap.fill(f"green: within the bar ({bar_for(int(ds.attrs['L'])).describe()}); ", 130)
+        + "red: outside it",
         fontsize=8,
     )
     fig.subplots_adjust(left=0.01, right=0.99, top=1 - 0.5 / height, bottom=0.0, hspace=0.3)

@@ -2,7 +2,8 @@
 
 Used by ``analysis/skild_quality.py`` (the markdown table) and by the slow test
 ``tests/evaluation/test_quality.py`` (the bar: G2(r) and square G4c(r) within 2 combined
-standard errors at every r = 1 ... L/2, energy per site within 1 %).
+standard errors at every r = 1 ... L/2, energy per site within 1 %; from L = 128 the paper
+bar of :func:`isingscale.evaluation.comparison.bar_for`).
 
 Protocol, per case (:class:`QualityCase`):
 
@@ -31,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import IsingScaleError
-from .comparison import compare_measured, measure_file, passes_bar
+from .comparison import bar_for, compare_measured, measure_file, passes_bar
 from .references import (
     MC_REFERENCE_SAMPLES,
     SEED_INPUTS,
@@ -81,8 +82,8 @@ class QualityCase:
 def default_cases(L: int = 32, *, samples_large: int | None = None) -> list[QualityCase]:
     """The issue-4 set at training size L (default 32).
 
-    ×2 and ×4 SR (Fourier and block inputs), generation, ×2.5 (L/2 -> 1.25 L), the network
-    at 2L (×4 from L/2 to 2L), and two repeated ×2 steps (L/4 -> L/2 -> L).
+    ×2 and ×4 SR (Fourier and block inputs), ×8 SR from L >= 64, generation, ×2.5 (L/2 ->
+    1.25 L), the network at 2L (×4 from L/2 to 2L), and two repeated ×2 steps (L/4 -> L/2 -> L).
     """
     big = 2 * L
     n25 = L // 2
@@ -98,6 +99,13 @@ def default_cases(L: int = 32, *, samples_large: int | None = None) -> list[Qual
         ),
         QualityCase(
             "sr4_block", f"×4 SR {L // 4}→{L}, block-spin input", "upsample", L, 4.0, 1, "block"
+        ),
+        *(
+            QualityCase(
+                f"sr8_{conv}", f"×8 SR {L // 8}→{L}, {name} input", "upsample", L, 8.0, 1, conv
+            )
+            for conv, name in (("fourier", "Fourier"), ("block", "block-spin"))
+            if L >= 64
         ),
         QualityCase("generate", f"generation from noise, L={L}", "generate", L),
         QualityCase(
@@ -129,9 +137,6 @@ def default_cases(L: int = 32, *, samples_large: int | None = None) -> list[Qual
             "fourier",
         ),
     ]
-
-
-BAR_CASES = ("sr2_fourier", "sr2_block", "sr4_fourier", "sr4_block", "generate")
 
 
 BAR_CASES = ("sr2_fourier", "sr2_block", "sr4_fourier", "sr4_block", "generate")
@@ -456,6 +461,10 @@ def mc_error_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _sizes(results: list[dict]) -> list[int]:
+    return sorted({int(r["comparison"]["L"]) for r in results})
+
+
 def quality_report(
     results: list[dict],
     *,
@@ -483,8 +492,9 @@ def quality_report(
         "= 1 … L/2: z = (SKILD − MC)/√(se²_SKILD + se²_MC), "
         "jackknife errors (32 blocks) from `isingscale.analysis.correlators.measure`. Δ columns: "
         "relative "
-        "deviation SKILD/MC − 1. Bar: G2 and square G4c within 2 combined SE at every r and |Δu/u| "
-        "< 1 %.",
+        "deviation SKILD/MC − 1. Bar: "
+        + "; ".join(f"L = {L}: {bar_for(L).describe()}" for L in _sizes(results))
+        + ".",
         "",
         quality_table(results),
         "",

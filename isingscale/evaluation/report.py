@@ -8,7 +8,8 @@ from pathlib import Path
 
 import xarray as xr
 
-from .results import BAR, INDEPENDENCE
+from .comparison import bar_for
+from .results import INDEPENDENCE
 
 _TITLE = {"fourier": "Fourier-truncated inputs", "block": "Majority-rule block-spin inputs"}
 _HEAD = (
@@ -98,7 +99,7 @@ _HOW_TO_READ = (
     "e.g. block replication; large r: wrong magnetisation or long-range order). Δ columns are "
     "relative deviations method/MC − 1 (energy per site u, <|m|>); ΔU4 is the Binder cumulant "
     "difference ± the method's error; S(k) err is the RMS over k > 0 of 10 log10(S_method / S_MC). "
-    f"Bar: {BAR}. s / lattice: wall time of the method's calls per output lattice (checkpoint "
+    "Bar: {bar}. s / lattice: wall time of the method's calls per output lattice (checkpoint "
     "loading excluded); training: from the checkpoint's metadata or loss.csv. n/a: the method "
     "cannot run for that factor or input (reason given)."
 )
@@ -141,7 +142,7 @@ def report_markdown(ds: xr.Dataset, *, why: dict | None = None, plots=()) -> str
         "",
         _mc_line(ds),
         "",
-        _HOW_TO_READ,
+        _HOW_TO_READ.format(bar=bar_for(L).describe()),
         "",
     ]
     for c in ds["coarsen"].values:

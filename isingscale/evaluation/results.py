@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
-from .comparison import BAR, compare_measured, passes_bar, scalar_z
+from .comparison import compare_measured, passes_bar, scalar_z
 
 # Per-part scalars in evaluation.nc (dims method, factor, coarsen), nan for n/a parts.
 SCALARS = (
@@ -224,7 +224,8 @@ def assemble(
 
 def _describe(ds: xr.Dataset) -> None:
     text = {
-        "passes": "1 = meets the bar (" + BAR + "), 0 = fails, nan = n/a or pending",
+        "passes": "1 = meets the bar at L (evaluation.comparison.bar_for), 0 = fails, "
+        "nan = n/a or pending",
         "r_at_max_G2": "r of the largest |z| of G2 (r = 1 ... L/2)",
         "z_G2": "(G2 - mc_G2) / sqrt(G2_err^2 + mc_G2_err^2); nan at r = 0",
         "spectrum_error_db": "RMS over k > 0 of 10 log10(S / mc_S)",
@@ -266,7 +267,6 @@ __all__ = [
     "R_CURVES",
     "K_CURVES",
     "MC_VARS",
-    "BAR",
     "INDEPENDENCE",
     "netcdf_attrs",
 ]

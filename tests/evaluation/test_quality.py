@@ -75,6 +75,39 @@ def test_energy_alone_can_fail_the_bar(measured):
     assert not ok and why.startswith("energy per site off by +1.50 %")
 
 
+def _synthetic(L, *, z_at=None, du=0.0, m_z=0.0, u4_z=0.0):
+    z = np.zeros(L // 2)
+    if z_at is not None:
+        z[z_at - 1] = 3.0  # one r (1-based) outside 2 SE
+    curve = {"z": z.tolist(), "chi2_dof": float(np.mean(z**2))}
+    return {
+        "L": L,
+        "G2": curve,
+        "G4c_square": dict(curve),
+        "energy": {"rel_dev": du, "skild": -1.42 * (1 + du), "mc": -1.42},
+        "abs_m": {"z": m_z},
+        "binder": {"z": u4_z},
+    }
+
+
+def test_the_bar_depends_on_the_output_size():
+    # Below L = 128: every r = 1 ... L/2 and 1 % in energy, nothing on |m| or U4.
+    assert cmp.bar_for(64) is cmp.BAR_SMALL and cmp.bar_for(128) is cmp.BAR_PAPER
+    assert not cmp.passes_bar(_synthetic(64, z_at=30))[0]  # r = 30 <= L/2
+    assert cmp.passes_bar(_synthetic(64, du=0.007, m_z=3.0, u4_z=-3.0))[0]
+    # From L = 128 (the paper's size): r <= L/4, 0.5 % in energy, |m| and U4 within 2 SE.
+    assert cmp.passes_bar(_synthetic(128, z_at=40))[0]  # r = 40 > L/4 is not judged
+    ok, why = cmp.passes_bar(_synthetic(128, z_at=32))
+    assert not ok and why.startswith("G2: 1 of 32 r outside 2 SE (max |z| = 3.00 at r = 32")
+    ok, why = cmp.passes_bar(_synthetic(128, du=0.007))
+    assert not ok and why.startswith("energy per site off by +0.70 %")
+    ok, why = cmp.passes_bar(_synthetic(128, m_z=2.5, u4_z=-2.1))
+    assert not ok and why == "abs_m off by +2.50 combined SE; binder off by -2.10 combined SE"
+    # An explicit bar overrides the size's.
+    assert cmp.passes_bar(_synthetic(128, du=0.007), cmp.BAR_SMALL)[0]
+    assert "L/4" in cmp.BAR_PAPER.describe() and "Binder U4" in cmp.BAR_PAPER.describe()
+
+
 def test_compare_files_and_its_summary(tmp_path):
     a = write_spins(tmp_path / "a.h5", random_spins(64, 16, seed=20))
     b = write_spins(tmp_path / "b.h5", random_spins(64, 16, seed=21))
