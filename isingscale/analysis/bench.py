@@ -90,24 +90,47 @@ def bench_square_g4c(*, L: int = 128, samples: int = 10_000, seed: int = 0) -> d
     }
 
 
-def time_correlate_command(path, out) -> tuple[float, float]:
-    """Wall and CPU seconds (all its threads) of ``isingscale correlate PATH --out OUT
-    --no-progress`` in a fresh process: start-up, imports, reading, correlators, netCDF,
-    plots and report."""
-    import resource
+# Runs isingscale from another source tree: first on sys.path, and without the import hook of
+# an editable install, which would otherwise find this tree's package whatever sys.path says.
+_FROM_TREE = (
+    "import runpy, sys; tree = sys.argv.pop(1); "
+    "sys.meta_path[:] = [f for f in sys.meta_path "
+    "if '__editable__' not in getattr(f, '__module__', '')]; "
+    "sys.path.insert(0, tree); "
+    "runpy.run_module('isingscale', run_name='__main__', alter_sys=True)"
+)
 
+
+def time_command(args, *, tree=None, what: str = "command") -> dict:
+    """Run ``python -m isingscale ARGS`` in a fresh process (the package from source tree
+    ``tree`` when given, else this one); its wall seconds, CPU seconds (all its threads) and
+    peak resident memory (bytes), from that process's own rusage. A failure is a one-line
+    error naming ``what``."""
     from ..errors import IsingScaleError
 
-    cmd = [sys.executable, "-m", "isingscale", "correlate", str(path), "--out", str(out)]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    run = ["-m", "isingscale"] if tree is None else ["-c", _FROM_TREE, str(tree)]
+    cmd = [sys.executable, *run, *map(str, args)]
     t0 = time.perf_counter()
-    proc = subprocess.run([*cmd, "--no-progress"], capture_output=True, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    stderr = proc.stderr.read().decode(errors="replace")
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
-        raise IsingScaleError(f"isingscale correlate failed: {proc.stderr.strip()[-300:]}")
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    return seconds, cpu
+        raise IsingScaleError(f"{what} failed: {stderr.strip()[-300:]}")
+    return {
+        "wall_s": seconds,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "peak_rss": usage.ru_maxrss * 1024,  # Linux reports kB
+    }
+
+
+def time_correlate_command(path, out) -> tuple[float, float]:
+    """Wall and CPU seconds of ``isingscale correlate PATH --out OUT --no-progress`` in a
+    fresh process: start-up, imports, reading, correlators, netCDF, plots and report."""
+    args = ["correlate", path, "--out", out, "--no-progress"]
+    t = time_command(args, what="isingscale correlate")
+    return t["wall_s"], t["cpu_s"]
 
 
 def bench_correlate_command(

@@ -8,8 +8,6 @@ an image checkpoint with ``--images`` through :func:`isingscale.evaluation.image
 
 from __future__ import annotations
 
-import time
-
 import click
 
 from . import bench, main
@@ -456,74 +454,74 @@ def _compare(path, truth) -> None:
 @click.option(
     "--L",
     "L",
-    type=click.IntRange(min=8),
-    default=32,
+    type=click.IntRange(min=16),
+    default=128,
     show_default=True,
     metavar="N",
-    help="Lattice size.",
+    help="Output lattice size.",
 )
 @click.option(
-    "--batch",
+    "--factor",
+    type=click.FloatRange(min=1, min_open=True),
+    default=4.0,
+    show_default=True,
+    metavar="F",
+    help="Super-resolution factor of the upsample command.",
+)
+@click.option(
+    "--coarsen",
+    type=click.Choice(["block", "fourier"]),
+    default="block",
+    show_default=True,
+    help="Coarse inputs of the upsample command.",
+)
+@click.option(
+    "--samples",
     type=click.IntRange(min=1),
-    default=32,
-    show_default=True,
-    metavar="INT",
-    help="Batch size.",
-)
-@click.option(
-    "--seconds",
-    type=click.FloatRange(min=0.1),
-    default=10.0,
-    show_default=True,
-    metavar="FLOAT",
-    help="Time per measurement.",
-)
-@click.option(
-    "--base-channels",
-    type=click.IntRange(min=4),
     default=16,
     show_default=True,
     metavar="INT",
-    help="Channels at full resolution.",
+    help="Lattices per command.",
+)
+@click.option(
+    "--repeats",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    metavar="INT",
+    help="Runs per command and tree (median).",
+)
+@click.option(
+    "--baseline",
+    default=None,
+    metavar="REV",
+    help="Git revision to run side by side (from a checkout; e.g. a release tag or main~1).",
 )
 @device_option
-def bench_skild(L, batch, seconds, base_channels, device):
-    """Training throughput (lattices/s) of the SKILD UNet on synthetic lattices, vs one conv."""
-    import torch
+def bench_skild(L, factor, coarsen, samples, repeats, baseline, device):
+    """What sampling costs: the whole upsample and generate commands and the network call.
 
+    Fresh processes, median of --repeats runs after a warm-up; with --baseline the same
+    commands from that git revision run alternately with this tree's, and the table gives
+    the ratios. Run it with the cores free.
+
+    Examples:
+
+      isingscale bench skild                                 # x4 32 -> 128 and generation at 128
+      isingscale bench skild --baseline v0.4 --samples 32
+    """
     from ..device import resolve_device
-    from ..skild.process import Schedule, Whitener, loss_weights, skild_loss
-    from ..skild.spectral import power_law_spectrum
-    from ..skild.unet import UNet, UNetConfig, count_parameters
+    from ..evaluation.cost import bench_sampling, format_sampling_table
 
     dev = resolve_device(device)
-    _threads(device)
-    torch.manual_seed(0)
-    wh = Whitener(power_law_spectrum(L))
-    sch = Schedule()
-    w = torch.as_tensor(loss_weights(L), dtype=torch.float32, device=dev)
-
-    def rate(net, params) -> float:
-        opt = torch.optim.Adam(params, lr=1e-4)
-        n, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
-            x = torch.randn(batch, L, L, device=dev)
-            loss = skild_loss(
-                net, wh.basis, sch, x, torch.rand(batch, device=dev) * 6, torch.randn_like(x), w
-            )
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            n += batch
-        return n / (time.perf_counter() - t0)
-
-    cfg = UNetConfig(base_channels=base_channels, channel_mult=(1, 2, 4, 4))
-    net = UNet(cfg).to(dev).set_whitener(wh)
-    conv = torch.nn.Conv2d(1, 1, 3, padding=1, padding_mode="circular").to(dev)
-    base = rate(lambda y, s: conv(y[:, None])[:, 0], conv.parameters())
-    r = rate(net, net.parameters())
-    click.echo(
-        f"UNet ({count_parameters(net):,} parameters, L={L}, batch {batch}, {dev}): {r:.0f} "
-        "lattices/s; "
-        f"single-conv baseline {base:.0f} lattices/s; ratio {r / base:.3f}"
+    res = bench_sampling(
+        L=L,
+        factor=factor,
+        coarsen=coarsen,
+        samples=samples,
+        repeats=repeats,
+        baseline=baseline,
+        device=dev.type,
+        log=lambda msg: click.echo(msg, err=True),
     )
+    click.echo(format_sampling_table(res))
