@@ -105,9 +105,15 @@ def _references(ctx, param, value) -> dict[int, str]:
 )
 @lattice_options()
 @click.option("--overwrite", is_flag=True, help="Replace existing stage files.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the stage files in --out (an interrupted run); the same settings.",
+)
 @click.option("--progress/--no-progress", default=True, help="Progress bars on stderr.")
 def grow(source, to, out, references, stage_factor, samples, checkpoint, steps, sampler,
-         sweeps, seed, device, batch, values, T, binarize, overwrite, progress):  # fmt: skip
+         sweeps, seed, device, batch, values, T, binarize, overwrite, resume,
+         progress):  # fmt: skip
     """Grow lattices stage by stage (x2 octaves, the last stage the remaining factor) to
     --to x --to, writing every stage's lattices, then compare every stage with Monte Carlo
     (--reference L=FILE) or the torus CFT G2 at that L.
@@ -118,6 +124,7 @@ def grow(source, to, out, references, stage_factor, samples, checkpoint, steps, 
     isingscale grow wolff_L128.h5 --to 1024 --out grown/
     isingscale grow wolff_L64.h5 --to 256 --reference 256=wolff_L256.h5 --out g256/
     isingscale grow lattices.npz --to 96 --samples 40
+    isingscale grow wolff_L128.h5 --to 1024 --out grown/ --resume   # after an interruption
     """
     import torch
 
@@ -135,7 +142,7 @@ def grow(source, to, out, references, stage_factor, samples, checkpoint, steps, 
         source, to=to, out=out, checkpoint=checkpoint, stage_factor=stage_factor,
         samples=samples, steps=steps, sampler=sampler, sweeps=sweeps, seed=seed,
         device=device, batch=batch, **reading,
-        overwrite=overwrite, progress=progress,
+        overwrite=overwrite, resume=resume, progress=progress,
     )  # fmt: skip
     click.echo(res.summary())
     ds = grow_report(res, references=references, out=res.out, progress=progress)

@@ -15,6 +15,7 @@ every stage with Monte Carlo references or the torus CFT.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,6 +74,7 @@ def grow(
     T: float | None = None,
     binarize: bool = False,
     overwrite: bool = False,
+    resume: bool = False,
     progress: bool = True,
 ) -> GrowResult:
     """Grow ±1 lattices of any source to ``to`` x ``to`` stage by stage; one file per stage.
@@ -86,6 +88,10 @@ def grow(
     stage_factor: the factor of every stage but the last (an octave by default).
     steps, sampler, sweeps, seed, device: as in :func:`isingscale.skild.upsample`; batch:
     lattices per batch at most (fewer at large sizes, :data:`BATCH_SITES`).
+    resume: continue the stage files already in ``out`` (complete stages are kept, a stage
+    cut short goes on from its last flushed batch) instead of refusing them; every batch's
+    noise is seeded by (seed, stage, first lattice), so a resumed run writes the lattices an
+    uninterrupted one would, bit for bit. The stage files must record this run's settings.
     """
     sampler = resolve_sampler(sampler)
     check_sweeps(sweeps)
@@ -95,9 +101,13 @@ def grow(
     sizes = _plan(lat, model, to, stage_factor)
     out = _out_dir(out)
     paths = [out / f"stage{i}_L{N}.h5" for i, N in enumerate(sizes[1:], start=1)]
+    if overwrite and resume:
+        raise IsingScaleError("overwrite and resume exclude each other")
     for p in paths:
-        if p.exists() and not overwrite:
-            raise IsingScaleError(f"{p} already exists (use --overwrite to replace it)")
+        if p.exists() and not (overwrite or resume):
+            raise IsingScaleError(
+                f"{p} already exists (use --resume to continue it or --overwrite to replace it)"
+            )
     n = min(lat.n_samples, samples or lat.n_samples)
     provenance = lat.provenance(progress=progress)
     settings = dict(steps=steps, sampler=sampler, sweeps=sweeps, seed=seed, batch=batch)
@@ -114,11 +124,30 @@ def grow(
             device=dev,
             stage=i,
             overwrite=overwrite,
+            resume=resume,
             progress=progress,
             **settings,
         )
         previous = open_lattices(path)
     return GrowResult(out, sizes, paths, source=provenance["source"], n_samples=n)
+
+
+RESUME_KEYS = ("sizes", "stage", "seed", "sampler", "steps", "sweeps", "checkpoint_sha256")
+
+
+@contextlib.contextmanager
+def _stage_writer(path: Path, N: int, attrs: dict, *, overwrite: bool, resume: bool):
+    """(writer, lattices already there) of a stage file: a new one, or with ``resume`` the
+    existing one reopened for appending (its settings checked against this run's)."""
+    from ..io import append_ensemble, create_ensemble, read_attrs
+
+    if resume and path.exists():
+        expect = {k: attrs[k] for k in RESUME_KEYS} | {"L": N, "source": attrs["source"]}
+        with append_ensemble(path, expect=expect) as w:
+            yield w, int(read_attrs(path)["n_samples"])
+        return
+    with create_ensemble(path, L=N, kind="superresolved", attrs=attrs, overwrite=overwrite) as w:
+        yield w, 0
 
 
 def _stage_attrs(
@@ -206,24 +235,27 @@ def _grow_stage(
     device,
     stage: int,
     overwrite: bool,
+    resume: bool,
     progress: bool,
 ) -> None:
     """One stage: previous.L -> N for the first n_samples lattices, appended batch by batch
-    (flushed: an interrupted stage leaves the lattices done so far)."""
+    (flushed: an interrupted stage leaves the lattices done so far, and ``resume`` goes on
+    from there)."""
     from tqdm.auto import tqdm
-
-    from ..io import create_ensemble
 
     n = previous.L
     per_batch = max(1, min(batch, BATCH_SITES // (N * N)))
-    g = torch.Generator().manual_seed(
-        int(np.random.SeedSequence([seed, stage]).generate_state(1)[0])
-    )
     desc = f"stage {stage}/{attrs['stages']}: {n} -> {N}"
     b = preserved_block("block", n, N)
-    with create_ensemble(path, L=N, kind="superresolved", attrs=attrs, overwrite=overwrite) as w:
-        with tqdm(total=n_samples, desc=desc, disable=not progress, unit="lattice") as bar:
-            for start in range(0, n_samples, per_batch):
+    with _stage_writer(path, N, attrs, overwrite=overwrite, resume=resume) as (w, done):
+        with tqdm(
+            total=n_samples, initial=min(done, n_samples), desc=desc, disable=not progress,
+            unit="lattice",
+        ) as bar:  # fmt: skip
+            for start in range(done, n_samples, per_batch):
+                g = torch.Generator().manual_seed(
+                    int(np.random.SeedSequence([seed, stage, start]).generate_state(1)[0])
+                )
                 x = previous.read(start, min(start + per_batch, n_samples))
                 field_ = upsample_stage(
                     model,

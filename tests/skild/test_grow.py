@@ -206,6 +206,9 @@ def test_grow_end_to_end_cli(tmp_path, tiny_checkpoint):
     assert (tmp_path / "g" / "grow.png").stat().st_size > 10_000
     with xr.open_dataset(tmp_path / "g" / "grow.nc", engine="h5netcdf") as ds:
         assert list(ds["L"].values) == [16, 32] and ds["n_ref"].values.tolist() == [0, 8]
+    args = ["grow", src, "--to", 32, "--out", tmp_path / "g", "--checkpoint", tiny_checkpoint]
+    again = run(*args, "--steps", 2, "--device", "cpu", "--no-progress", "--resume")
+    assert again.exit_code == 0 and "grew 4 lattices 8 -> 16 -> 32" in again.output
 
 
 def test_grow_python_non_power_of_two(tmp_path, tiny_checkpoint):
@@ -226,6 +229,38 @@ def test_grow_python_non_power_of_two(tmp_path, tiny_checkpoint):
     assert not (tmp_path / "g" / "grow.md").exists()
     with pytest.raises(IsingScaleError, match="already exists"):
         isc.skild.grow(x, to=24, out=tmp_path / "g", checkpoint=tiny_checkpoint, progress=False)
+
+
+def _interrupt(path, keep: int) -> None:
+    """The state a killed stage leaves: its flushed batches only."""
+    with h5py.File(path, "r+") as f:
+        for name in ("spins", "energy", "magnetization"):
+            f[name].resize(keep, axis=0)
+        f.attrs["n_samples"] = keep
+
+
+def test_grow_resumes_bit_for_bit(tmp_path, tiny_checkpoint):
+    import shutil
+
+    import isingscale as isc
+
+    x = random_spins(6, 8, seed=7)
+    opts = dict(to=32, checkpoint=tiny_checkpoint, steps=2, device="cpu", batch=2, progress=False)
+    full = isc.skild.grow(x, out=tmp_path / "full", **opts)
+    shutil.copytree(tmp_path / "full", tmp_path / "cut")
+    _interrupt(tmp_path / "cut" / "stage2_L32.h5", keep=2)  # stage 1 done, stage 2 cut short
+    res = isc.skild.grow(x, out=tmp_path / "cut", resume=True, **opts)
+    for a, b in zip(full.paths, res.paths):
+        want, got = (isc.read_ensemble(p)["spins"] for p in (a, b))
+        assert got.shape == (6, *want.shape[1:]) and np.array_equal(got, want), b.name
+    # A stage file written with other settings is not continued; nor are both flags taken.
+    _interrupt(tmp_path / "cut" / "stage2_L32.h5", keep=2)
+    with pytest.raises(IsingScaleError, match="cannot resume .*stage1_L16.h5: it has seed=0"):
+        isc.skild.grow(x, out=tmp_path / "cut", resume=True, **{**opts, "seed": 1})
+    with pytest.raises(IsingScaleError, match="overwrite and resume exclude each other"):
+        isc.skild.grow(x, out=tmp_path / "cut", resume=True, overwrite=True, **opts)
+    with pytest.raises(IsingScaleError, match="use --resume to continue it"):
+        isc.skild.grow(x, out=tmp_path / "cut", **opts)
 
 
 # -- physics with the shipped checkpoint (slow: minutes on 2 cores)
