@@ -241,21 +241,10 @@ def test_evaluate_and_benchmarks(mc, tmp_path):
         "--no-progress",
     )
     assert (tmp_path / "ev" / "report.md").exists() and "nearest" in done.stdout
-    done = isingscale(
-        "bench",
-        "skild",
-        "--L",
-        8,
-        "--batch",
-        2,
-        "--seconds",
-        0.2,
-        "--base-channels",
-        4,
-        "--device",
-        "cpu",
-    )
-    assert "lattices/s" in done.stdout and "ratio" in done.stdout
+    done = isingscale("bench", "skild", "--L", 16, "--samples", 2, "--repeats", 1, *QUIET[:2])
+    out = done.stdout
+    assert "| upsample ×4 4 → 16 | this tree |" in out and "| generate L = 16 |" in out
+    assert "Network call at 16²" in out
 
 
 def test_old_train_spelling_is_one_line(tmp_path):

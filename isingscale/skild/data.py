@@ -15,7 +15,7 @@ checkpoint's default L.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -75,13 +75,15 @@ PROVENANCE_KEYS = ("sha256", "n_samples", "L", "T", "dataset", "format", "values
 
 
 def augmented_batch(data: torch.Tensor, batch: int, g: torch.Generator) -> torch.Tensor:
-    """A batch of lattices with random translation, square symmetry and spin flip (float32)."""
+    """A batch of lattices with random translation, square symmetry and spin flip (float32),
+    built on ``data``'s device from draws of the (CPU) generator ``g``."""
     n, L, _ = data.shape
     idx = torch.randint(n, (batch,), generator=g)
     shift = torch.randint(L, (2, batch), generator=g)
     sym = torch.randint(8, (batch,), generator=g)
     flip = torch.randint(2, (batch,), generator=g) * 2 - 1
-    r = torch.arange(L)
+    idx, shift, sym, flip = (t.to(data.device) for t in (idx, shift, sym, flip))
+    r = torch.arange(L, device=data.device)
     iy = (r[None, :, None] + shift[0][:, None, None]) % L
     ix = (r[None, None, :] + shift[1][:, None, None]) % L
     x = data[idx[:, None, None], iy, ix].float()
@@ -94,8 +96,8 @@ def augmented_batch(data: torch.Tensor, batch: int, g: torch.Generator) -> torch
 
 def augmented_images(data: torch.Tensor, batch: int, g: torch.Generator) -> torch.Tensor:
     """A batch of images (n, C, N, N) with random horizontal mirroring."""
-    idx = torch.randint(data.shape[0], (batch,), generator=g)
-    flip = torch.randint(2, (batch,), generator=g).bool()[:, None, None, None]
+    idx = torch.randint(data.shape[0], (batch,), generator=g).to(data.device)
+    flip = torch.randint(2, (batch,), generator=g).bool()[:, None, None, None].to(data.device)
     x = data[idx]
     return torch.where(flip, x.flip(-1), x)
 
@@ -135,6 +137,11 @@ class TrainingData:
     def batch_size(self, batch: int, N: int) -> int:
         """Lattices per step at size N for `batch` at the primary size: equal sites per step."""
         return max(1, round(batch * (self.L / N) ** 2))
+
+    def on(self, device) -> TrainingData:
+        """The same data with the lattices on ``device``: batches are then built there (on a
+        GPU, the CPU would otherwise assemble every batch and hold the steps back)."""
+        return replace(self, fields={N: x.to(device) for N, x in self.fields.items()})
 
     def batch(self, batch: int, g: torch.Generator, N: int | None = None) -> torch.Tensor:
         data = self.fields[self.L if N is None else N]

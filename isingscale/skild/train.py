@@ -210,6 +210,8 @@ def _task(cfg: TrainConfig, td: TrainingData, resumed, dev, ctx) -> Task:
     schedule = cfg.schedule()
     s_max = {N: schedule.s_max(N) for N in td.sizes}
     net = _network(cfg, td, resumed, dev)
+    if dev.type == "cuda":
+        td = td.on(dev)
     whitener = net.whitener
     w = {
         N: torch.as_tensor(loss_weights(N, cfg.lattice), dtype=torch.float32, device=dev)

@@ -54,6 +54,20 @@ def test_augmentation_is_a_symmetry_of_the_batch():
     assert {round(abs(v), 6) for v in x.mean((-2, -1)).tolist()} <= abs_m
 
 
+def test_batches_are_built_where_the_data_are():
+    # On a GPU the lattices move to the device and batches are assembled there; the draws
+    # come from the same CPU generator, so a given seed gives the same batch on either side.
+    from isingscale.skild.data import TrainingData
+
+    spins = {8: torch.as_tensor(random_spins(6, 8, seed=4))}
+    td = TrainingData(spins, spectrum=None, provenance=[])
+    a = td.batch(16, torch.Generator().manual_seed(1))
+    b = td.on("cpu").batch(16, torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and td.on("cpu").fields[8].dtype == torch.int8
+    meta = td.on("meta").batch(16, torch.Generator().manual_seed(1))  # no copy back to the CPU
+    assert meta.device.type == "meta" and meta.shape == (16, 8, 8)
+
+
 def test_checkpoint_round_trip(tmp_path, tiny_checkpoint):
     model = load_checkpoint(tiny_checkpoint)
     meta, tensors = read_checkpoint(tiny_checkpoint)
