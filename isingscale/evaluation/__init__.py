@@ -4,8 +4,9 @@ One pipeline. Every comparison measures with :func:`measure_file` and compares w
 :func:`compare_measured` (z per r with the combined standard error, summarised by
 :func:`isingscale.analysis.agreement.agreement`) and judges with :func:`passes_bar`:
 
-``comparison``     measure_file, compare_measured, passes_bar, and ``compare(path, reference)``
-                   for two files (what ``isingscale upsample`` prints after writing its file)
+``comparison``     measure_file, compare_measured, passes_bar (the bar at the output size,
+                   ``bar_for``), and ``compare(path, reference)`` for two files (what
+                   ``isingscale upsample`` prints after writing its file)
 ``figures``        ``upsample_figure(path, truth)``: lattices and correlators against Monte
                    Carlo and the torus CFT (what ``isingscale upsample`` writes as a PNG)
 ``growth``         ``grow_report(stages, references={L: file})``: every stage of
@@ -17,6 +18,8 @@ One pipeline. Every comparison measures with :func:`measure_file` and compares w
 ``quality``        the SKILD quality table of a checkpoint (``analysis/skild_quality.py``)
 ``kernel_interp``  the kernel-interpolated CNN against native and repeated CNNs
 ``images``         image super-resolution scored against the originals (PSNR, SSIM, spectrum)
+``cost``           what SKILD sampling costs: the whole commands side by side with a baseline
+                   revision, and the network call (``isingscale bench skild``)
 """
 
 from .comparison import Comparison, compare, compare_measured, measure_file, passes_bar
