@@ -117,7 +117,8 @@ def time_command(args, *, tree=None, what: str = "command") -> dict:
     proc.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise IsingScaleError(f"{what} failed: {stderr.strip()[-300:]}")
+        last = (stderr.strip().splitlines() or ["no message"])[-1]
+        raise IsingScaleError(f"{what} failed: {last[-300:]}")
     return {
         "wall_s": seconds,
         "cpu_s": usage.ru_utime + usage.ru_stime,

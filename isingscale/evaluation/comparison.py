@@ -168,13 +168,13 @@ def passes_bar(c: dict, bar: Bar | None = None) -> tuple[bool, str]:
     n_r = int(bar.r_fraction * c["L"])
     bad = []
     for name in ("G2", "G4c_square"):
-        z = np.abs(np.asarray(c[name]["z"], dtype=float)[:n_r])
-        z = z[np.isfinite(z)]
-        if not (z.size and np.all(z < MAX_Z)):
-            at = int(np.nanargmax(np.abs(np.asarray(c[name]["z"], dtype=float)[:n_r]))) + 1
+        z = np.abs(np.asarray(c[name]["z"], dtype=float)[:n_r])  # index i is r = i + 1
+        finite = np.isfinite(z)
+        if not (finite.any() and np.all(z[finite] < MAX_Z)):
+            at = int(np.nanargmax(z)) + 1 if finite.any() else None
             bad.append(
-                f"{name}: {int(np.sum(z >= MAX_Z))} of {z.size} r outside 2 SE "
-                f"(max |z| = {z.max() if z.size else math.nan:.2f} at r = {at}, "
+                f"{name}: {int(np.sum(z[finite] >= MAX_Z))} of {int(finite.sum())} r outside "
+                f"2 SE (max |z| = {np.nanmax(z) if at else math.nan:.2f} at r = {at}, "
                 f"chi2/dof = {c[name]['chi2_dof']:.2f})"
             )
     e = c["energy"]

@@ -9,8 +9,8 @@ Two measurements on the same inputs:
   the same commands run from that revision of the source tree (a temporary ``git
   worktree``), alternating with this tree's, and the table gives the ratios;
 * the network call alone (this tree): milliseconds per lattice for one batch of ``batch``
-  lattices at L in one call, and as the samplers run it (:func:`isingscale.skild.sampler.
-  model_net`, which splits a large CPU batch into cache-sized chunks).
+  lattices at L in one call, and as the samplers run it (``skild.sampler.model_net``,
+  which splits a large CPU batch into cache-sized chunks).
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def network_call_cost(L: int, batch: int, *, checkpoint=None, repeats: int = 3) 
 def _commands(L, factor, coarse, samples, out: Path, device) -> dict[str, list]:
     common = ["--overwrite", "--no-progress", "--device", device]
     return {
-        f"upsample ×{factor:g} {L // int(factor)} → {L}": [
+        f"upsample ×{factor:g} {round(L / factor)} → {L}": [
             *("upsample", "--factor", factor, "--input", coarse, "--out", out / "sr.h5"),
             *common,
         ],
